@@ -1,0 +1,497 @@
+//! Generating the relationship graph.
+//!
+//! 1. Popularity: every user gets a weighted random key (extraversion, activity); sorting by it
+//!    gives the global popularity order. Community member lists (town, fandom, party, main topic)
+//!    are bucketed from that order, so each list is sorted by popularity too.
+//! 2. Workplaces: users bucketed by (town, occupation) in id order, cut into workplaces.
+//! 3. Out-degree of each user, exactly: friend circle (all mutual), colleagues (a symmetric pair
+//!    decision, so mostly reciprocal), and a lognormal number of follows.
+//! 4. Follows: a community is drawn from a per-user mixture, then a member at rank
+//!    `floor(n * U^skew)`; with `skew = 4` the in-degree tail is a power law with exponent
+//!    1 + skew / (skew - 1) = 2.33. Duplicates are redrawn.
+//! 5. The in-lists: a transpose done in parallel over disjoint target ranges, each scanning the
+//!    out-lists in source order, so in-lists come out sorted whatever the thread count.
+
+use super::{pack_meta, EdgeKind, Graph};
+use crate::error::{Error, Result};
+use crate::population::columns::Columns;
+use crate::population::Progress;
+use crate::rng::{domain, hash3, unit_f64, Stream};
+use crate::world::{World, NO_ENTITY};
+use rayon::prelude::*;
+
+/// Parameters of the relationship graph. Defaults aim at measured Twitter figures.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphConfig {
+    /// Smallest friend circle (default 5).
+    pub circle_min: u32,
+    /// Largest friend circle (default 25).
+    pub circle_max: u32,
+    /// Smallest workplace (default 8).
+    pub workplace_min: u32,
+    /// Largest workplace (default 60).
+    pub workplace_max: u32,
+    /// Expected colleague ties per user (default 6).
+    pub colleague_ties: f32,
+    /// Median number of plain follows per user, besides friends and colleagues (default 55).
+    pub follows_median: f32,
+    /// Log-normal spread of follows (default 0.55).
+    pub follows_sigma: f32,
+    /// Most follows per user (default 5000).
+    pub follows_max: u32,
+    /// Popularity skew of target choice; 4 gives an in-degree exponent of about 2.3 (default 4).
+    pub popularity_skew: f32,
+    /// Mixture weights of where follows come from: town, fandom, rival fandom, party, topic,
+    /// everyone (defaults 0.18, 0.14, 0.03, 0.08, 0.27, 0.30).
+    pub mix: [f32; 6],
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        GraphConfig {
+            circle_min: 5,
+            circle_max: 25,
+            workplace_min: 8,
+            workplace_max: 60,
+            colleague_ties: 6.0,
+            follows_median: 55.0,
+            follows_sigma: 0.55,
+            follows_max: 5000,
+            popularity_skew: 4.0,
+            mix: [0.18, 0.14, 0.03, 0.08, 0.27, 0.30],
+        }
+    }
+}
+
+impl GraphConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.circle_min < 2 || self.circle_max < self.circle_min || self.circle_max > 10_000 {
+            return bad("circle sizes must satisfy 2 <= circle_min <= circle_max <= 10000");
+        }
+        if self.workplace_min < 2 || self.workplace_max < self.workplace_min || self.workplace_max > 100_000 {
+            return bad("workplace sizes must satisfy 2 <= workplace_min <= workplace_max <= 100000");
+        }
+        if !(0.0..=1000.0).contains(&self.colleague_ties) || !(0.0..=100_000.0).contains(&self.follows_median) {
+            return bad("colleague_ties and follows_median out of range");
+        }
+        if !(0.0..=3.0).contains(&self.follows_sigma) || !(1.0..=20.0).contains(&self.popularity_skew) {
+            return bad("follows_sigma must be in [0, 3] and popularity_skew in [1, 20]");
+        }
+        if self.mix.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || self.mix[5] <= 0.0 {
+            return bad("mix weights must be non-negative and the last (everyone) positive");
+        }
+        Ok(())
+    }
+}
+
+/// Members grouped by key, each group in the order they were fed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Buckets {
+    pub offsets: Vec<u32>,
+    pub items: Vec<u32>,
+}
+
+impl Buckets {
+    fn new(keys: usize, order: &[u32], key: impl Fn(u32) -> Option<usize>) -> Buckets {
+        let mut offsets = vec![0u32; keys + 1];
+        for &u in order {
+            if let Some(k) = key(u) {
+                offsets[k + 1] += 1;
+            }
+        }
+        for k in 0..keys {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut cursor = offsets.clone();
+        let mut items = vec![0u32; offsets[keys] as usize];
+        for &u in order {
+            if let Some(k) = key(u) {
+                items[cursor[k] as usize] = u;
+                cursor[k] += 1;
+            }
+        }
+        Buckets { offsets, items }
+    }
+
+    #[inline]
+    pub fn get(&self, k: usize) -> &[u32] {
+        match (self.offsets.get(k), self.offsets.get(k + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Community lists used while generating edges.
+pub(crate) struct Communities {
+    pub by_popularity: Vec<u32>,
+    pub towns: Buckets,
+    pub fandoms: Buckets,
+    pub parties: Buckets,
+    pub topics: Buckets,
+    /// Members of each workplace: `workplace_members.get(w)`.
+    pub workplace_members: Buckets,
+    /// Team entity -> slot in `fandoms` (`u16::MAX` if not a team).
+    pub team_slot: Vec<u16>,
+    /// Party entity -> slot in `parties`.
+    pub party_slot: Vec<u16>,
+}
+
+/// Computes popularity, community lists and workplace ids (written into `cols.workplace`).
+pub(crate) fn communities(master: u64, cfg: &GraphConfig, world: &World, occupations: usize, cols: &mut Columns) -> Communities {
+    let n = cols.demographics.len();
+    let mut keyed: Vec<(u64, u32)> = (0..n as u32)
+        .into_par_iter()
+        .map(|u| {
+            let p = &cols.persona[u as usize];
+            let a = &cols.activity[u as usize];
+            let weight = (0.3 + p.big5[2] as f64 / 255.0) * (crate::population::columns::decode_ppd(a.posts_per_day) as f64 + 0.2).sqrt();
+            let x = unit_f64(hash3(master, domain::POPULARITY, u as u64, 0)).max(1e-300);
+            // Efraimidis-Spirakis key x^(1/w): larger is more popular. Sort by -ln(key).
+            let key = -x.ln() / weight;
+            (key.to_bits(), u)
+        })
+        .collect();
+    keyed.par_sort_unstable();
+    let by_popularity: Vec<u32> = keyed.into_iter().map(|(_, u)| u).collect();
+
+    let mut team_slot = vec![u16::MAX; world.entities.len()];
+    for (i, &t) in world.teams.iter().enumerate() {
+        team_slot[t as usize] = i as u16;
+    }
+    let mut party_slot = vec![u16::MAX; world.entities.len()];
+    for (i, &p) in world.parties.iter().enumerate() {
+        party_slot[p as usize] = i as u16;
+    }
+    let slot = |table: &[u16], e: u16| -> Option<usize> {
+        if e == NO_ENTITY {
+            return None;
+        }
+        table.get(e as usize).copied().filter(|&s| s != u16::MAX).map(usize::from)
+    };
+    let towns = Buckets::new(world.towns.len(), &by_popularity, |u| Some(cols.demographics[u as usize].town as usize));
+    let fandoms = Buckets::new(world.teams.len(), &by_popularity, |u| slot(&team_slot, cols.affiliations[u as usize].team));
+    let parties = Buckets::new(world.parties.len(), &by_popularity, |u| slot(&party_slot, cols.affiliations[u as usize].party));
+    let topics = Buckets::new(crate::taxonomy::TOPIC_COUNT, &by_popularity, |u| Some(cols.interests[u as usize].primary()));
+
+    // Workplaces: (town, occupation) groups in id order, cut into sizes drawn per group.
+    let ids: Vec<u32> = (0..n as u32).collect();
+    let groups = Buckets::new(world.towns.len() * occupations.max(1), &ids, |u| {
+        let d = &cols.demographics[u as usize];
+        Some(d.town as usize * occupations.max(1) + d.occupation as usize)
+    });
+    let mut starts = vec![0u32];
+    let span = (cfg.workplace_max - cfg.workplace_min + 1) as u64;
+    for g in 0..groups.offsets.len() - 1 {
+        let (mut pos, end) = (groups.offsets[g], groups.offsets[g + 1]);
+        let mut k = 0u64;
+        while pos < end {
+            let mut rng = Stream::new(master, domain::WORKPLACE, g as u64, k);
+            let size = cfg.workplace_min + rng.below(span) as u32;
+            // Never leave a remainder smaller than the minimum: fold it into this workplace.
+            let next = if end - pos < size + cfg.workplace_min { end } else { pos + size };
+            let w = starts.len() as u32 - 1;
+            for &u in &groups.items[pos as usize..next as usize] {
+                cols.workplace[u as usize] = w;
+            }
+            starts.push(next);
+            pos = next;
+            k += 1;
+        }
+    }
+    let workplace_members = Buckets { offsets: starts, items: groups.items };
+    Communities { by_popularity, towns, fandoms, parties, topics, workplace_members, team_slot, party_slot }
+}
+
+#[inline]
+fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
+    let x = if skew == 4.0 {
+        let s = u * u;
+        s * s
+    } else {
+        u.powf(skew as f64)
+    };
+    ((x * n as f64) as usize).min(n.saturating_sub(1))
+}
+
+struct Ctx<'a> {
+    master: u64,
+    cfg: &'a GraphConfig,
+    cols: &'a Columns,
+    circle_start: &'a [u32],
+    com: &'a Communities,
+    world: &'a World,
+    n: usize,
+}
+
+impl Ctx<'_> {
+    fn circle_range(&self, u: u32) -> (u32, u32) {
+        let c = self.cols.circle[u as usize] as usize;
+        (self.circle_start[c], self.circle_start[c + 1])
+    }
+
+    fn colleague_p(&self, u: u32) -> (f64, &[u32]) {
+        let members = self.com.workplace_members.get(self.cols.workplace[u as usize] as usize);
+        let p = if members.len() > 1 { (self.cfg.colleague_ties as f64 / (members.len() - 1) as f64).min(1.0) } else { 0.0 };
+        (p, members)
+    }
+
+    fn is_colleague(&self, u: u32, v: u32, p: f64, circle: (u32, u32)) -> bool {
+        v != u && !(circle.0..circle.1).contains(&v) && unit_f64(hash3(self.master, domain::PAIR, u.min(v) as u64, u.max(v) as u64)) < p
+    }
+
+    fn follows_wanted(&self, u: u32) -> u32 {
+        let mut rng = Stream::new(self.master, domain::EDGES, u as u64, 0);
+        let e = self.cols.persona[u as usize].big5[2] as f64 / 255.0;
+        let x = self.cfg.follows_median as f64 * (self.cfg.follows_sigma as f64 * rng.normal()).exp() * (0.7 + 0.6 * e);
+        (x.round() as u32).clamp(1, self.cfg.follows_max)
+    }
+
+    fn degree(&self, u: u32) -> u64 {
+        let circle = self.circle_range(u);
+        let friends = (circle.1 - circle.0 - 1) as u64;
+        let (p, members) = self.colleague_p(u);
+        let colleagues = members.iter().filter(|&&v| self.is_colleague(u, v, p, circle)).count() as u64;
+        let max = (self.n as u64).saturating_sub(1);
+        (friends + colleagues + self.follows_wanted(u) as u64).min(max)
+    }
+
+    /// Fills `buf` with exactly `want` packed edges `(target << 9) | (priority << 8) | meta`,
+    /// sorted by target.
+    fn edges(&self, u: u32, want: usize, buf: &mut Vec<u64>) {
+        buf.clear();
+        let circle = self.circle_range(u);
+        let mut rng = Stream::new(self.master, domain::EDGES, u as u64, 1);
+        for v in circle.0..circle.1 {
+            if v != u {
+                buf.push(((v as u64) << 9) | pack_meta(EdgeKind::Friend, 0.75 + 0.25 * rng.f64() as f32) as u64);
+            }
+        }
+        let (p, members) = self.colleague_p(u);
+        for &v in members {
+            if self.is_colleague(u, v, p, circle) {
+                buf.push(((v as u64) << 9) | pack_meta(EdgeKind::Colleague, 0.45 + 0.25 * rng.f64() as f32) as u64);
+            }
+        }
+        let aff = &self.cols.affiliations[u as usize];
+        let team = self.com.team_slot.get(aff.team as usize).copied().filter(|&s| s != u16::MAX);
+        let rivals: &[u16] = if aff.team != NO_ENTITY { self.world.rivals(aff.team) } else { &[] };
+        let party = self.com.party_slot.get(aff.party as usize).copied().filter(|&s| s != u16::MAX);
+        let interests = self.cols.interests[u as usize];
+        let mut cum = [0f32; 6];
+        let mut acc = 0.0;
+        let present = [true, team.is_some(), team.is_some() && !rivals.is_empty(), party.is_some(), true, true];
+        for k in 0..6 {
+            if present[k] {
+                acc += self.cfg.mix[k];
+            }
+            cum[k] = acc;
+        }
+        let base_w = [0.3f32, 0.35, 0.2, 0.35, 0.3, 0.15];
+        let town = self.cols.demographics[u as usize].town as usize;
+        let mut rounds = 0;
+        loop {
+            let missing = want.saturating_sub(buf.len());
+            if missing == 0 || rounds == 6 {
+                break;
+            }
+            for _ in 0..missing {
+                let src = rng.pick_cumulative(&cum);
+                let list: &[u32] = match src {
+                    0 => self.com.towns.get(town),
+                    1 => self.com.fandoms.get(team.unwrap_or(0) as usize),
+                    2 => {
+                        let r = rivals[rng.below(rivals.len() as u64) as usize];
+                        self.com.fandoms.get(self.com.team_slot[r as usize] as usize)
+                    }
+                    3 => self.com.parties.get(party.unwrap_or(0) as usize),
+                    4 => {
+                        let mut t = interests.primary();
+                        if rng.chance(0.4) {
+                            let k = rng.below(crate::taxonomy::TOPIC_COUNT as u64) as usize;
+                            if interests.get(k) > 0 {
+                                t = k;
+                            }
+                        }
+                        self.com.topics.get(t)
+                    }
+                    _ => &self.com.by_popularity,
+                };
+                let list = if list.is_empty() { &self.com.by_popularity[..] } else { list };
+                let v = list[skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew)];
+                if v != u {
+                    let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
+                    let w = base_w[src] + 0.15 * rng.f64() as f32;
+                    buf.push(((v as u64) << 9) | (1 << 8) | pack_meta(kind, w) as u64);
+                }
+            }
+            buf.sort_unstable();
+            buf.dedup_by_key(|e| *e >> 9);
+            rounds += 1;
+        }
+        if buf.len() < want {
+            // Tiny populations: take the remaining targets in popularity order from a random start.
+            let all = &self.com.by_popularity;
+            let start = rng.below(all.len() as u64) as usize;
+            let mut extra = Vec::new();
+            for j in 0..all.len() {
+                if buf.len() + extra.len() >= want {
+                    break;
+                }
+                let v = all[(start + j) % all.len()];
+                if v != u && buf.binary_search_by_key(&(v as u64), |e| *e >> 9).is_err() {
+                    extra.push(((v as u64) << 9) | (1 << 8) | pack_meta(EdgeKind::Follows, 0.15) as u64);
+                }
+            }
+            buf.extend(extra);
+            buf.sort_unstable();
+        }
+        buf.truncate(want);
+    }
+}
+
+/// Generates the graph. `cols` must have demographics, persona, interests, activity,
+/// affiliations and circle filled; `cols.workplace` is filled by [`communities`] first.
+pub(crate) fn build_graph(
+    master: u64,
+    cfg: &GraphConfig,
+    world: &World,
+    cols: &Columns,
+    circle_start: &[u32],
+    com: &Communities,
+    progress: &dyn Progress,
+) -> Graph {
+    let n = cols.demographics.len();
+    let ctx = Ctx { master, cfg, cols, circle_start, com, world, n };
+    progress.stage("edges", n as u64);
+    let degrees: Vec<u64> = (0..n as u32).into_par_iter().map(|u| ctx.degree(u)).collect();
+    let mut out_offsets = Vec::with_capacity(n + 1);
+    out_offsets.push(0u64);
+    let mut acc = 0u64;
+    for d in &degrees {
+        acc += d;
+        out_offsets.push(acc);
+    }
+    drop(degrees);
+    let mut out_targets = vec![0u32; acc as usize];
+    let mut out_meta = vec![0u8; acc as usize];
+    const BLOCK: usize = 1024;
+    let mut tasks = Vec::with_capacity(n / BLOCK + 1);
+    let (mut trest, mut mrest) = (&mut out_targets[..], &mut out_meta[..]);
+    let mut s = 0;
+    while s < n {
+        let e = (s + BLOCK).min(n);
+        let len = (out_offsets[e] - out_offsets[s]) as usize;
+        let (t, tr) = std::mem::take(&mut trest).split_at_mut(len);
+        let (m, mr) = std::mem::take(&mut mrest).split_at_mut(len);
+        tasks.push((s, e, t, m));
+        trest = tr;
+        mrest = mr;
+        s = e;
+    }
+    tasks.into_par_iter().for_each_init(Vec::new, |buf, (s, e, t, m)| {
+        let base = out_offsets[s];
+        for u in s..e {
+            let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
+            ctx.edges(u as u32, b - a, buf);
+            for (k, &packed) in buf.iter().enumerate() {
+                t[a + k] = (packed >> 9) as u32;
+                m[a + k] = packed as u8;
+            }
+        }
+        progress.advance((e - s) as u64);
+    });
+
+    progress.stage("followers", n as u64);
+    let (in_offsets, in_sources) = transpose(&out_offsets, &out_targets);
+    Graph { out_offsets, out_targets, out_meta, in_offsets, in_sources }
+}
+
+/// Builds the in-lists from the out-lists: parallel over disjoint target ranges, each scanning
+/// all sources in order, so every in-list is sorted by source whatever the thread count.
+pub(crate) fn transpose(out_offsets: &[u64], out_targets: &[u32]) -> (Vec<u64>, Vec<u32>) {
+    let n = out_offsets.len().saturating_sub(1);
+    let parts = rayon::current_num_threads().clamp(1, 64).min(n.max(1));
+    let bounds: Vec<u32> = (0..=parts).map(|p| (n * p / parts) as u32).collect();
+    let counts: Vec<Vec<u32>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let (lo, hi) = (bounds[p], bounds[p + 1]);
+            let mut c = vec![0u32; (hi - lo) as usize];
+            for &v in out_targets {
+                if v >= lo && v < hi {
+                    c[(v - lo) as usize] += 1;
+                }
+            }
+            c
+        })
+        .collect();
+    let mut in_offsets = Vec::with_capacity(n + 1);
+    in_offsets.push(0u64);
+    let mut acc = 0u64;
+    for c in &counts {
+        for &k in c {
+            acc += k as u64;
+            in_offsets.push(acc);
+        }
+    }
+    drop(counts);
+    let mut in_sources = vec![0u32; acc as usize];
+    let mut slices = Vec::with_capacity(parts);
+    let mut rest = &mut in_sources[..];
+    for p in 0..parts {
+        let len = (in_offsets[bounds[p + 1] as usize] - in_offsets[bounds[p] as usize]) as usize;
+        let (a, r) = std::mem::take(&mut rest).split_at_mut(len);
+        slices.push((p, a));
+        rest = r;
+    }
+    slices.into_par_iter().for_each(|(p, slice)| {
+        let (lo, hi) = (bounds[p], bounds[p + 1]);
+        let base = in_offsets[lo as usize];
+        let mut cursor: Vec<u32> = (lo..hi).map(|v| (in_offsets[v as usize] - base) as u32).collect();
+        for u in 0..n {
+            for &v in &out_targets[out_offsets[u] as usize..out_offsets[u + 1] as usize] {
+                if v >= lo && v < hi {
+                    let c = &mut cursor[(v - lo) as usize];
+                    slice[*c as usize] = u as u32;
+                    *c += 1;
+                }
+            }
+        }
+    });
+    (in_offsets, in_sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_is_sorted_and_complete() {
+        // 0->1, 0->2, 1->2, 2->0, 3->0, 3->2
+        let off = [0u64, 2, 3, 4, 6];
+        let tgt = [1u32, 2, 2, 0, 0, 2];
+        let (io, is) = transpose(&off, &tgt);
+        assert_eq!(io, vec![0, 2, 3, 6, 6]);
+        assert_eq!(is, vec![2, 3, 0, 0, 1, 3]);
+    }
+
+    #[test]
+    fn skewed_rank_stays_in_range_and_favours_the_top() {
+        let mut rng = Stream::new(1, 1, 1, 1);
+        let n = 1000;
+        let mut top10 = 0;
+        for _ in 0..10_000 {
+            let r = skewed_rank(rng.f64(), n, 4.0);
+            assert!(r < n);
+            if r < 100 {
+                top10 += 1;
+            }
+        }
+        // P(r < n/10) = 0.1^(1/4) = 0.56
+        assert!((5_200..6_000).contains(&top10), "{top10}");
+    }
+}

@@ -1,0 +1,260 @@
+//! The `chorus` command line: glue between flags and the library.
+
+use anyhow::{Context, Result};
+use chorus::population::Progress;
+use chorus::{Population, PopulationConfig, SeedSet, World};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "chorus", version, about = "A living virtual Twitter for games")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a population and its graph, print statistics, optionally save a snapshot.
+    Population(PopulationArgs),
+}
+
+#[derive(clap::Args)]
+struct PopulationArgs {
+    /// Number of users.
+    #[arg(long, default_value_t = 100_000)]
+    users: u32,
+    /// Master seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Save the population to this snapshot file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Load a snapshot instead of generating (ignores --users, --seed, --seeds, --world).
+    #[arg(long, conflicts_with = "out")]
+    load: Option<PathBuf>,
+    /// Seed profiles file (default: the shipped seeds/profiles.jsonl).
+    #[arg(long)]
+    seeds: Option<PathBuf>,
+    /// World file (default: the shipped seeds/world.jsonl).
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Graph parameters as a JSON object (see GraphConfig), e.g. '{"follows_median": 40}'.
+    #[arg(long)]
+    graph: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Wall time and peak RSS of one stage.
+#[derive(serde::Serialize, Clone)]
+struct StageReport {
+    stage: String,
+    seconds: f64,
+    peak_rss_mib: f64,
+}
+
+/// Peak RSS since the last reset, from /proc (Linux); 0 elsewhere.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the kernel's peak-RSS mark so each stage reports its own peak (Linux only).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Progress bar plus per-stage timing and peak memory.
+struct StageMeter {
+    bar: Option<indicatif::ProgressBar>,
+    current: Mutex<Option<(String, Instant)>>,
+    reports: Mutex<Vec<StageReport>>,
+    done: AtomicU64,
+}
+
+impl StageMeter {
+    fn new(show: bool) -> Self {
+        let bar = show.then(|| {
+            let b = indicatif::ProgressBar::new(1);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        StageMeter { bar, current: Mutex::new(None), reports: Mutex::new(Vec::new()), done: AtomicU64::new(0) }
+    }
+
+    fn close(&self) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((name, start)) = cur.take() {
+            let report = StageReport {
+                stage: name,
+                seconds: start.elapsed().as_secs_f64(),
+                peak_rss_mib: peak_rss_kib() as f64 / 1024.0,
+            };
+            self.reports.lock().unwrap_or_else(|e| e.into_inner()).push(report);
+        }
+    }
+
+    fn begin(&self, name: &str, total: u64) {
+        self.close();
+        reset_peak_rss();
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((name.to_string(), Instant::now()));
+        self.done.store(0, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.set_prefix(name.to_string());
+            b.set_length(total);
+            b.set_position(0);
+        }
+    }
+
+    fn finish(&self) -> Vec<StageReport> {
+        self.close();
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        self.reports.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Progress for StageMeter {
+    fn stage(&self, name: &'static str, total: u64) {
+        self.begin(name, total);
+    }
+    fn advance(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+        }
+    }
+}
+
+/// Flags resolved into what the library needs.
+struct PopulationJob {
+    config: PopulationConfig,
+    world: World,
+    seeds: SeedSet,
+}
+
+fn resolve(args: &PopulationArgs) -> Result<PopulationJob> {
+    let world = match &args.world {
+        Some(p) => World::load(p)?,
+        None => World::embedded()?,
+    };
+    let seeds = match &args.seeds {
+        Some(p) => SeedSet::load(p, &world)?,
+        None => SeedSet::embedded(&world)?,
+    };
+    let mut config = PopulationConfig { users: args.users, seed: args.seed, ..PopulationConfig::default() };
+    if let Some(g) = &args.graph {
+        config.graph = serde_json::from_str(g).context("--graph is not a valid graph configuration")?;
+    }
+    Ok(PopulationJob { config, world, seeds })
+}
+
+fn run_population(args: PopulationArgs) -> Result<()> {
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
+    }
+    let meter = StageMeter::new(!args.quiet && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let population = match &args.load {
+        Some(path) => {
+            meter.begin("load", 1);
+            chorus::snapshot::load(path)?
+        }
+        None => {
+            let job = resolve(&args)?;
+            Population::generate_with(&job.seeds, &job.world, &job.config, &meter)?
+        }
+    };
+    if let Some(out) = &args.out {
+        meter.begin("save", 1);
+        chorus::snapshot::save(&population, out)?;
+    }
+    meter.begin("statistics", 1);
+    let stats = chorus::stats::population_stats(&population);
+    let stages = meter.finish();
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    if args.json {
+        let v = serde_json::json!({ "stats": stats, "stages": stages, "snapshot": args.out });
+        writeln!(w, "{v}")?;
+    } else {
+        write_text(&mut w, &stats, &stages)?;
+    }
+    Ok(())
+}
+
+fn write_text(w: &mut impl Write, s: &chorus::stats::PopulationStats, stages: &[StageReport]) -> std::io::Result<()> {
+    writeln!(w, "users            {}", s.users)?;
+    writeln!(w, "edges            {}  ({:.1} per user)", s.edges, s.edges as f64 / s.users.max(1) as f64)?;
+    let kinds: Vec<String> = s.edges_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    writeln!(w, "edges by kind    {}", kinds.join(", "))?;
+    for (name, p) in [("following", &s.out_degree), ("followers", &s.in_degree)] {
+        writeln!(w, "{name:<16} mean {:.1}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}", p.mean, p.p50, p.p90, p.p99, p.p999, p.max)?;
+    }
+    match &s.in_degree_power_law {
+        Some(f) => writeln!(w, "power law        alpha {:.2} for followers >= {} ({} users, KS {:.3})", f.alpha, f.xmin, f.tail, f.ks)?,
+        None => writeln!(w, "power law        (too few users to fit)")?,
+    }
+    writeln!(w, "reciprocity      {:.3}", s.reciprocity)?;
+    let c = &s.communities;
+    for (name, z) in [("circles", &c.circles), ("workplaces", &c.workplaces), ("towns", &c.towns), ("fandoms", &c.fandoms), ("parties", &c.parties)] {
+        writeln!(w, "{name:<16} {} communities, mean size {:.1}, median {}, max {}", z.count, z.mean, z.p50, z.max)?;
+    }
+    let h = &s.homophily;
+    writeln!(
+        w,
+        "edges within     any shared community {:.1}% (random pairs {:.1}%): circle {:.1}%, workplace {:.1}%, town {:.1}%, team {:.1}%, party {:.1}%, main topic {:.1}%",
+        h.any * 100.0,
+        h.any_random * 100.0,
+        h.circle * 100.0,
+        h.workplace * 100.0,
+        h.town * 100.0,
+        h.team * 100.0,
+        h.party * 100.0,
+        h.topic * 100.0
+    )?;
+    writeln!(w, "memory           {:.0} bytes/user (profile), {:.1} bytes/edge (both directions)", s.bytes_per_user, s.bytes_per_edge)?;
+    for st in stages {
+        writeln!(w, "stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib)?;
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Population(args) => run_population(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return std::process::ExitCode::SUCCESS;
+            }
+            eprintln!("chorus: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
