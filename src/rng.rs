@@ -91,12 +91,11 @@ impl Stream {
         self.f64() < p
     }
 
-    /// Standard normal (Box–Muller, one value per call).
+    /// Standard normal (Ziggurat, from `rand_distr`).
     #[inline]
     pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.f64();
-        let u2 = self.f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        use rand::distr::Distribution;
+        rand_distr::StandardNormal.sample(&mut self.inner)
     }
 
     /// Picks an index from cumulative weights (last element is the total).

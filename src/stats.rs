@@ -92,14 +92,19 @@ pub fn fit_power_law(counts: &[u64]) -> Option<PowerLawFit> {
             continue;
         }
         let alpha = 1.0 + n as f64 / s;
-        // KS distance between empirical and fitted CCDF over the tail.
+        // KS distance between empirical and fitted CCDF, checked on both sides of every jump
+        // of the empirical CCDF (the only places the supremum can occur).
         let mut ks: f64 = 0.0;
         let mut above = n as f64;
         for (k, &c) in counts.iter().enumerate().take(maxd + 1).skip(xmin) {
-            let emp = above / n as f64;
+            if c == 0 {
+                continue;
+            }
             let fit = ((k as f64 - 0.5) / denom).powf(1.0 - alpha);
-            ks = ks.max((emp - fit).abs());
+            let fit_next = ((k as f64 + 0.5) / denom).powf(1.0 - alpha);
+            ks = ks.max((above / n as f64 - fit).abs());
             above -= c as f64;
+            ks = ks.max((above / n as f64 - fit_next).abs());
         }
         if best.as_ref().is_none_or(|b| ks < b.ks) {
             best = Some(PowerLawFit { alpha, xmin: xmin as u32, tail: n, ks });

@@ -24,42 +24,43 @@ use rayon::prelude::*;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GraphConfig {
-    /// Smallest friend circle (default 5).
+    /// Smallest friend circle (default 4).
     pub circle_min: u32,
-    /// Largest friend circle (default 25).
+    /// Largest friend circle (default 14).
     pub circle_max: u32,
     /// Smallest workplace (default 8).
     pub workplace_min: u32,
     /// Largest workplace (default 60).
     pub workplace_max: u32,
-    /// Expected colleague ties per user (default 6).
+    /// Expected colleague ties per user (default 4).
     pub colleague_ties: f32,
-    /// Median number of plain follows per user, besides friends and colleagues (default 55).
+    /// Median number of plain follows per user, besides friends and colleagues (default 52).
     pub follows_median: f32,
     /// Log-normal spread of follows (default 0.55).
     pub follows_sigma: f32,
     /// Most follows per user (default 5000).
     pub follows_max: u32,
-    /// Popularity skew of target choice; 4 gives an in-degree exponent of about 2.3 (default 4).
+    /// Popularity skew of target choice: in-degree tail exponent 1 + skew / (skew - 1)
+    /// in theory; 5.5 measures about 2.3 with the community mixture (default 5.5).
     pub popularity_skew: f32,
     /// Mixture weights of where follows come from: town, fandom, rival fandom, party, topic,
-    /// everyone (defaults 0.18, 0.14, 0.03, 0.08, 0.27, 0.30).
+    /// everyone (defaults 0.22, 0.16, 0.03, 0.10, 0.31, 0.18).
     pub mix: [f32; 6],
 }
 
 impl Default for GraphConfig {
     fn default() -> Self {
         GraphConfig {
-            circle_min: 5,
-            circle_max: 25,
+            circle_min: 4,
+            circle_max: 14,
             workplace_min: 8,
             workplace_max: 60,
-            colleague_ties: 6.0,
-            follows_median: 55.0,
+            colleague_ties: 4.0,
+            follows_median: 52.0,
             follows_sigma: 0.55,
             follows_max: 5000,
-            popularity_skew: 4.0,
-            mix: [0.18, 0.14, 0.03, 0.08, 0.27, 0.30],
+            popularity_skew: 5.5,
+            mix: [0.22, 0.16, 0.03, 0.10, 0.31, 0.18],
         }
     }
 }
@@ -79,6 +80,9 @@ impl GraphConfig {
         }
         if !(0.0..=3.0).contains(&self.follows_sigma) || !(1.0..=20.0).contains(&self.popularity_skew) {
             return bad("follows_sigma must be in [0, 3] and popularity_skew in [1, 20]");
+        }
+        if (self.popularity_skew * 2.0).fract() != 0.0 {
+            return bad("popularity_skew must be a multiple of 0.5");
         }
         if self.mix.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || self.mix[5] <= 0.0 {
             return bad("mix weights must be non-negative and the last (everyone) positive");
@@ -206,14 +210,18 @@ pub(crate) fn communities(master: u64, cfg: &GraphConfig, world: &World, occupat
     Communities { by_popularity, towns, fandoms, parties, topics, workplace_members, team_slot, party_slot }
 }
 
+/// `floor(n * u^skew)` for a skew that is a multiple of 0.5: integer powers by multiplication
+/// and the half by `sqrt`, both exact in IEEE arithmetic, so every platform agrees.
 #[inline]
 fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
-    let x = if skew == 4.0 {
-        let s = u * u;
-        s * s
-    } else {
-        u.powf(skew as f64)
-    };
+    let whole = skew as u32;
+    let mut x = 1.0;
+    for _ in 0..whole {
+        x *= u;
+    }
+    if skew - whole as f32 >= 0.5 {
+        x *= u.sqrt();
+    }
     ((x * n as f64) as usize).min(n.saturating_sub(1))
 }
 
@@ -261,7 +269,7 @@ impl Ctx<'_> {
 
     /// Fills `buf` with exactly `want` packed edges `(target << 9) | (priority << 8) | meta`,
     /// sorted by target.
-    fn edges(&self, u: u32, want: usize, buf: &mut Vec<u64>) {
+    fn edges<'s>(&'s self, u: u32, want: usize, buf: &mut Vec<u64>, picks: &mut Vec<(&'s u32, u64)>) {
         buf.clear();
         let circle = self.circle_range(u);
         let mut rng = Stream::new(self.master, domain::EDGES, u as u64, 1);
@@ -281,6 +289,7 @@ impl Ctx<'_> {
         let rivals: &[u16] = if aff.team != NO_ENTITY { self.world.rivals(aff.team) } else { &[] };
         let party = self.com.party_slot.get(aff.party as usize).copied().filter(|&s| s != u16::MAX);
         let interests = self.cols.interests[u as usize];
+        let primary = interests.primary();
         let mut cum = [0f32; 6];
         let mut acc = 0.0;
         let present = [true, team.is_some(), team.is_some() && !rivals.is_empty(), party.is_some(), true, true];
@@ -298,6 +307,9 @@ impl Ctx<'_> {
             if missing == 0 || rounds == 6 {
                 break;
             }
+            // Draw every pick first, then resolve them in a tight loop of independent loads,
+            // so the cache misses of list lookups overlap.
+            picks.clear();
             for _ in 0..missing {
                 let src = rng.pick_cumulative(&cum);
                 let list: &[u32] = match src {
@@ -309,7 +321,7 @@ impl Ctx<'_> {
                     }
                     3 => self.com.parties.get(party.unwrap_or(0) as usize),
                     4 => {
-                        let mut t = interests.primary();
+                        let mut t = primary;
                         if rng.chance(0.4) {
                             let k = rng.below(crate::taxonomy::TOPIC_COUNT as u64) as usize;
                             if interests.get(k) > 0 {
@@ -321,11 +333,14 @@ impl Ctx<'_> {
                     _ => &self.com.by_popularity,
                 };
                 let list = if list.is_empty() { &self.com.by_popularity[..] } else { list };
-                let v = list[skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew)];
+                let rank = skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew);
+                let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
+                let meta = (1 << 8) | pack_meta(kind, base_w[src] + 0.15 * rng.f64() as f32) as u64;
+                picks.push((&list[rank], meta));
+            }
+            for &(&v, meta) in picks.iter() {
                 if v != u {
-                    let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
-                    let w = base_w[src] + 0.15 * rng.f64() as f32;
-                    buf.push(((v as u64) << 9) | (1 << 8) | pack_meta(kind, w) as u64);
+                    buf.push(((v as u64) << 9) | meta);
                 }
             }
             buf.sort_unstable();
@@ -366,7 +381,7 @@ pub(crate) fn build_graph(
 ) -> Graph {
     let n = cols.demographics.len();
     let ctx = Ctx { master, cfg, cols, circle_start, com, world, n };
-    progress.stage("edges", n as u64);
+    progress.stage("degrees", n as u64);
     let degrees: Vec<u64> = (0..n as u32).into_par_iter().map(|u| ctx.degree(u)).collect();
     let mut out_offsets = Vec::with_capacity(n + 1);
     out_offsets.push(0u64);
@@ -376,6 +391,7 @@ pub(crate) fn build_graph(
         out_offsets.push(acc);
     }
     drop(degrees);
+    progress.stage("edges", n as u64);
     let mut out_targets = vec![0u32; acc as usize];
     let mut out_meta = vec![0u8; acc as usize];
     const BLOCK: usize = 1024;
@@ -392,11 +408,11 @@ pub(crate) fn build_graph(
         mrest = mr;
         s = e;
     }
-    tasks.into_par_iter().for_each_init(Vec::new, |buf, (s, e, t, m)| {
+    tasks.into_par_iter().for_each_init(|| (Vec::new(), Vec::new()), |(buf, picks), (s, e, t, m)| {
         let base = out_offsets[s];
         for u in s..e {
             let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
-            ctx.edges(u as u32, b - a, buf);
+            ctx.edges(u as u32, b - a, buf, picks);
             for (k, &packed) in buf.iter().enumerate() {
                 t[a + k] = (packed >> 9) as u32;
                 m[a + k] = packed as u8;
@@ -486,6 +502,7 @@ mod tests {
         let mut top10 = 0;
         for _ in 0..10_000 {
             let r = skewed_rank(rng.f64(), n, 4.0);
+            assert_eq!(skewed_rank(0.5, 1 << 20, 5.5), ((0.5f64).powf(5.5) * (1u64 << 20) as f64) as usize);
             assert!(r < n);
             if r < 100 {
                 top10 += 1;

@@ -58,13 +58,14 @@ impl Interests {
     /// The strongest topic (lowest index on ties).
     #[inline]
     pub fn primary(&self) -> usize {
-        let mut best = 0;
-        for t in 1..crate::taxonomy::TOPIC_COUNT {
-            if self.get(t) > self.get(best) {
-                best = t;
-            }
+        // Key = weight * 16 + (15 - topic): the maximum key is the heaviest, lowest topic.
+        let mut best = 0u32;
+        for (i, &b) in self.0.iter().enumerate() {
+            let lo = ((b & 15) as u32) << 4 | (15 - 2 * i as u32);
+            let hi = ((b >> 4) as u32) << 4 | (14 - 2 * i as u32);
+            best = best.max(lo).max(hi);
         }
-        best
+        15 - (best & 15) as usize
     }
 }
 
