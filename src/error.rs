@@ -42,26 +42,13 @@ pub enum Error {
 
 impl Error {
     /// Builds a [`Error::Data`].
-    pub fn data(
-        file: &str,
-        line: usize,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Data {
-            file: file.to_string(),
-            line,
-            field: field.into(),
-            message: message.into(),
-        }
+    pub fn data(file: &str, line: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Data { file: file.to_string(), line, field: field.into(), message: message.into() }
     }
 
     /// Builds an [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
 

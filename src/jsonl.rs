@@ -19,8 +19,7 @@ pub fn parse_lines<T: DeserializeOwned>(file: &str, text: &str) -> Result<Vec<(u
             let field = if path == "." { "-".to_string() } else { path };
             Error::data(file, line, field, strip_position(&e.inner().to_string()))
         })?;
-        de.end()
-            .map_err(|e| Error::data(file, line, "-", strip_position(&e.to_string())))?;
+        de.end().map_err(|e| Error::data(file, line, "-", strip_position(&e.to_string())))?;
         out.push((line, value));
     }
     Ok(out)
@@ -39,12 +38,7 @@ pub fn check_range(file: &str, line: usize, field: &str, value: f64, lo: f64, hi
     if value.is_finite() && value >= lo && value <= hi {
         Ok(())
     } else {
-        Err(Error::data(
-            file,
-            line,
-            field,
-            format!("{value} is outside [{lo}, {hi}]"),
-        ))
+        Err(Error::data(file, line, field, format!("{value} is outside [{lo}, {hi}]")))
     }
 }
 
@@ -71,9 +65,7 @@ mod tests {
         let text = "# header\n{\"a\": 1, \"b\": {\"c\": 0.5}}\n\n{\"a\": 2, \"b\": {\"c\": \"x\"}}\n";
         let err = parse_lines::<Row>("f.jsonl", text).unwrap_err().to_string();
         assert!(err.starts_with("f.jsonl:4: b.c: invalid type"), "{err}");
-        let err = parse_lines::<Row>("f.jsonl", "{\"a\": 1, \"b\": {\"c\": 1}, \"z\": 0}")
-            .unwrap_err()
-            .to_string();
+        let err = parse_lines::<Row>("f.jsonl", "{\"a\": 1, \"b\": {\"c\": 1}, \"z\": 0}").unwrap_err().to_string();
         assert!(err.contains("f.jsonl:1:") && err.contains("unknown field `z`"), "{err}");
         let err = parse_lines::<Row>("f.jsonl", "{\"a\": 1").unwrap_err().to_string();
         assert!(err.contains("f.jsonl:1:"), "{err}");

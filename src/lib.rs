@@ -21,6 +21,8 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the pipeline and each module's invariants.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod error;
 pub mod graph;
 pub mod ids;

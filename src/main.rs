@@ -211,15 +211,29 @@ fn write_text(w: &mut impl Write, s: &chorus::stats::PopulationStats, stages: &[
     let kinds: Vec<String> = s.edges_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
     writeln!(w, "edges by kind    {}", kinds.join(", "))?;
     for (name, p) in [("following", &s.out_degree), ("followers", &s.in_degree)] {
-        writeln!(w, "{name:<16} mean {:.1}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}", p.mean, p.p50, p.p90, p.p99, p.p999, p.max)?;
+        writeln!(
+            w,
+            "{name:<16} mean {:.1}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            p.mean, p.p50, p.p90, p.p99, p.p999, p.max
+        )?;
     }
     match &s.in_degree_power_law {
-        Some(f) => writeln!(w, "power law        alpha {:.2} for followers >= {} ({} users, KS {:.3})", f.alpha, f.xmin, f.tail, f.ks)?,
+        Some(f) => writeln!(
+            w,
+            "power law        alpha {:.2} for followers >= {} ({} users, KS {:.3})",
+            f.alpha, f.xmin, f.tail, f.ks
+        )?,
         None => writeln!(w, "power law        (too few users to fit)")?,
     }
     writeln!(w, "reciprocity      {:.3}", s.reciprocity)?;
     let c = &s.communities;
-    for (name, z) in [("circles", &c.circles), ("workplaces", &c.workplaces), ("towns", &c.towns), ("fandoms", &c.fandoms), ("parties", &c.parties)] {
+    for (name, z) in [
+        ("circles", &c.circles),
+        ("workplaces", &c.workplaces),
+        ("towns", &c.towns),
+        ("fandoms", &c.fandoms),
+        ("parties", &c.parties),
+    ] {
         writeln!(w, "{name:<16} {} communities, mean size {:.1}, median {}, max {}", z.count, z.mean, z.p50, z.max)?;
     }
     let h = &s.homophily;
@@ -235,7 +249,11 @@ fn write_text(w: &mut impl Write, s: &chorus::stats::PopulationStats, stages: &[
         h.party * 100.0,
         h.topic * 100.0
     )?;
-    writeln!(w, "memory           {:.0} bytes/user (profile), {:.1} bytes/edge (both directions)", s.bytes_per_user, s.bytes_per_edge)?;
+    writeln!(
+        w,
+        "memory           {:.0} bytes/user (profile), {:.1} bytes/edge (both directions)",
+        s.bytes_per_user, s.bytes_per_edge
+    )?;
     for st in stages {
         writeln!(w, "stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib)?;
     }
@@ -250,7 +268,9 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
                 return std::process::ExitCode::SUCCESS;
             }
             eprintln!("chorus: {e:#}");

@@ -118,7 +118,11 @@ pub struct StateChain {
 impl StateChain {
     /// Builds a chain from observed transitions `(from, to)` over `n` states, with a small
     /// pseudo-count `smoothing` on every transition.
-    pub fn from_transitions(n: usize, transitions: impl IntoIterator<Item = (usize, usize)>, smoothing: f32) -> StateChain {
+    pub fn from_transitions(
+        n: usize,
+        transitions: impl IntoIterator<Item = (usize, usize)>,
+        smoothing: f32,
+    ) -> StateChain {
         let mut counts = vec![smoothing; n * n];
         for (a, b) in transitions {
             if a < n && b < n {

@@ -61,9 +61,7 @@ impl Stream {
     pub fn new(seed: u64, domain: u64, a: u64, b: u64) -> Self {
         let lo = hash3(seed, domain, a, b);
         let hi = mix64(lo ^ 0x6a09_e667_f3bc_c909);
-        Stream {
-            inner: Pcg64Mcg::new(((hi as u128) << 64) | lo as u128 | 1),
-        }
+        Stream { inner: Pcg64Mcg::new(((hi as u128) << 64) | lo as u128 | 1) }
     }
 
     /// Next raw 64 bits.
@@ -103,9 +101,7 @@ impl Stream {
     pub fn pick_cumulative(&mut self, cumulative: &[f32]) -> usize {
         let total = cumulative.last().copied().unwrap_or(0.0);
         let x = self.f64() as f32 * total;
-        cumulative
-            .partition_point(|&c| c <= x)
-            .min(cumulative.len().saturating_sub(1))
+        cumulative.partition_point(|&c| c <= x).min(cumulative.len().saturating_sub(1))
     }
 }
 

@@ -220,17 +220,11 @@ pub struct Seed {
 impl Seed {
     /// The team this seed supports, if any (first team in its affiliations).
     pub fn team(&self, world: &World) -> Option<EntityIdx> {
-        self.affiliations
-            .iter()
-            .copied()
-            .find(|&e| matches!(world.entity(e).kind, EntityKind::Team { .. }))
+        self.affiliations.iter().copied().find(|&e| matches!(world.entity(e).kind, EntityKind::Team { .. }))
     }
     /// The party this seed belongs to, if any.
     pub fn party(&self, world: &World) -> Option<EntityIdx> {
-        self.affiliations
-            .iter()
-            .copied()
-            .find(|&e| matches!(world.entity(e).kind, EntityKind::Party { .. }))
+        self.affiliations.iter().copied().find(|&e| matches!(world.entity(e).kind, EntityKind::Party { .. }))
     }
 }
 
@@ -254,11 +248,7 @@ fn unit(file: &str, line: usize, field: &str, v: f32) -> Result<f32> {
     Ok(v)
 }
 
-fn intern<T: TryFrom<usize>>(
-    table: &mut Vec<String>,
-    index: &mut HashMap<String, usize>,
-    value: &str,
-) -> Option<T> {
+fn intern<T: TryFrom<usize>>(table: &mut Vec<String>, index: &mut HashMap<String, usize>, value: &str) -> Option<T> {
     let next = table.len();
     let i = *index.entry(value.to_string()).or_insert_with(|| {
         table.push(value.to_string());
@@ -359,14 +349,12 @@ impl SeedSet {
                 interests[topic.index()] = w;
             }
             let s = &r.style;
-            let caps = Caps::ALL
-                .into_iter()
-                .find(|c| c.name() == s.caps)
-                .ok_or_else(|| Error::data(f, line, "style.caps", format!("{:?} is not normal, lower, upper or title", s.caps)))?;
-            let length = Length::ALL
-                .into_iter()
-                .find(|l| l.name() == s.length)
-                .ok_or_else(|| Error::data(f, line, "style.length", format!("{:?} is not short, medium or long", s.length)))?;
+            let caps = Caps::ALL.into_iter().find(|c| c.name() == s.caps).ok_or_else(|| {
+                Error::data(f, line, "style.caps", format!("{:?} is not normal, lower, upper or title", s.caps))
+            })?;
+            let length = Length::ALL.into_iter().find(|l| l.name() == s.length).ok_or_else(|| {
+                Error::data(f, line, "style.length", format!("{:?} is not short, medium or long", s.length))
+            })?;
             if s.emojis.len() > 8 || s.emojis.iter().any(|e| e.is_empty() || e.chars().count() > 8) {
                 return Err(Error::data(f, line, "style.emojis", "at most 8 emojis, each 1-8 characters"));
             }
@@ -419,7 +407,14 @@ impl SeedSet {
                     | EntityKind::Party { .. }
                     | EntityKind::Person { .. }
                     | EntityKind::Brand { .. } => {}
-                    _ => return Err(Error::data(f, line, &field, format!("{id:?} is not a team, party, person or brand"))),
+                    _ => {
+                        return Err(Error::data(
+                            f,
+                            line,
+                            &field,
+                            format!("{id:?} is not a team, party, person or brand"),
+                        ))
+                    }
                 }
                 if affiliations.contains(&e) {
                     return Err(Error::data(f, line, &field, format!("duplicate affiliation {id:?}")));

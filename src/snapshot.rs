@@ -155,16 +155,16 @@ impl<R: Read> Reader<R> {
         let mut head = [0u8; 12];
         self.take_small(&mut head, &format!("section {name} header"))?;
         if &head[..4] != tag {
-            return Err(self.fail(format!(
-                "expected section {name}, found {:?}: corrupted",
-                String::from_utf8_lossy(&head[..4])
-            )));
+            return Err(self
+                .fail(format!("expected section {name}, found {:?}: corrupted", String::from_utf8_lossy(&head[..4]))));
         }
         let mut len = [0u8; 8];
         len.copy_from_slice(&head[4..]);
         let len = u64::from_le_bytes(len);
         if len > self.remaining {
-            return Err(self.fail(format!("section {name} claims {len} bytes but the file is shorter: truncated or corrupted")));
+            return Err(
+                self.fail(format!("section {name} claims {len} bytes but the file is shorter: truncated or corrupted"))
+            );
         }
         Ok(len)
     }
@@ -207,7 +207,12 @@ impl<R: Read> Reader<R> {
 pub fn load(path: &Path) -> Result<Population> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = Reader { inner: BufReader::with_capacity(1 << 20, file), segments: Vec::new(), path: path.to_path_buf(), remaining: size };
+    let mut r = Reader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        segments: Vec::new(),
+        path: path.to_path_buf(),
+        remaining: size,
+    };
     let mut head = [0u8; 16];
     r.take_small(&mut head, "header")?;
     if &head[..8] != MAGIC {
@@ -284,10 +289,19 @@ pub fn load(path: &Path) -> Result<Population> {
         return Err(r.fail("trailing bytes after the end: corrupted"));
     }
     let world = World::parse(&world_file.file, &world_file.text).map_err(|e| r.fail(format!("embedded world: {e}")))?;
-    let seeds = SeedSet::parse(&seed_file.file, &seed_file.text, &world).map_err(|e| r.fail(format!("embedded seeds: {e}")))?;
+    let seeds =
+        SeedSet::parse(&seed_file.file, &seed_file.text, &world).map_err(|e| r.fail(format!("embedded seeds: {e}")))?;
     drop(pieces);
     let graph = Graph { out_offsets, out_targets, out_meta, in_offsets, in_sources };
-    let parts = Parts { seeds: &seeds, world: &world, cols: &cols, circle_start: &circle_start, town_start: &town_start, workplaces: workplaces[0], graph: &graph };
+    let parts = Parts {
+        seeds: &seeds,
+        world: &world,
+        cols: &cols,
+        circle_start: &circle_start,
+        town_start: &town_start,
+        workplaces: workplaces[0],
+        graph: &graph,
+    };
     let (model, valid) = rayon::join(|| Model::new(&seeds, &world), || validate(&parts));
     valid.map_err(|m| r.fail(format!("inconsistent content: {m}")))?;
     Ok(Population { model, seeds, world, config, cols, circle_start, town_start, workplaces: workplaces[0], graph })
@@ -328,8 +342,13 @@ fn parallel_crc(pieces: &[&[u8]]) -> u32 {
 fn validate(p: &Parts) -> std::result::Result<(), String> {
     let n = p.cols.demographics.len();
     let g = p.graph;
-    for (name, offsets, len) in [("out", &g.out_offsets, g.out_targets.len()), ("in", &g.in_offsets, g.in_sources.len())] {
-        if offsets.first() != Some(&0) || offsets.last().copied() != Some(len as u64) || offsets.windows(2).any(|w| w[0] > w[1]) {
+    for (name, offsets, len) in
+        [("out", &g.out_offsets, g.out_targets.len()), ("in", &g.in_offsets, g.in_sources.len())]
+    {
+        if offsets.first() != Some(&0)
+            || offsets.last().copied() != Some(len as u64)
+            || offsets.windows(2).any(|w| w[0] > w[1])
+        {
             return Err(format!("{name}-offsets are not monotone from 0 to the edge count"));
         }
     }
@@ -339,10 +358,16 @@ fn validate(p: &Parts) -> std::result::Result<(), String> {
         return Err("edge endpoint out of range".into());
     }
     let circles = p.circle_start.len().checked_sub(1).ok_or("no circles")?;
-    if p.circle_start.first() != Some(&0) || p.circle_start.last().copied() != Some(n as u32) || p.circle_start.windows(2).any(|w| w[0] >= w[1]) {
+    if p.circle_start.first() != Some(&0)
+        || p.circle_start.last().copied() != Some(n as u32)
+        || p.circle_start.windows(2).any(|w| w[0] >= w[1])
+    {
         return Err("circle boundaries are not increasing from 0 to the user count".into());
     }
-    if p.town_start.len() != p.world.towns.len() + 1 || p.town_start.last().copied() != Some(n as u32) || p.town_start.windows(2).any(|w| w[0] > w[1]) {
+    if p.town_start.len() != p.world.towns.len() + 1
+        || p.town_start.last().copied() != Some(n as u32)
+        || p.town_start.windows(2).any(|w| w[0] > w[1])
+    {
         return Err("town boundaries do not match the world".into());
     }
     let c = p.cols;

@@ -178,18 +178,11 @@ pub struct World {
 fn check_id(file: &str, line: usize, id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok {
         Ok(())
     } else {
-        Err(Error::data(
-            file,
-            line,
-            "id",
-            format!("{id:?} must be 1-64 characters of [a-z0-9-]"),
-        ))
+        Err(Error::data(file, line, "id", format!("{id:?} must be 1-64 characters of [a-z0-9-]")))
     }
 }
 
@@ -202,9 +195,8 @@ fn check_name(file: &str, line: usize, field: &str, name: &str) -> Result<()> {
 }
 
 fn parse_topic(file: &str, line: usize, name: &str) -> Result<Topic> {
-    Topic::from_name(name).ok_or_else(|| {
-        Error::data(file, line, "topic", format!("unknown topic {name:?} (see seeds/README.md)"))
-    })
+    Topic::from_name(name)
+        .ok_or_else(|| Error::data(file, line, "topic", format!("unknown topic {name:?} (see seeds/README.md)")))
 }
 
 impl World {
@@ -243,9 +235,7 @@ impl World {
         }
         let kind_of = |idx: EntityIdx| -> &RawEntity { &rows[idx as usize].1 };
         let resolve = |line: usize, field: &str, id: &str, want: &str| -> Result<EntityIdx> {
-            let idx = *by_id.get(id).ok_or_else(|| {
-                Error::data(file, line, field, format!("unknown {want} {id:?}"))
-            })?;
+            let idx = *by_id.get(id).ok_or_else(|| Error::data(file, line, field, format!("unknown {want} {id:?}")))?;
             let is = matches!(
                 (kind_of(idx), want),
                 (RawEntity::Town(_), "town")
@@ -322,10 +312,7 @@ impl World {
             entities.push(Entity { id: id.clone(), name: name.clone(), aliases, kind, line });
         }
         let pick = |f: fn(&EntityKind) -> bool| -> Vec<EntityIdx> {
-            (0..entities.len())
-                .filter(|&i| f(&entities[i].kind))
-                .map(|i| i as EntityIdx)
-                .collect()
+            (0..entities.len()).filter(|&i| f(&entities[i].kind)).map(|i| i as EntityIdx).collect()
         };
         let towns = pick(|k| matches!(k, EntityKind::Town { .. }));
         let teams = pick(|k| matches!(k, EntityKind::Team { .. }));
@@ -426,7 +413,8 @@ mod tests {
 
     #[test]
     fn bad_references_and_fields_are_named() {
-        let bad = MINI.replace("\"town\": \"a-town\", \"rivals\": [\"t2\"]", "\"town\": \"nowhere\", \"rivals\": [\"t2\"]");
+        let bad =
+            MINI.replace("\"town\": \"a-town\", \"rivals\": [\"t2\"]", "\"town\": \"nowhere\", \"rivals\": [\"t2\"]");
         let err = World::parse("w", &bad).unwrap_err().to_string();
         assert_eq!(err, "w:3: town: unknown town \"nowhere\"");
         let bad = MINI.replace("\"leaning\": 0.2", "\"leaning\": 3.0");

@@ -9,8 +9,8 @@
 //! 4. Follows: a community is drawn from a per-user mixture, then a member at rank
 //!    `floor(n * U^skew)`; with `skew = 4` the in-degree tail is a power law with exponent
 //!    1 + skew / (skew - 1) = 2.33. Duplicates are redrawn.
-//! 5. The in-lists: a transpose done in parallel over disjoint target ranges, each scanning the
-//!    out-lists in source order, so in-lists come out sorted whatever the thread count.
+//! 5. The in-lists: a transpose in parallel over source chunks, each writing after the chunks
+//!    before it, so in-lists come out sorted by source whatever the thread count.
 
 use super::{pack_meta, EdgeKind, Graph};
 use crate::error::{Error, Result};
@@ -91,11 +91,63 @@ impl GraphConfig {
     }
 }
 
+/// A zeroed `u32` array for random reads and writes, backed by transparent huge pages where the
+/// OS allows it (an anonymous mapping advised `MADV_HUGEPAGE`): the community lists and counters
+/// are read at random, and 4 KiB pages make every such read a TLB miss. Falls back to a `Vec`.
+pub(crate) enum U32Store {
+    Mapped(memmap2::MmapMut, usize),
+    Heap(Vec<u32>),
+}
+
+impl U32Store {
+    pub fn zeroed(len: usize) -> U32Store {
+        if len >= (1 << 18) {
+            if let Ok(map) = memmap2::MmapMut::map_anon(len * 4) {
+                #[cfg(target_os = "linux")]
+                let _ = map.advise(memmap2::Advice::HugePage);
+                return U32Store::Mapped(map, len);
+            }
+        }
+        U32Store::Heap(vec![0; len])
+    }
+
+    pub fn from_iter(len: usize, items: impl Iterator<Item = u32>) -> U32Store {
+        let mut store = U32Store::zeroed(len);
+        for (slot, x) in store.as_mut_slice().iter_mut().zip(items) {
+            *slot = x;
+        }
+        store
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[u32] {
+        match self {
+            // Mappings are page-aligned, so the cast cannot fail.
+            U32Store::Mapped(m, len) => &bytemuck::cast_slice(&m[..])[..*len],
+            U32Store::Heap(v) => v,
+        }
+    }
+
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u32] {
+        match self {
+            U32Store::Mapped(m, len) => &mut bytemuck::cast_slice_mut(&mut m[..])[..*len],
+            U32Store::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for U32Store {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        self.as_slice()
+    }
+}
+
 /// Members grouped by key, each group in the order they were fed.
-#[derive(Clone, Debug, Default)]
 pub(crate) struct Buckets {
     pub offsets: Vec<u32>,
-    pub items: Vec<u32>,
+    pub items: U32Store,
 }
 
 impl Buckets {
@@ -110,10 +162,11 @@ impl Buckets {
             offsets[k + 1] += offsets[k];
         }
         let mut cursor = offsets.clone();
-        let mut items = vec![0u32; offsets[keys] as usize];
+        let mut items = U32Store::zeroed(offsets[keys] as usize);
+        let slots = items.as_mut_slice();
         for &u in order {
             if let Some(k) = key(u) {
-                items[cursor[k] as usize] = u;
+                slots[cursor[k] as usize] = u;
                 cursor[k] += 1;
             }
         }
@@ -131,7 +184,7 @@ impl Buckets {
 
 /// Community lists used while generating edges.
 pub(crate) struct Communities {
-    pub by_popularity: Vec<u32>,
+    pub by_popularity: U32Store,
     pub towns: Buckets,
     pub fandoms: Buckets,
     pub parties: Buckets,
@@ -145,14 +198,21 @@ pub(crate) struct Communities {
 }
 
 /// Computes popularity, community lists and workplace ids (written into `cols.workplace`).
-pub(crate) fn communities(master: u64, cfg: &GraphConfig, world: &World, occupations: usize, cols: &mut Columns) -> Communities {
+pub(crate) fn communities(
+    master: u64,
+    cfg: &GraphConfig,
+    world: &World,
+    occupations: usize,
+    cols: &mut Columns,
+) -> Communities {
     let n = cols.demographics.len();
     let mut keyed: Vec<(u64, u32)> = (0..n as u32)
         .into_par_iter()
         .map(|u| {
             let p = &cols.persona[u as usize];
             let a = &cols.activity[u as usize];
-            let weight = (0.3 + p.big5[2] as f64 / 255.0) * (crate::population::columns::decode_ppd(a.posts_per_day) as f64 + 0.2).sqrt();
+            let weight = (0.3 + p.big5[2] as f64 / 255.0)
+                * (crate::population::columns::decode_ppd(a.posts_per_day) as f64 + 0.2).sqrt();
             let x = unit_f64(hash3(master, domain::POPULARITY, u as u64, 0)).max(1e-300);
             // Efraimidis-Spirakis key x^(1/w): larger is more popular. Sort by -ln(key).
             let key = -x.ln() / weight;
@@ -160,7 +220,7 @@ pub(crate) fn communities(master: u64, cfg: &GraphConfig, world: &World, occupat
         })
         .collect();
     keyed.par_sort_unstable();
-    let by_popularity: Vec<u32> = keyed.into_iter().map(|(_, u)| u).collect();
+    let by_popularity = U32Store::from_iter(n, keyed.into_iter().map(|(_, u)| u));
 
     let mut team_slot = vec![u16::MAX; world.entities.len()];
     for (i, &t) in world.teams.iter().enumerate() {
@@ -177,9 +237,12 @@ pub(crate) fn communities(master: u64, cfg: &GraphConfig, world: &World, occupat
         table.get(e as usize).copied().filter(|&s| s != u16::MAX).map(usize::from)
     };
     let towns = Buckets::new(world.towns.len(), &by_popularity, |u| Some(cols.demographics[u as usize].town as usize));
-    let fandoms = Buckets::new(world.teams.len(), &by_popularity, |u| slot(&team_slot, cols.affiliations[u as usize].team));
-    let parties = Buckets::new(world.parties.len(), &by_popularity, |u| slot(&party_slot, cols.affiliations[u as usize].party));
-    let topics = Buckets::new(crate::taxonomy::TOPIC_COUNT, &by_popularity, |u| Some(cols.interests[u as usize].primary()));
+    let fandoms =
+        Buckets::new(world.teams.len(), &by_popularity, |u| slot(&team_slot, cols.affiliations[u as usize].team));
+    let parties =
+        Buckets::new(world.parties.len(), &by_popularity, |u| slot(&party_slot, cols.affiliations[u as usize].party));
+    let topics =
+        Buckets::new(crate::taxonomy::TOPIC_COUNT, &by_popularity, |u| Some(cols.interests[u as usize].primary()));
 
     // Workplaces: (town, occupation) groups in id order, cut into sizes drawn per group.
     let ids: Vec<u32> = (0..n as u32).collect();
@@ -243,12 +306,18 @@ impl Ctx<'_> {
 
     fn colleague_p(&self, u: u32) -> (f64, &[u32]) {
         let members = self.com.workplace_members.get(self.cols.workplace[u as usize] as usize);
-        let p = if members.len() > 1 { (self.cfg.colleague_ties as f64 / (members.len() - 1) as f64).min(1.0) } else { 0.0 };
+        let p = if members.len() > 1 {
+            (self.cfg.colleague_ties as f64 / (members.len() - 1) as f64).min(1.0)
+        } else {
+            0.0
+        };
         (p, members)
     }
 
     fn is_colleague(&self, u: u32, v: u32, p: f64, circle: (u32, u32)) -> bool {
-        v != u && !(circle.0..circle.1).contains(&v) && unit_f64(hash3(self.master, domain::PAIR, u.min(v) as u64, u.max(v) as u64)) < p
+        v != u
+            && !(circle.0..circle.1).contains(&v)
+            && unit_f64(hash3(self.master, domain::PAIR, u.min(v) as u64, u.max(v) as u64)) < p
     }
 
     fn follows_wanted(&self, u: u32) -> u32 {
@@ -408,76 +477,90 @@ pub(crate) fn build_graph(
         mrest = mr;
         s = e;
     }
-    tasks.into_par_iter().for_each_init(|| (Vec::new(), Vec::new()), |(buf, picks), (s, e, t, m)| {
-        let base = out_offsets[s];
-        for u in s..e {
-            let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
-            ctx.edges(u as u32, b - a, buf, picks);
-            for (k, &packed) in buf.iter().enumerate() {
-                t[a + k] = (packed >> 9) as u32;
-                m[a + k] = packed as u8;
+    tasks.into_par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(buf, picks), (s, e, t, m)| {
+            let base = out_offsets[s];
+            for u in s..e {
+                let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
+                ctx.edges(u as u32, b - a, buf, picks);
+                for (k, &packed) in buf.iter().enumerate() {
+                    t[a + k] = (packed >> 9) as u32;
+                    m[a + k] = packed as u8;
+                }
             }
-        }
-        progress.advance((e - s) as u64);
-    });
+            progress.advance((e - s) as u64);
+        },
+    );
 
     progress.stage("followers", n as u64);
     let (in_offsets, in_sources) = transpose(&out_offsets, &out_targets);
     Graph { out_offsets, out_targets, out_meta, in_offsets, in_sources }
 }
 
-/// Builds the in-lists from the out-lists: parallel over disjoint target ranges, each scanning
-/// all sources in order, so every in-list is sorted by source whatever the thread count.
+/// Builds the in-lists from the out-lists. Sources are split into `K` contiguous chunks (one per
+/// thread); chunk `c` writes its edges into target `v`'s in-list starting after the edges of
+/// chunks `0..c`, in source order, so every in-list comes out sorted whatever `K` is. The
+/// shared output is `AtomicU32` (a plain store with `Relaxed` on common targets) and becomes a
+/// `Vec<u32>` by an in-place collect: no unsafe code and no second copy.
 pub(crate) fn transpose(out_offsets: &[u64], out_targets: &[u32]) -> (Vec<u64>, Vec<u32>) {
+    use std::sync::atomic::{AtomicU32, Ordering};
     let n = out_offsets.len().saturating_sub(1);
     let parts = rayon::current_num_threads().clamp(1, 64).min(n.max(1));
-    let bounds: Vec<u32> = (0..=parts).map(|p| (n * p / parts) as u32).collect();
-    let counts: Vec<Vec<u32>> = (0..parts)
+    // Split sources so each chunk holds about the same number of edges.
+    let total = out_targets.len() as u64;
+    let mut bounds = vec![0usize];
+    for p in 1..parts {
+        let goal = total * p as u64 / parts as u64;
+        let b = out_offsets.partition_point(|&o| o < goal).min(n).max(bounds[p - 1]);
+        bounds.push(b);
+    }
+    bounds.push(n);
+    let edges_of = |p: usize| &out_targets[out_offsets[bounds[p]] as usize..out_offsets[bounds[p + 1]] as usize];
+    let mut counts: Vec<Vec<u32>> = (0..parts)
         .into_par_iter()
         .map(|p| {
-            let (lo, hi) = (bounds[p], bounds[p + 1]);
-            let mut c = vec![0u32; (hi - lo) as usize];
-            for &v in out_targets {
-                if v >= lo && v < hi {
-                    c[(v - lo) as usize] += 1;
-                }
+            let mut c = vec![0u32; n];
+            for &v in edges_of(p) {
+                c[v as usize] += 1;
             }
             c
         })
         .collect();
-    let mut in_offsets = Vec::with_capacity(n + 1);
-    in_offsets.push(0u64);
-    let mut acc = 0u64;
-    for c in &counts {
-        for &k in c {
+    let mut in_offsets = vec![0u64; n + 1];
+    for v in 0..n {
+        let mut acc = in_offsets[v];
+        for c in counts.iter_mut() {
+            let k = c[v];
+            c[v] = acc as u32; // this chunk's first position in v's in-list
             acc += k as u64;
-            in_offsets.push(acc);
         }
+        in_offsets[v + 1] = acc;
     }
-    drop(counts);
-    let mut in_sources = vec![0u32; acc as usize];
-    let mut slices = Vec::with_capacity(parts);
-    let mut rest = &mut in_sources[..];
-    for p in 0..parts {
-        let len = (in_offsets[bounds[p + 1] as usize] - in_offsets[bounds[p] as usize]) as usize;
-        let (a, r) = std::mem::take(&mut rest).split_at_mut(len);
-        slices.push((p, a));
-        rest = r;
-    }
-    slices.into_par_iter().for_each(|(p, slice)| {
-        let (lo, hi) = (bounds[p], bounds[p + 1]);
-        let base = in_offsets[lo as usize];
-        let mut cursor: Vec<u32> = (lo..hi).map(|v| (in_offsets[v as usize] - base) as u32).collect();
-        for u in 0..n {
-            for &v in &out_targets[out_offsets[u] as usize..out_offsets[u + 1] as usize] {
-                if v >= lo && v < hi {
-                    let c = &mut cursor[(v - lo) as usize];
-                    slice[*c as usize] = u as u32;
+    // The u32 cursors hold absolute positions, so the parallel path needs under 2^32 edges.
+    let in_sources: Vec<AtomicU32> = vec![0u32; total as usize].into_iter().map(AtomicU32::new).collect();
+    if total <= u32::MAX as u64 {
+        counts.par_iter_mut().enumerate().for_each(|(p, cursor)| {
+            for u in bounds[p]..bounds[p + 1] {
+                for &v in &out_targets[out_offsets[u] as usize..out_offsets[u + 1] as usize] {
+                    let c = &mut cursor[v as usize];
+                    in_sources[*c as usize].store(u as u32, Ordering::Relaxed);
                     *c += 1;
                 }
             }
+        });
+    } else {
+        // Over 4 billion edges: one sequential pass with 64-bit cursors.
+        let mut cursor: Vec<u64> = in_offsets[..n].to_vec();
+        for u in 0..n {
+            for &v in &out_targets[out_offsets[u] as usize..out_offsets[u + 1] as usize] {
+                in_sources[cursor[v as usize] as usize].store(u as u32, Ordering::Relaxed);
+                cursor[v as usize] += 1;
+            }
         }
-    });
+    }
+    drop(counts);
+    let in_sources: Vec<u32> = in_sources.into_iter().map(AtomicU32::into_inner).collect();
     (in_offsets, in_sources)
 }
 

@@ -120,13 +120,10 @@ impl Graph {
     /// Out-edges of `u` with kind and weight.
     pub fn out_edges(&self, u: UserId) -> impl Iterator<Item = Edge> + '_ {
         let r = self.out_range(u);
-        self.out_targets[r.clone()]
-            .iter()
-            .zip(&self.out_meta[r])
-            .map(|(&t, &m)| {
-                let (kind, weight) = unpack_meta(m);
-                Edge { target: UserId(t), kind, weight }
-            })
+        self.out_targets[r.clone()].iter().zip(&self.out_meta[r]).map(|(&t, &m)| {
+            let (kind, weight) = unpack_meta(m);
+            Edge { target: UserId(t), kind, weight }
+        })
     }
 
     /// The edge `u -> v`, if present (binary search in `u`'s out-list).
@@ -139,7 +136,11 @@ impl Graph {
 
     /// Bytes held by the edge arrays and offsets.
     pub fn heap_bytes(&self) -> usize {
-        self.out_offsets.len() * 8 + self.in_offsets.len() * 8 + self.out_targets.len() * 4 + self.out_meta.len() + self.in_sources.len() * 4
+        self.out_offsets.len() * 8
+            + self.in_offsets.len() * 8
+            + self.out_targets.len() * 4
+            + self.out_meta.len()
+            + self.in_sources.len() * 4
     }
 
     /// Number of edges `u -> v` whose reverse `v -> u` also exists, for every `u` (merge join of

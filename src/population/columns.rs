@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn compact_sizes() {
         assert_eq!(BYTES_PER_USER, 60);
-        assert!(BYTES_PER_USER <= 64);
+        const { assert!(BYTES_PER_USER <= 64) };
     }
 
     #[test]

@@ -47,7 +47,15 @@ fn jitter(rng: &mut Stream, x: f32, sd: f32) -> f32 {
 
 /// Derives user `user` living in town slot `town`, whose friend circle is anchored on seed
 /// `anchor`.
-pub fn derive_user(seeds: &SeedSet, world: &World, model: &Model, master: u64, user: u32, town: u8, anchor: u16) -> Derived {
+pub fn derive_user(
+    seeds: &SeedSet,
+    world: &World,
+    model: &Model,
+    master: u64,
+    user: u32,
+    town: u8,
+    anchor: u16,
+) -> Derived {
     let mut rng = Stream::new(master, domain::USER, user as u64, 0);
     let anchor = anchor as usize;
     let mut lineage = anchor;
@@ -59,19 +67,10 @@ pub fn derive_user(seeds: &SeedSet, world: &World, model: &Model, master: u64, u
     }
     let s: &Seed = &seeds.seeds[lineage];
     let age = (s.age as f64 + rng.normal() * 3.0).round().clamp(13.0, 99.0) as u8;
-    let occupation = if rng.chance(0.88) {
-        s.occupation
-    } else {
-        seeds.seeds[model.neighbour(lineage, &mut rng)].occupation
-    };
-    let demographics = Demographics {
-        seed: lineage as u16,
-        occupation,
-        town,
-        age,
-        gender: s.gender as u8,
-        locale: s.locale,
-    };
+    let occupation =
+        if rng.chance(0.88) { s.occupation } else { seeds.seeds[model.neighbour(lineage, &mut rng)].occupation };
+    let demographics =
+        Demographics { seed: lineage as u16, occupation, town, age, gender: s.gender as u8, locale: s.locale };
 
     let mut big5 = [0u8; 5];
     for (k, b) in big5.iter_mut().enumerate() {
@@ -168,10 +167,8 @@ pub fn derive_user(seeds: &SeedSet, world: &World, model: &Model, master: u64, u
         aff.party = party;
         let leaning = world.party_leaning(party).unwrap_or(0.0);
         if (leaning - politics).abs() > 0.6 {
-            if let Some(&(p, _)) = model
-                .parties
-                .iter()
-                .min_by(|a, b| (a.1 - politics).abs().total_cmp(&(b.1 - politics).abs()))
+            if let Some(&(p, _)) =
+                model.parties.iter().min_by(|a, b| (a.1 - politics).abs().total_cmp(&(b.1 - politics).abs()))
             {
                 aff.party = p;
             }
@@ -261,7 +258,7 @@ pub fn base_handle(name: &str, master: u64, user: u32, age: u8) -> String {
         first.push_str("user");
     }
     if last.is_empty() {
-        last.push_str("x");
+        last.push('x');
     }
     let initial = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
     let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();

@@ -98,7 +98,12 @@ impl Population {
     }
 
     /// Generates a population from a full configuration, reporting progress.
-    pub fn generate_with(seeds: &SeedSet, world: &World, config: &PopulationConfig, progress: &dyn Progress) -> Result<Population> {
+    pub fn generate_with(
+        seeds: &SeedSet,
+        world: &World,
+        config: &PopulationConfig,
+        progress: &dyn Progress,
+    ) -> Result<Population> {
         config.graph.validate()?;
         let n = config.users;
         if n < 2 {
@@ -281,7 +286,8 @@ impl Population {
             let k = st.variant as usize % emojis.len();
             emojis.rotate_left(k);
             if st.variant & 0x8000 != 0 {
-                let near = &self.seeds.seeds[self.model.knn[d.seed as usize][(st.variant >> 8) as usize % model::KNN] as usize];
+                let near = &self.seeds.seeds
+                    [self.model.knn[d.seed as usize][(st.variant >> 8) as usize % model::KNN] as usize];
                 if let Some(e) = near.style.emojis.first() {
                     if !emojis.contains(e) {
                         let last = emojis.len() - 1;
@@ -294,10 +300,15 @@ impl Population {
         for (h, v) in seed.activity.hours.iter().enumerate() {
             hours[(h as i32 + p.hour_shift as i32).rem_euclid(24) as usize] = *v;
         }
-        let affiliations = [c.affiliations[i].team, c.affiliations[i].party, c.affiliations[i].favourites[0], c.affiliations[i].favourites[1]]
-            .into_iter()
-            .filter(|&e| e != NO_ENTITY)
-            .collect();
+        let affiliations = [
+            c.affiliations[i].team,
+            c.affiliations[i].party,
+            c.affiliations[i].favourites[0],
+            c.affiliations[i].favourites[1],
+        ]
+        .into_iter()
+        .filter(|&e| e != NO_ENTITY)
+        .collect();
         User {
             id: u,
             handle: self.handle(u),
@@ -352,7 +363,13 @@ impl Population {
 
 /// Computes collision suffixes: the lowest id with a given base handle keeps it; every other
 /// user whose base collides gets a globally unique number (in id order), appended as `_N`.
-fn resolve_handles(seeds: &SeedSet, model: &Model, master: u64, demo: &[Demographics], progress: &dyn Progress) -> Vec<u32> {
+fn resolve_handles(
+    seeds: &SeedSet,
+    model: &Model,
+    master: u64,
+    demo: &[Demographics],
+    progress: &dyn Progress,
+) -> Vec<u32> {
     let n = demo.len();
     let mut keyed: Vec<(u64, u32)> = (0..n as u32)
         .into_par_iter()
