@@ -16,7 +16,7 @@ pub fn parse_lines<T: DeserializeOwned>(file: &str, text: &str) -> Result<Vec<(u
         let mut de = serde_json::Deserializer::from_str(trimmed);
         let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "-".to_string() } else { path };
+            let field = if path == "." || path == "?" { "-".to_string() } else { path };
             Error::data(file, line, field, strip_position(&e.inner().to_string()))
         })?;
         de.end().map_err(|e| Error::data(file, line, "-", strip_position(&e.to_string())))?;
@@ -33,9 +33,31 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// Deserialises one already-parsed line, naming file, line and field path on error.
+pub fn from_value<T: DeserializeOwned>(file: &str, line: usize, value: serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path == "?" { "-".to_string() } else { path };
+        Error::data(file, line, field, e.inner().to_string())
+    })
+}
+
+/// The line to blame for a whole-file problem: the last line (1 for an empty file).
+pub fn last_line(text: &str) -> usize {
+    text.lines().count().max(1)
+}
+
 /// Checks that `value` lies in `[lo, hi]`, naming file, line and field otherwise.
-pub fn check_range(file: &str, line: usize, field: &str, value: f64, lo: f64, hi: f64) -> Result<()> {
-    if value.is_finite() && value >= lo && value <= hi {
+pub fn check_range<T: Into<f64> + std::fmt::Display + Copy>(
+    file: &str,
+    line: usize,
+    field: &str,
+    value: T,
+    lo: f64,
+    hi: f64,
+) -> Result<()> {
+    let v: f64 = value.into();
+    if v.is_finite() && v >= lo && v <= hi {
         Ok(())
     } else {
         Err(Error::data(file, line, field, format!("{value} is outside [{lo}, {hi}]")))

@@ -52,6 +52,9 @@ struct PopulationArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Also print K users spread evenly over the population, one JSON object per line.
+    #[arg(long, value_name = "K")]
+    sample: Option<u32>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -201,6 +204,14 @@ fn run_population(args: PopulationArgs) -> Result<()> {
         writeln!(w, "{v}")?;
     } else {
         write_text(&mut w, &stats, &stages)?;
+    }
+    if let Some(k) = args.sample {
+        let n = population.len() as u64;
+        let k = (k as u64).min(n);
+        for i in 0..k {
+            let id = chorus::UserId((i * n / k.max(1)) as u32);
+            writeln!(w, "{}", serde_json::to_string(&population.user(id))?)?;
+        }
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! in the world, ids and handles are unique, and the hourly curve sums to 1.
 
 use crate::error::{Error, Result};
-use crate::jsonl::{check_range, parse_lines};
+use crate::jsonl::{check_range, last_line, parse_lines};
 use crate::taxonomy::{Topic, TOPIC_COUNT};
 use crate::world::{EntityIdx, EntityKind, World};
 use serde::Deserialize;
@@ -244,7 +244,7 @@ pub struct SeedSet {
 }
 
 fn unit(file: &str, line: usize, field: &str, v: f32) -> Result<f32> {
-    check_range(file, line, field, v as f64, 0.0, 1.0)?;
+    check_range(file, line, field, v, 0.0, 1.0)?;
     Ok(v)
 }
 
@@ -273,10 +273,10 @@ impl SeedSet {
     pub fn parse(file: &str, text: &str, world: &World) -> Result<SeedSet> {
         let rows: Vec<(usize, RawSeed)> = parse_lines(file, text)?;
         if rows.is_empty() {
-            return Err(Error::data(file, 0, "-", "no seed profiles"));
+            return Err(Error::data(file, last_line(text), "-", "no seed profiles"));
         }
         if rows.len() > u16::MAX as usize {
-            return Err(Error::data(file, 0, "-", "at most 65535 seed profiles"));
+            return Err(Error::data(file, last_line(text), "-", "at most 65535 seed profiles"));
         }
         let mut ids = HashSet::new();
         let mut handles = HashSet::new();
@@ -301,17 +301,19 @@ impl SeedSet {
             if words.len() < 2 || r.name.len() > 60 {
                 return Err(Error::data(f, line, "name", "must be a first and last name, at most 60 bytes"));
             }
-            check_range(f, line, "age", r.age as f64, 13.0, 100.0)?;
+            check_range(f, line, "age", r.age, 13.0, 100.0)?;
             let gender = match r.gender.as_str() {
                 "female" => Gender::Female,
                 "male" => Gender::Male,
                 "nonbinary" => Gender::Nonbinary,
                 g => return Err(Error::data(f, line, "gender", format!("{g:?} is not female, male or nonbinary"))),
             };
-            let town = world
-                .find(&r.town)
-                .and_then(|e| world.town_slot(e))
-                .ok_or_else(|| Error::data(f, line, "town", format!("unknown town {:?}", r.town)))?;
+            let town = match world.find(&r.town) {
+                None => return Err(Error::data(f, line, "town", format!("unknown town {:?}", r.town))),
+                Some(e) => world
+                    .town_slot(e)
+                    .ok_or_else(|| Error::data(f, line, "town", format!("{:?} is not a town", r.town)))?,
+            };
             if r.occupation.trim().is_empty() || r.occupation.len() > 60 {
                 return Err(Error::data(f, line, "occupation", "must be 1-60 bytes"));
             }
@@ -336,7 +338,7 @@ impl SeedSet {
                 unit(f, line, "big5.agreeableness", b.agreeableness)?,
                 unit(f, line, "big5.neuroticism", b.neuroticism)?,
             ];
-            check_range(f, line, "politics", r.politics as f64, -1.0, 1.0)?;
+            check_range(f, line, "politics", r.politics, -1.0, 1.0)?;
             if r.interests.is_empty() {
                 return Err(Error::data(f, line, "interests", "needs at least one topic"));
             }
@@ -345,7 +347,7 @@ impl SeedSet {
                 let field = format!("interests.{name}");
                 let topic = Topic::from_name(name)
                     .ok_or_else(|| Error::data(f, line, &field, format!("unknown topic {name:?}")))?;
-                check_range(f, line, &field, w as f64, 0.0, 1.0)?;
+                check_range(f, line, &field, w, 0.0, 1.0)?;
                 interests[topic.index()] = w;
             }
             let s = &r.style;
@@ -366,20 +368,20 @@ impl SeedSet {
                 caps,
                 hashtag_rate: unit(f, line, "style.hashtag_rate", s.hashtag_rate)?,
                 typo_rate: {
-                    check_range(f, line, "style.typo_rate", s.typo_rate as f64, 0.0, 0.2)?;
+                    check_range(f, line, "style.typo_rate", s.typo_rate, 0.0, 0.2)?;
                     s.typo_rate
                 },
                 length,
             };
             let a = &r.activity;
-            check_range(f, line, "activity.posts_per_day", a.posts_per_day as f64, 0.0, 500.0)?;
+            check_range(f, line, "activity.posts_per_day", a.posts_per_day, 0.0, 500.0)?;
             if a.hours.len() != 24 {
                 return Err(Error::data(f, line, "activity.hours", format!("needs 24 values, got {}", a.hours.len())));
             }
             let mut hours = [0.0f32; 24];
             let mut sum = 0.0;
             for (h, &v) in a.hours.iter().enumerate() {
-                check_range(f, line, &format!("activity.hours[{h}]"), v as f64, 0.0, 1e6)?;
+                check_range(f, line, &format!("activity.hours[{h}]"), v, 0.0, 1e6)?;
                 hours[h] = v;
                 sum += v;
             }

@@ -278,7 +278,7 @@ pub fn load(path: &Path) -> Result<Population> {
         })
         .collect();
     let expected = parallel_crc(&pieces);
-    if trailer.len() != 8 || &magic != MAGIC {
+    if trailer.len() != 8 || trailer[4..] != [0, 0, 0, 0] || &magic != MAGIC {
         return Err(r.fail("bad trailer: truncated or corrupted"));
     }
     let stored = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);

@@ -5,7 +5,7 @@
 //! team) resolves, ids are unique across all kinds, and there are at most `u16::MAX - 1` entities.
 
 use crate::error::{Error, Result};
-use crate::jsonl::{check_range, parse_lines};
+use crate::jsonl::{check_range, from_value, last_line, parse_lines};
 use crate::taxonomy::Topic;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -15,8 +15,6 @@ pub type EntityIdx = u16;
 /// Marker for "no entity" in compact columns.
 pub const NO_ENTITY: EntityIdx = u16::MAX;
 
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
 enum RawEntity {
     Town(RawTown),
     League(RawLeague),
@@ -213,9 +211,37 @@ impl World {
 
     /// Parses and validates a world file's text. `file` is used in error messages.
     pub fn parse(file: &str, text: &str) -> Result<World> {
-        let rows: Vec<(usize, RawEntity)> = parse_lines(file, text)?;
-        if rows.len() >= NO_ENTITY as usize {
-            return Err(Error::data(file, 0, "-", "too many entities (at most 65534)"));
+        let values: Vec<(usize, serde_json::Value)> = parse_lines(file, text)?;
+        if values.len() >= NO_ENTITY as usize {
+            return Err(Error::data(file, last_line(text), "-", "too many entities (at most 65534)"));
+        }
+        let mut rows = Vec::with_capacity(values.len());
+        for (line, mut value) in values {
+            let kind = match value.as_object_mut().map(|o| o.remove("kind")) {
+                None => return Err(Error::data(file, line, "-", "expected a JSON object")),
+                Some(None) => return Err(Error::data(file, line, "kind", "missing field `kind`")),
+                Some(Some(serde_json::Value::String(k))) => k,
+                Some(Some(other)) => {
+                    return Err(Error::data(file, line, "kind", format!("expected a string, found {other}")))
+                }
+            };
+            let raw = match kind.as_str() {
+                "town" => RawEntity::Town(from_value(file, line, value)?),
+                "league" => RawEntity::League(from_value(file, line, value)?),
+                "team" => RawEntity::Team(from_value(file, line, value)?),
+                "party" => RawEntity::Party(from_value(file, line, value)?),
+                "person" => RawEntity::Person(from_value(file, line, value)?),
+                "brand" => RawEntity::Brand(from_value(file, line, value)?),
+                k => {
+                    return Err(Error::data(
+                        file,
+                        line,
+                        "kind",
+                        format!("unknown kind {k:?} (expected town, league, team, party, person or brand)"),
+                    ))
+                }
+            };
+            rows.push((line, raw));
         }
         // Pass 1: ids.
         let mut by_id = HashMap::new();
@@ -255,8 +281,8 @@ impl World {
             let line = *line;
             let (id, name, aliases, kind) = match raw {
                 RawEntity::Town(r) => {
-                    check_range(file, line, "utc_offset", r.utc_offset as f64, -12.0, 14.0)?;
-                    check_range(file, line, "population", r.population as f64, 0.001, 1000.0)?;
+                    check_range(file, line, "utc_offset", r.utc_offset, -12.0, 14.0)?;
+                    check_range(file, line, "population", r.population, 0.001, 1000.0)?;
                     check_name(file, line, "country", &r.country)?;
                     let kind = EntityKind::Town {
                         country: r.country.clone(),
@@ -286,7 +312,7 @@ impl World {
                     (&r.id, &r.name, r.aliases.clone(), kind)
                 }
                 RawEntity::Party(r) => {
-                    check_range(file, line, "leaning", r.leaning as f64, -1.0, 1.0)?;
+                    check_range(file, line, "leaning", r.leaning, -1.0, 1.0)?;
                     let kind = EntityKind::Party { short: r.short.clone(), leaning: r.leaning };
                     (&r.id, &r.name, r.aliases.clone(), kind)
                 }
@@ -318,10 +344,10 @@ impl World {
         let teams = pick(|k| matches!(k, EntityKind::Team { .. }));
         let parties = pick(|k| matches!(k, EntityKind::Party { .. }));
         if towns.is_empty() {
-            return Err(Error::data(file, 0, "kind", "the world needs at least one town"));
+            return Err(Error::data(file, last_line(text), "kind", "the world needs at least one town"));
         }
         if towns.len() > 255 {
-            return Err(Error::data(file, 0, "kind", "at most 255 towns"));
+            return Err(Error::data(file, last_line(text), "kind", "at most 255 towns"));
         }
         Ok(World { file: file.to_string(), source: text.to_string(), entities, towns, teams, parties, by_id })
     }

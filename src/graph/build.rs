@@ -78,6 +78,9 @@ impl GraphConfig {
         if !(0.0..=1000.0).contains(&self.colleague_ties) || !(0.0..=100_000.0).contains(&self.follows_median) {
             return bad("colleague_ties and follows_median out of range");
         }
+        if self.follows_max == 0 {
+            return bad("follows_max must be at least 1");
+        }
         if !(0.0..=3.0).contains(&self.follows_sigma) || !(1.0..=20.0).contains(&self.popularity_skew) {
             return bad("follows_sigma must be in [0, 3] and popularity_skew in [1, 20]");
         }

@@ -168,15 +168,19 @@ impl Graph {
             .sum()
     }
 
-    /// Builds a petgraph graph of the subgraph induced by `users` (node weights are the
+    /// Builds a petgraph graph of the subgraph induced by `users` (repeated ids count once; node weights are the
     /// [`UserId`]s, edge weights the [`Edge`]s), for algorithms that need one.
     pub fn to_petgraph(&self, users: &[UserId]) -> petgraph::Graph<UserId, Edge> {
         let mut g = petgraph::Graph::with_capacity(users.len(), 0);
         let mut index = std::collections::HashMap::with_capacity(users.len());
+        let mut nodes = Vec::with_capacity(users.len());
         for &u in users {
-            index.entry(u).or_insert_with(|| g.add_node(u));
+            index.entry(u).or_insert_with(|| {
+                nodes.push(u);
+                g.add_node(u)
+            });
         }
-        for &u in users {
+        for &u in &nodes {
             for e in self.out_edges(u) {
                 if let (Some(&a), Some(&b)) = (index.get(&u), index.get(&e.target)) {
                     g.add_edge(a, b, e);
