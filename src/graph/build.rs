@@ -98,17 +98,22 @@ impl GraphConfig {
 /// OS allows it (an anonymous mapping advised `MADV_HUGEPAGE`): the community lists and counters
 /// are read at random, and 4 KiB pages make every such read a TLB miss. Falls back to a `Vec`.
 pub(crate) enum U32Store {
-    Mapped(memmap2::MmapMut, usize),
+    /// The mapping, the byte offset where the array starts (2 MiB aligned), its length.
+    Mapped(memmap2::MmapMut, usize, usize),
     Heap(Vec<u32>),
 }
+
+const HUGE_PAGE: usize = 2 << 20;
 
 impl U32Store {
     pub fn zeroed(len: usize) -> U32Store {
         if len >= (1 << 18) {
-            if let Ok(map) = memmap2::MmapMut::map_anon(len * 4) {
+            // Over-allocate so the array can start on a huge-page boundary.
+            if let Ok(map) = memmap2::MmapMut::map_anon(len * 4 + HUGE_PAGE) {
                 #[cfg(target_os = "linux")]
                 let _ = map.advise(memmap2::Advice::HugePage);
-                return U32Store::Mapped(map, len);
+                let offset = (HUGE_PAGE - map.as_ptr() as usize % HUGE_PAGE) % HUGE_PAGE;
+                return U32Store::Mapped(map, offset, len);
             }
         }
         U32Store::Heap(vec![0; len])
@@ -126,7 +131,7 @@ impl U32Store {
     pub fn as_slice(&self) -> &[u32] {
         match self {
             // Mappings are page-aligned, so the cast cannot fail.
-            U32Store::Mapped(m, len) => &bytemuck::cast_slice(&m[..])[..*len],
+            U32Store::Mapped(m, offset, len) => bytemuck::cast_slice(&m[*offset..*offset + *len * 4]),
             U32Store::Heap(v) => v,
         }
     }
@@ -134,7 +139,7 @@ impl U32Store {
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u32] {
         match self {
-            U32Store::Mapped(m, len) => &mut bytemuck::cast_slice_mut(&mut m[..])[..*len],
+            U32Store::Mapped(m, offset, len) => bytemuck::cast_slice_mut(&mut m[*offset..*offset + *len * 4]),
             U32Store::Heap(v) => v,
         }
     }
@@ -291,6 +296,49 @@ fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
     ((x * n as f64) as usize).min(n.saturating_sub(1))
 }
 
+/// A small open-addressing set of user ids for de-duplicating one user's targets, cleared in
+/// O(1) by bumping a generation stamp. Reused across users by each worker.
+#[derive(Default)]
+pub(crate) struct SeenSet {
+    keys: Vec<u32>,
+    stamps: Vec<u32>,
+    stamp: u32,
+    mask: usize,
+}
+
+impl SeenSet {
+    fn reset(&mut self, want: usize) {
+        let cap = (want * 2).next_power_of_two().max(64);
+        if self.keys.len() < cap {
+            self.keys.resize(cap, 0);
+            self.stamps.resize(cap, 0);
+        }
+        self.mask = cap - 1;
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.stamps.fill(0);
+            self.stamp = 1;
+        }
+    }
+
+    /// Inserts `v`; false if it was already there.
+    #[inline]
+    fn insert(&mut self, v: u32) -> bool {
+        let mut i = (v.wrapping_mul(0x9e37_79b9) >> 7) as usize & self.mask;
+        loop {
+            if self.stamps[i] != self.stamp {
+                self.stamps[i] = self.stamp;
+                self.keys[i] = v;
+                return true;
+            }
+            if self.keys[i] == v {
+                return false;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 struct Ctx<'a> {
     master: u64,
     cfg: &'a GraphConfig,
@@ -339,21 +387,24 @@ impl Ctx<'_> {
         (friends + colleagues + self.follows_wanted(u) as u64).min(max)
     }
 
-    /// Fills `buf` with exactly `want` packed edges `(target << 9) | (priority << 8) | meta`,
-    /// sorted by target.
-    fn edges<'s>(&'s self, u: u32, want: usize, buf: &mut Vec<u64>, picks: &mut Vec<(&'s u32, u64)>) {
+    /// Fills `buf` with exactly `want` packed edges `(target << 8) | meta`, sorted by target.
+    #[inline(never)]
+    fn edges<'s>(&'s self, u: u32, want: usize, w: &mut Workspace<'s>) {
+        let Workspace { buf, picks, seen } = w;
         buf.clear();
+        seen.reset(want + 1);
+        seen.insert(u);
         let circle = self.circle_range(u);
         let mut rng = Stream::new(self.master, domain::EDGES, u as u64, 1);
         for v in circle.0..circle.1 {
-            if v != u {
-                buf.push(((v as u64) << 9) | pack_meta(EdgeKind::Friend, 0.75 + 0.25 * rng.f64() as f32) as u64);
+            if seen.insert(v) {
+                buf.push(((v as u64) << 8) | pack_meta(EdgeKind::Friend, 0.75 + 0.25 * rng.f64() as f32) as u64);
             }
         }
         let (p, members) = self.colleague_p(u);
         for &v in members {
-            if self.is_colleague(u, v, p, circle) {
-                buf.push(((v as u64) << 9) | pack_meta(EdgeKind::Colleague, 0.45 + 0.25 * rng.f64() as f32) as u64);
+            if self.is_colleague(u, v, p, circle) && seen.insert(v) {
+                buf.push(((v as u64) << 8) | pack_meta(EdgeKind::Colleague, 0.45 + 0.25 * rng.f64() as f32) as u64);
             }
         }
         let aff = &self.cols.affiliations[u as usize];
@@ -374,15 +425,11 @@ impl Ctx<'_> {
         let base_w = [0.3f32, 0.35, 0.2, 0.35, 0.3, 0.15];
         let town = self.cols.demographics[u as usize].town as usize;
         let mut rounds = 0;
-        loop {
-            let missing = want.saturating_sub(buf.len());
-            if missing == 0 || rounds == 6 {
-                break;
-            }
-            // Draw every pick first, then resolve them in a tight loop of independent loads,
-            // so the cache misses of list lookups overlap.
+        while buf.len() < want && rounds < 8 {
+            // Draw every pick first, then resolve them in batches of independent loads, so the
+            // cache misses of list lookups overlap.
             picks.clear();
-            for _ in 0..missing {
+            for _ in 0..want - buf.len() {
                 let src = rng.pick_cumulative(&cum);
                 let list: &[u32] = match src {
                     0 => self.com.towns.get(town),
@@ -407,37 +454,50 @@ impl Ctx<'_> {
                 let list = if list.is_empty() { &self.com.by_popularity[..] } else { list };
                 let rank = skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew);
                 let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
-                let meta = (1 << 8) | pack_meta(kind, base_w[src] + 0.15 * rng.f64() as f32) as u64;
+                let meta = pack_meta(kind, base_w[src] + 0.15 * rng.f64() as f32) as u64;
                 picks.push((&list[rank], meta));
             }
-            for &(&v, meta) in picks.iter() {
-                if v != u {
-                    buf.push(((v as u64) << 9) | meta);
+            let mut chunks = picks.chunks_exact(8);
+            for chunk in &mut chunks {
+                let vs: [u32; 8] = std::array::from_fn(|i| *chunk[i].0);
+                for (i, &v) in vs.iter().enumerate() {
+                    if seen.insert(v) {
+                        buf.push(((v as u64) << 8) | chunk[i].1);
+                    }
                 }
             }
-            buf.sort_unstable();
-            buf.dedup_by_key(|e| *e >> 9);
+            for &(&v, meta) in chunks.remainder() {
+                if seen.insert(v) {
+                    buf.push(((v as u64) << 8) | meta);
+                }
+            }
             rounds += 1;
         }
         if buf.len() < want {
-            // Tiny populations: take the remaining targets in popularity order from a random start.
+            // Small groups exhausted: take the remaining targets in popularity order from a
+            // random start (always succeeds, since want < users).
             let all = &self.com.by_popularity;
             let start = rng.below(all.len() as u64) as usize;
-            let mut extra = Vec::new();
             for j in 0..all.len() {
-                if buf.len() + extra.len() >= want {
+                if buf.len() >= want {
                     break;
                 }
                 let v = all[(start + j) % all.len()];
-                if v != u && buf.binary_search_by_key(&(v as u64), |e| *e >> 9).is_err() {
-                    extra.push(((v as u64) << 9) | (1 << 8) | pack_meta(EdgeKind::Follows, 0.15) as u64);
+                if seen.insert(v) {
+                    buf.push(((v as u64) << 8) | pack_meta(EdgeKind::Follows, 0.15) as u64);
                 }
             }
-            buf.extend(extra);
-            buf.sort_unstable();
         }
-        buf.truncate(want);
+        buf.sort_unstable();
     }
+}
+
+/// Per-worker scratch space for [`Ctx::edges`].
+#[derive(Default)]
+struct Workspace<'s> {
+    buf: Vec<u64>,
+    picks: Vec<(&'s u32, u64)>,
+    seen: SeenSet,
 }
 
 /// Generates the graph. `cols` must have demographics, persona, interests, activity,
@@ -480,21 +540,18 @@ pub(crate) fn build_graph(
         mrest = mr;
         s = e;
     }
-    tasks.into_par_iter().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(buf, picks), (s, e, t, m)| {
-            let base = out_offsets[s];
-            for u in s..e {
-                let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
-                ctx.edges(u as u32, b - a, buf, picks);
-                for (k, &packed) in buf.iter().enumerate() {
-                    t[a + k] = (packed >> 9) as u32;
-                    m[a + k] = packed as u8;
-                }
+    tasks.into_par_iter().for_each_init(Workspace::default, |w, (s, e, t, m)| {
+        let base = out_offsets[s];
+        for u in s..e {
+            let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
+            ctx.edges(u as u32, b - a, w);
+            for (k, &packed) in w.buf.iter().enumerate() {
+                t[a + k] = (packed >> 8) as u32;
+                m[a + k] = packed as u8;
             }
-            progress.advance((e - s) as u64);
-        },
-    );
+        }
+        progress.advance((e - s) as u64);
+    });
 
     progress.stage("followers", n as u64);
     let (in_offsets, in_sources) = transpose(&out_offsets, &out_targets);

@@ -39,7 +39,7 @@ impl EdgeKind {
 /// Packs a kind and a weight in `[0, 1]` into one byte (2 bits kind, 6 bits weight).
 #[inline]
 pub fn pack_meta(kind: EdgeKind, weight: f32) -> u8 {
-    let w = (weight.clamp(0.0, 1.0) * 63.0).round() as u8;
+    let w = (weight.clamp(0.0, 1.0) * 63.0 + 0.5) as u8;
     ((kind as u8) << 6) | w
 }
 
