@@ -18,7 +18,7 @@ use crate::population::{Population, PopulationConfig};
 use crate::seeds::SeedSet;
 use crate::world::{World, NO_ENTITY};
 use bytemuck::{Pod, Zeroable};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"CHORUSNP";
@@ -111,8 +111,10 @@ mod erased {
     }
 }
 
-struct Reader<R> {
-    inner: R,
+struct Reader {
+    file: std::fs::File,
+    /// Offset of the next byte to read.
+    pos: u64,
     /// Small pieces (headers, padding) hashed inline; large payloads are hashed in parallel
     /// afterwards and combined in file order.
     segments: Vec<Segment>,
@@ -127,7 +129,27 @@ enum Segment {
     Payload([u8; 4]),
 }
 
-impl<R: Read> Reader<R> {
+/// Reads exactly `buf.len()` bytes at `offset`, without moving a shared cursor.
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl Reader {
     fn fail(&self, message: impl Into<String>) -> Error {
         Error::Snapshot { path: self.path.clone(), message: message.into() }
     }
@@ -136,7 +158,16 @@ impl<R: Read> Reader<R> {
         if (buf.len() as u64) > self.remaining {
             return Err(self.fail(format!("truncated in {what}")));
         }
-        self.inner.read_exact(buf).map_err(|e| self.fail(format!("reading {what}: {e}")))?;
+        // Large payloads are read in parallel 16 MiB pieces: a single reader thread is bound
+        // by the kernel's copy, not the disk, when the file is in the page cache.
+        use rayon::prelude::*;
+        const PIECE: usize = 16 << 20;
+        let (file, pos) = (&self.file, self.pos);
+        buf.par_chunks_mut(PIECE)
+            .enumerate()
+            .try_for_each(|(i, chunk)| read_exact_at(file, chunk, pos + (i * PIECE) as u64))
+            .map_err(|e| self.fail(format!("reading {what}: {e}")))?;
+        self.pos += buf.len() as u64;
         self.remaining -= buf.len() as u64;
         Ok(())
     }
@@ -207,12 +238,7 @@ impl<R: Read> Reader<R> {
 pub fn load(path: &Path) -> Result<Population> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = Reader {
-        inner: BufReader::with_capacity(1 << 20, file),
-        segments: Vec::new(),
-        path: path.to_path_buf(),
-        remaining: size,
-    };
+    let mut r = Reader { file, pos: 0, segments: Vec::new(), path: path.to_path_buf(), remaining: size };
     let mut head = [0u8; 16];
     r.take_small(&mut head, "header")?;
     if &head[..8] != MAGIC {
