@@ -4,7 +4,7 @@
 //! Users are laid out by town (contiguous id ranges sized by town population) and, within a
 //! town, by friend circle (contiguous runs of 5-25 ids). Each circle has an anchor seed chosen
 //! with a preference for seeds from that town; members derive from the anchor or a near
-//! neighbour on the seed similarity chain ([`derive`]), so circles are homophilous.
+//! neighbour on the seed similarity chain ([`mod@derive`]), so circles are homophilous.
 //!
 //! Invariants: every column is a pure function of (seeds, world, config, master seed, user id),
 //! so generation is byte-identical for any thread count; per-user profile state is
