@@ -23,7 +23,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod classify;
 pub mod error;
+pub mod events;
 pub mod graph;
 pub mod ids;
 pub(crate) mod jsonl;

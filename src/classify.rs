@@ -1,0 +1,596 @@
+//! Event classification: category, impact, valence with intensity, stakeholders and
+//! controversy, from lexicons kept as data files (`templates/lexicon/*.tsv`) and the world's
+//! entity names. Rule-based and fast; hints from the game override.
+//!
+//! Invariants: classification does no I/O and never panics on any text; it is a pure
+//! function of (lexicon, world, event). Loading a lexicon validates every line and names
+//! file:line:field on error.
+
+use crate::error::{Error, Result};
+use crate::events::{Category, EventError, GameEvent, Impact, Valence};
+use crate::taxonomy::Topic;
+use crate::world::{EntityIdx, EntityKind, World};
+use serde::Serialize;
+use std::collections::HashMap;
+
+const CATS: usize = Category::ALL.len();
+/// Longest phrase (in tokens) looked up.
+const MAX_NGRAM: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Modifier {
+    /// Scales the next sentiment word.
+    Intensifier(f32),
+    /// Flips (and damps) a sentiment word within the next three tokens.
+    Negator(f32),
+    /// A decrease ("fall", "lower"): next to a negative word it turns it positive
+    /// ("burglaries fall"), and its own score is dropped.
+    Reverser(f32),
+    /// An increase ("rise", "surge"): next to a negative word its own score is dropped
+    /// ("infections rise" stays negative).
+    Increaser,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Term {
+    category: [f32; CATS],
+    valence: Option<f32>,
+    modifier: Option<Modifier>,
+    impact: Option<Impact>,
+    controversy: f32,
+    entities: Vec<EntityIdx>,
+}
+
+/// The lexicons: terms (single words or phrases) with their category weights, valence,
+/// modifiers, impact cues and controversy weights.
+#[derive(Clone, Debug, Default)]
+pub struct Lexicon {
+    terms: HashMap<String, Term>,
+}
+
+/// The lexicon files, by name, as shipped in `templates/lexicon/`.
+pub const EMBEDDED_LEXICON: [(&str, &str); 5] = [
+    ("templates/lexicon/categories.tsv", include_str!("../templates/lexicon/categories.tsv")),
+    ("templates/lexicon/valence.tsv", include_str!("../templates/lexicon/valence.tsv")),
+    ("templates/lexicon/modifiers.tsv", include_str!("../templates/lexicon/modifiers.tsv")),
+    ("templates/lexicon/impact.tsv", include_str!("../templates/lexicon/impact.tsv")),
+    ("templates/lexicon/controversy.tsv", include_str!("../templates/lexicon/controversy.tsv")),
+];
+
+/// Splits text into lowercase word tokens (letters, digits, inner apostrophes; a trailing
+/// possessive `'s` is dropped).
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let flush = |cur: &mut String, out: &mut Vec<String>| {
+        let t = cur.trim_matches('\'');
+        let t = t.strip_suffix("'s").unwrap_or(t);
+        if !t.is_empty() {
+            out.push(t.to_string());
+        }
+        cur.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '\'' || c == '’' {
+            if c == '’' {
+                cur.push('\'');
+            } else {
+                cur.extend(c.to_lowercase());
+            }
+        } else {
+            flush(&mut cur, &mut out);
+        }
+    }
+    flush(&mut cur, &mut out);
+    out
+}
+
+fn phrase(text: &str) -> String {
+    tokenize(text).join(" ")
+}
+
+fn fields<'a>(file: &str, line: usize, raw: &'a str, n: usize) -> Result<Vec<&'a str>> {
+    let f: Vec<&str> = raw.split('\t').map(str::trim).collect();
+    if f.len() != n || f.iter().any(|x| x.is_empty()) {
+        return Err(Error::data(
+            file,
+            line,
+            "-",
+            format!("expected {n} tab-separated non-empty columns, found {}", f.len()),
+        ));
+    }
+    Ok(f)
+}
+
+fn number(file: &str, line: usize, field: &str, s: &str, lo: f32, hi: f32) -> Result<f32> {
+    let v: f32 = s.parse().map_err(|_| Error::data(file, line, field, format!("{s:?} is not a number")))?;
+    crate::jsonl::check_range(file, line, field, v, lo as f64, hi as f64)?;
+    Ok(v)
+}
+
+impl Lexicon {
+    /// The lexicon shipped in `templates/lexicon/`, embedded in the binary.
+    pub fn embedded() -> Result<Lexicon> {
+        Lexicon::parse(&EMBEDDED_LEXICON)
+    }
+
+    /// Loads the five lexicon files from a directory.
+    pub fn load(dir: &std::path::Path) -> Result<Lexicon> {
+        let mut texts = Vec::new();
+        for (name, _) in EMBEDDED_LEXICON {
+            let file = name.rsplit('/').next().unwrap_or(name);
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            texts.push((path.display().to_string(), text));
+        }
+        let refs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        Lexicon::parse(&refs)
+    }
+
+    /// Parses the files `categories`, `valence`, `modifiers`, `impact`, `controversy` (in that
+    /// order) given as (file name, text).
+    pub fn parse(files: &[(&str, &str)]) -> Result<Lexicon> {
+        let mut lex = Lexicon::default();
+        for (k, (file, text)) in files.iter().enumerate() {
+            for (i, raw) in text.lines().enumerate() {
+                let line = i + 1;
+                if raw.trim().is_empty() || raw.trim_start().starts_with('#') {
+                    continue;
+                }
+                match k {
+                    0 => {
+                        let f = fields(file, line, raw, 3)?;
+                        let cat = Category::from_name(f[0]).ok_or_else(|| {
+                            Error::data(file, line, "category", format!("unknown category {:?}", f[0]))
+                        })?;
+                        let w = number(file, line, "weight", f[1], 0.0, 10.0)?;
+                        lex.term(file, line, f[2])?.category[cat as usize] += w;
+                    }
+                    1 => {
+                        let f = fields(file, line, raw, 2)?;
+                        let s = number(file, line, "score", f[1], -5.0, 5.0)?;
+                        lex.term(file, line, f[0])?.valence = Some(s);
+                    }
+                    2 => {
+                        let f = fields(file, line, raw, 3)?;
+                        let v = number(file, line, "value", f[2], -2.0, 3.0)?;
+                        let m = match f[0] {
+                            "intensifier" | "downtoner" => Modifier::Intensifier(v),
+                            "negator" => Modifier::Negator(v),
+                            "reverser" => Modifier::Reverser(v),
+                            "increaser" => Modifier::Increaser,
+                            other => {
+                                return Err(Error::data(file, line, "kind", format!("unknown modifier kind {other:?}")))
+                            }
+                        };
+                        lex.term(file, line, f[1])?.modifier = Some(m);
+                    }
+                    3 => {
+                        let f = fields(file, line, raw, 2)?;
+                        let impact = match f[0] {
+                            "local" => Impact::Local,
+                            "national" => Impact::National,
+                            "global" => Impact::Global,
+                            other => {
+                                return Err(Error::data(file, line, "impact", format!("unknown impact {other:?}")))
+                            }
+                        };
+                        lex.term(file, line, f[1])?.impact = Some(impact);
+                    }
+                    _ => {
+                        let f = fields(file, line, raw, 2)?;
+                        let w = number(file, line, "weight", f[1], 0.0, 1.0)?;
+                        lex.term(file, line, f[0])?.controversy = w;
+                    }
+                }
+            }
+        }
+        Ok(lex)
+    }
+
+    fn term(&mut self, file: &str, line: usize, text: &str) -> Result<&mut Term> {
+        let p = phrase(text);
+        let n = p.split(' ').count();
+        if p.is_empty() || n > MAX_NGRAM {
+            return Err(Error::data(file, line, "term", format!("{text:?} must be 1-{MAX_NGRAM} words")));
+        }
+        Ok(self.terms.entry(p).or_default())
+    }
+
+    /// Number of distinct terms.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+}
+
+/// The classification of one event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Classification {
+    /// The event id.
+    pub id: String,
+    /// Category.
+    pub category: Category,
+    /// Reach.
+    pub impact: Impact,
+    /// Direction.
+    pub valence: Valence,
+    /// Strength of feeling in `[0, 1]`.
+    pub intensity: f32,
+    /// World entity ids involved.
+    pub stakeholders: Vec<String>,
+    /// How divisive, in `[0, 1]`.
+    pub controversy: f32,
+    /// Share of the category evidence that went to the chosen category, in `[0, 1]`; 0 when
+    /// nothing matched.
+    pub confidence: f32,
+    /// True when no lexicon term or entity gave category evidence (no template fits well).
+    pub novel: bool,
+}
+
+/// A classifier: the lexicon merged with the world's entity names.
+#[derive(Clone, Debug)]
+pub struct Classifier {
+    lexicon: Lexicon,
+    world: World,
+}
+
+fn topic_category(t: Topic) -> Category {
+    match t {
+        Topic::Sports => Category::Sports,
+        Topic::Politics => Category::Politics,
+        Topic::Tech => Category::Tech,
+        Topic::Business | Topic::Finance => Category::Business,
+        Topic::Science => Category::Science,
+        Topic::Health => Category::Health,
+        Topic::Gaming => Category::Gaming,
+        Topic::Weather => Category::Weather,
+        Topic::Crime => Category::Crime,
+        _ => Category::Entertainment,
+    }
+}
+
+impl Classifier {
+    /// Builds a classifier from a lexicon and a world (entity names, short names and aliases
+    /// become phrases that mark stakeholders).
+    pub fn new(mut lexicon: Lexicon, world: &World) -> Classifier {
+        for (i, e) in world.entities.iter().enumerate() {
+            let mut names = vec![e.name.clone(), e.id.replace('-', " ")];
+            names.extend(e.aliases.iter().cloned());
+            if let EntityKind::Team { short, .. } | EntityKind::Party { short, .. } = &e.kind {
+                names.push(short.clone());
+            }
+            for name in names {
+                let p = phrase(&name);
+                if !p.is_empty() && p.split(' ').count() <= MAX_NGRAM {
+                    let t = lexicon.terms.entry(p).or_default();
+                    if !t.entities.contains(&(i as EntityIdx)) {
+                        t.entities.push(i as EntityIdx);
+                    }
+                }
+            }
+        }
+        Classifier { lexicon, world: world.clone() }
+    }
+
+    /// The shipped lexicon with `world`.
+    pub fn embedded(world: &World) -> Result<Classifier> {
+        Ok(Classifier::new(Lexicon::embedded()?, world))
+    }
+
+    /// The world this classifier resolves stakeholders in.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    fn resolve(&self, name: &str) -> Option<EntityIdx> {
+        self.world.find(name).or_else(|| {
+            let p = phrase(name);
+            self.lexicon.terms.get(&p).and_then(|t| t.entities.first().copied())
+        })
+    }
+
+    /// Classifies one event. Errors (as records naming the event) only for hints that name
+    /// unknown entities; any text classifies.
+    pub fn classify(&self, event: &GameEvent, line: usize) -> std::result::Result<Classification, EventError> {
+        let tokens = tokenize(&event.text);
+        let mut cat = [0f32; CATS];
+        let mut impact_votes = [0u32; 3];
+        let mut controversy = 0f32;
+        // (first token, token count, valence, modifier) of each matched term, in order.
+        let mut hits: Vec<(usize, usize, Option<f32>, Option<Modifier>)> = Vec::new();
+        let mut entities: Vec<EntityIdx> = Vec::new();
+        let mut key = String::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut matched = 0;
+            for n in (1..=MAX_NGRAM.min(tokens.len() - i)).rev() {
+                key.clear();
+                for (k, t) in tokens[i..i + n].iter().enumerate() {
+                    if k > 0 {
+                        key.push(' ');
+                    }
+                    key.push_str(t);
+                }
+                let Some(term) = self.lexicon.terms.get(key.as_str()) else { continue };
+                for (total, w) in cat.iter_mut().zip(&term.category) {
+                    *total += w;
+                }
+                if let Some(imp) = term.impact {
+                    impact_votes[imp as usize] += 1;
+                }
+                controversy += term.controversy;
+                if term.valence.is_some() || term.modifier.is_some() {
+                    hits.push((i, n, term.valence, term.modifier));
+                }
+                for &e in &term.entities {
+                    if !entities.contains(&e) {
+                        entities.push(e);
+                    }
+                }
+                matched = n;
+                break;
+            }
+            i += matched.max(1);
+        }
+        // Hints: stakeholders and location must name known entities.
+        let record =
+            |field: &str, error: String| EventError { line, id: Some(event.id.clone()), field: field.into(), error };
+        if let Some(hints) = &event.stakeholders {
+            for (k, h) in hints.iter().enumerate() {
+                let e = self
+                    .resolve(h)
+                    .ok_or_else(|| record(&format!("stakeholders[{k}]"), format!("unknown entity {h:?}")))?;
+                if !entities.contains(&e) {
+                    entities.push(e);
+                }
+            }
+        }
+        if let Some(loc) = &event.location {
+            let e = self
+                .resolve(loc)
+                .filter(|&e| matches!(self.world.entity(e).kind, EntityKind::Town { .. }))
+                .ok_or_else(|| record("location", format!("unknown town {loc:?}")))?;
+            if !entities.contains(&e) {
+                entities.push(e);
+            }
+        }
+        // Entity evidence.
+        let (mut teams, mut parties, mut foreign, mut domestic_town) = (0, 0, false, false);
+        for &e in &entities {
+            match &self.world.entity(e).kind {
+                EntityKind::Team { .. } | EntityKind::League { .. } => {
+                    cat[Category::Sports as usize] += 1.5;
+                    teams += 1;
+                }
+                EntityKind::Party { .. } => {
+                    cat[Category::Politics as usize] += 1.5;
+                    parties += 1;
+                }
+                EntityKind::Person { topic, party, .. } => {
+                    let c = if party.is_some() { Category::Politics } else { topic_category(*topic) };
+                    cat[c as usize] += 1.0;
+                }
+                EntityKind::Brand { topic } => cat[topic_category(*topic) as usize] += 0.7,
+                EntityKind::Town { country, .. } => {
+                    let home = self.world.towns.first().map(|&t| &self.world.entity(t).kind);
+                    let same = matches!(home, Some(EntityKind::Town { country: c, .. }) if c == country);
+                    if same {
+                        domestic_town = true;
+                    } else {
+                        foreign = true;
+                    }
+                }
+            }
+        }
+        let total: f32 = cat.iter().sum();
+        let (best, best_score) = cat.iter().enumerate().fold((0, 0f32), |b, (c, &s)| if s > b.1 { (c, s) } else { b });
+        let novel = total <= 0.0;
+        let category = event.category.unwrap_or(if novel { Category::Entertainment } else { Category::ALL[best] });
+        let impact = event.impact.unwrap_or(if impact_votes[2] > 0 || foreign {
+            Impact::Global
+        } else if impact_votes[1] > 0 || parties > 0 || (teams == 0 && !domestic_town) {
+            Impact::National
+        } else {
+            Impact::Local
+        });
+        let valence_sum = sentiment(&hits);
+        let compound = valence_sum / (valence_sum * valence_sum + 15.0).sqrt();
+        let valence = event.valence.unwrap_or(if compound >= 0.05 {
+            Valence::Positive
+        } else if compound <= -0.05 {
+            Valence::Negative
+        } else {
+            Valence::Neutral
+        });
+        let intensity = event.intensity.unwrap_or(compound.abs());
+        let rivalry = teams >= 2 || parties >= 2;
+        let mut c = controversy.min(1.0) * 0.7 + if rivalry { 0.15 } else { 0.0 };
+        if category == Category::Politics {
+            c += 0.15;
+        }
+        c += 0.15 * intensity;
+        Ok(Classification {
+            id: event.id.clone(),
+            category,
+            impact,
+            valence,
+            intensity: (intensity * 1000.0).round() / 1000.0,
+            stakeholders: entities.iter().map(|&e| self.world.entity(e).id.clone()).collect(),
+            controversy: (c.clamp(0.0, 1.0) * 1000.0).round() / 1000.0,
+            confidence: if novel { 0.0 } else { ((best_score / total) * 1000.0).round() / 1000.0 },
+            novel,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_lowercase_words() {
+        assert_eq!(tokenize("The Redhawks' win — Hawks's 3rd!"), vec!["the", "redhawks", "win", "hawks", "3rd"]);
+        assert_eq!(tokenize("{{#each x}}"), vec!["each", "x"]);
+        assert!(tokenize("").is_empty());
+    }
+
+    #[test]
+    fn lexicon_errors_name_file_line_and_field() {
+        let files = [
+            ("c.tsv", "# c\nsports\t1.0\twin\nsprots\t1\tx\n"),
+            ("v.tsv", ""),
+            ("m.tsv", ""),
+            ("i.tsv", ""),
+            ("k.tsv", ""),
+        ];
+        let err = Lexicon::parse(&files).unwrap_err().to_string();
+        assert_eq!(err, "c.tsv:3: category: unknown category \"sprots\"");
+        let files = [("c.tsv", ""), ("v.tsv", "great\tlots\n"), ("m.tsv", ""), ("i.tsv", ""), ("k.tsv", "")];
+        let err = Lexicon::parse(&files).unwrap_err().to_string();
+        assert_eq!(err, "v.tsv:1: score: \"lots\" is not a number");
+    }
+}
+
+/// Sums the sentiment of matched terms with their modifiers: an intensifier right before a
+/// sentiment word scales it; a negator up to three tokens before flips it; a reverser or
+/// increaser within three tokens of a negative word shifts it and loses its own score.
+fn sentiment(hits: &[(usize, usize, Option<f32>, Option<Modifier>)]) -> f32 {
+    let is_shifter = |m: Option<Modifier>| matches!(m, Some(Modifier::Reverser(_)) | Some(Modifier::Increaser));
+    let mut used = vec![false; hits.len()];
+    let mut sum = 0.0;
+    for &(start, len, valence, m) in hits {
+        let Some(mut v) = valence else { continue };
+        if is_shifter(m) {
+            continue;
+        }
+        let negative = v < 0.0;
+        for (j, &(s2, l2, _, mj)) in hits.iter().enumerate() {
+            let before = s2 + l2 <= start && start - (s2 + l2) < 3;
+            let after = s2 >= start + len && s2 - (start + len) < 3;
+            match mj {
+                Some(Modifier::Intensifier(x)) if before && s2 + l2 == start => v *= x,
+                Some(Modifier::Negator(x)) if before => v *= x,
+                Some(Modifier::Reverser(x)) if (before || after) && negative => {
+                    v *= x;
+                    used[j] = true;
+                }
+                Some(Modifier::Increaser) if (before || after) && negative => used[j] = true,
+                _ => {}
+            }
+        }
+        sum += v;
+    }
+    // Shifters that acted on a neighbour lose their own score; the others keep it.
+    for (k, &(_, _, valence, m)) in hits.iter().enumerate() {
+        if is_shifter(m) && !used[k] {
+            sum += valence.unwrap_or(0.0);
+        }
+    }
+    sum
+}
+
+/// The expected classification of a labelled event (the team's ground truth).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    /// Expected category.
+    pub category: Category,
+    /// Expected impact.
+    pub impact: Impact,
+    /// Expected valence.
+    pub valence: Valence,
+    /// Expected stakeholders (entity ids).
+    #[serde(default)]
+    pub stakeholders: Vec<String>,
+    /// Whether the event is divisive.
+    #[serde(default)]
+    pub controversial: bool,
+}
+
+/// Per-category and overall agreement of classifications with labels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Accuracy {
+    /// Labelled events scored.
+    pub events: usize,
+    /// Per category: (labelled, correctly classified).
+    pub per_category: Vec<(String, usize, usize)>,
+    /// Share with the right category.
+    pub category: f64,
+    /// Share with the right impact.
+    pub impact: f64,
+    /// Share with the right valence.
+    pub valence: f64,
+    /// Share of labelled stakeholders found.
+    pub stakeholder_recall: f64,
+    /// Share of found stakeholders that were labelled.
+    pub stakeholder_precision: f64,
+    /// Share where `controversy >= 0.4` agrees with the `controversial` label.
+    pub controversy: f64,
+}
+
+impl Accuracy {
+    /// Scores `pairs` of (classification, label).
+    pub fn score(pairs: &[(Classification, Label)]) -> Accuracy {
+        let n = pairs.len();
+        let share = |k: usize, of: usize| if of > 0 { k as f64 / of as f64 } else { 0.0 };
+        let mut per = [(0usize, 0usize); CATS];
+        let (mut cat, mut imp, mut val, mut con) = (0, 0, 0, 0);
+        let (mut found, mut labelled, mut given, mut right) = (0, 0, 0, 0);
+        for (c, l) in pairs {
+            per[l.category as usize].0 += 1;
+            if c.category == l.category {
+                per[l.category as usize].1 += 1;
+                cat += 1;
+            }
+            imp += (c.impact == l.impact) as usize;
+            val += (c.valence == l.valence) as usize;
+            con += ((c.controversy >= 0.4) == l.controversial) as usize;
+            labelled += l.stakeholders.len();
+            found += l.stakeholders.iter().filter(|s| c.stakeholders.contains(s)).count();
+            given += c.stakeholders.len();
+            right += c.stakeholders.iter().filter(|s| l.stakeholders.contains(s)).count();
+        }
+        Accuracy {
+            events: n,
+            per_category: Category::ALL
+                .iter()
+                .map(|c| (c.name().to_string(), per[*c as usize].0, per[*c as usize].1))
+                .collect(),
+            category: share(cat, n),
+            impact: share(imp, n),
+            valence: share(val, n),
+            stakeholder_recall: share(found, labelled),
+            stakeholder_precision: share(right, given),
+            controversy: share(con, n),
+        }
+    }
+}
+
+impl std::fmt::Display for Accuracy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{:<14} {:>6} {:>8} {:>9}", "category", "events", "correct", "accuracy")?;
+        for (name, n, ok) in &self.per_category {
+            let acc = if *n > 0 { *ok as f64 / *n as f64 * 100.0 } else { 0.0 };
+            writeln!(f, "{name:<14} {n:>6} {ok:>8} {acc:>8.1}%")?;
+        }
+        writeln!(f, "overall: {} events; category {:.1}%, impact {:.1}%, valence {:.1}%, controversy {:.1}%, stakeholders recall {:.1}% precision {:.1}%",
+            self.events, self.category * 100.0, self.impact * 100.0, self.valence * 100.0, self.controversy * 100.0,
+            self.stakeholder_recall * 100.0, self.stakeholder_precision * 100.0)
+    }
+}
+
+/// Splits a labelled line `{..event fields.., "label": {...}}` into the event JSON text and
+/// its label.
+pub fn split_label(line: &str) -> std::result::Result<(String, Option<Label>), String> {
+    let mut v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("malformed JSON: {e}"))?;
+    let label = match v.as_object_mut().and_then(|o| o.remove("label")) {
+        Some(l) => Some(serde_json::from_value(l).map_err(|e| format!("label: {e}"))?),
+        None => None,
+    };
+    Ok((v.to_string(), label))
+}
