@@ -26,6 +26,7 @@
 pub mod classify;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod graph;
 pub mod ids;
 pub(crate) mod jsonl;

@@ -1,0 +1,396 @@
+//! Filtering: for one classified event, which users react and with what stance. Runs in
+//! parallel (rayon) over the event's candidate audience, found through an index by interest
+//! and affiliation, so a niche event never scans the whole population.
+//!
+//! A user's reaction probability multiplies: the event's base rate for its impact, the user's
+//! interest in the event's topics plus their affinity to its stakeholders (fan, rival fan,
+//! party member or opponent, admirer, resident), their activity at the event's local hour, their
+//! posting rate, the event's intensity, and a cooldown after a recent reaction. Stance is the
+//! event's valence as seen from the user's side (a rival fan sees a win as a loss).
+//!
+//! Invariants: the decision for a user is a pure function of (master seed, event id, user,
+//! population, cooldowns); results come out ordered by user id, identical for any thread
+//! count.
+
+use crate::classify::Classification;
+use crate::events::{Category, GameTime, Impact, Valence};
+use crate::ids::UserId;
+use crate::population::columns::{decode_ppd, dq8};
+use crate::population::Population;
+use crate::rng::{hash3, mix64, unit_f64};
+use crate::taxonomy::Topic;
+use crate::world::{EntityIdx, EntityKind, NO_ENTITY};
+use rayon::prelude::*;
+
+/// Domain tag of the reaction decision.
+const REACT: u64 = 0x0072_6561_6374;
+
+/// Tunable rates of the filter.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilterConfig {
+    /// Base reaction rate for local, national and global events (defaults 0.10, 0.05, 0.04).
+    pub base_rate: [f32; 3],
+    /// Interest (0..15) at or above which a user is in a topic's audience (default 6).
+    pub interest_threshold: u8,
+    /// Minutes after a reaction during which a user is less likely to react (default 30).
+    pub cooldown_minutes: u32,
+    /// Factor applied during the cooldown (default 0.3).
+    pub cooldown_factor: f32,
+    /// Highest probability for any user (default 0.95).
+    pub max_probability: f32,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            base_rate: [0.10, 0.05, 0.04],
+            interest_threshold: 6,
+            cooldown_minutes: 30,
+            cooldown_factor: 0.3,
+            max_probability: 0.95,
+        }
+    }
+}
+
+/// One user's reaction to an event (8 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Reaction {
+    /// Who reacts.
+    pub user: UserId,
+    /// How they see it: -127 (very bad) .. 127 (very good).
+    pub stance: i8,
+    /// How strongly they are engaged: 0..255 (their reaction probability).
+    pub engagement: u8,
+}
+
+/// Topics whose followers form a category's audience.
+pub fn category_topics(c: Category) -> &'static [Topic] {
+    match c {
+        Category::Sports => &[Topic::Sports],
+        Category::Politics => &[Topic::Politics],
+        Category::Entertainment => &[Topic::Entertainment, Topic::Music, Topic::Culture, Topic::Fashion],
+        Category::Tech => &[Topic::Tech],
+        Category::Business => &[Topic::Business, Topic::Finance],
+        Category::Science => &[Topic::Science],
+        Category::Health => &[Topic::Health],
+        Category::Weather => &[Topic::Weather],
+        Category::Disaster => &[Topic::Weather, Topic::Health, Topic::Politics],
+        Category::Crime => &[Topic::Crime],
+        Category::Gaming => &[Topic::Gaming],
+    }
+}
+
+/// What the filter needs of one audience member, packed so a scan reads one array (24 bytes).
+#[derive(Clone, Copy, Debug, Default)]
+struct Member {
+    user: u32,
+    seed: u16,
+    town: u8,
+    hour_shift: i8,
+    team: u16,
+    party: u16,
+    /// Activity code (posts per day).
+    ppd: u8,
+    /// Agreeableness, 0..255.
+    agreeable: u8,
+    interests: crate::population::columns::Interests,
+}
+
+impl Member {
+    fn of(c: &crate::population::columns::Columns, u: u32) -> Member {
+        let i = u as usize;
+        let (d, p, a) = (&c.demographics[i], &c.persona[i], &c.affiliations[i]);
+        Member {
+            user: u,
+            seed: d.seed,
+            town: d.town,
+            hour_shift: p.hour_shift,
+            team: a.team,
+            party: a.party,
+            ppd: c.activity[i].posts_per_day,
+            agreeable: p.big5[3],
+            interests: c.interests[i],
+        }
+    }
+}
+
+/// Audience index: users by strong interest in each topic and by affiliation to each entity,
+/// as packed member records in id order. Built once per population (linear time), 24 bytes
+/// per membership (about 5 memberships per user).
+pub struct AudienceIndex {
+    topic_offsets: Vec<u32>,
+    topic_members: Vec<Member>,
+    entity_offsets: Vec<u32>,
+    entity_members: Vec<Member>,
+    threshold: u8,
+    /// Per user: the hourly activity curve scaled so its mean is 1, by (seed, shift) on demand.
+    hours: Vec<[f32; 24]>,
+    home_country: Option<String>,
+}
+
+fn group(keys: usize, n: usize, mut each: impl FnMut(u32, &mut dyn FnMut(usize))) -> (Vec<u32>, Vec<u32>) {
+    let mut counts = vec![0u32; keys + 1];
+    for u in 0..n as u32 {
+        each(u, &mut |k| counts[k + 1] += 1);
+    }
+    for k in 0..keys {
+        counts[k + 1] += counts[k];
+    }
+    let mut cursor = counts.clone();
+    let mut items = vec![0u32; counts[keys] as usize];
+    for u in 0..n as u32 {
+        each(u, &mut |k| {
+            items[cursor[k] as usize] = u;
+            cursor[k] += 1;
+        });
+    }
+    (counts, items)
+}
+
+impl AudienceIndex {
+    /// Builds the index for `population` with the given interest threshold.
+    pub fn new(population: &Population, config: &FilterConfig) -> AudienceIndex {
+        let c = population.columns();
+        let n = population.len();
+        let threshold = config.interest_threshold;
+        let (topic_offsets, topic_users) = group(Topic::ALL.len(), n, |u, push| {
+            let i = &c.interests[u as usize];
+            for t in 0..Topic::ALL.len() {
+                if i.get(t) >= threshold {
+                    push(t);
+                }
+            }
+        });
+        let topic_members = topic_users.par_iter().map(|&u| Member::of(c, u)).collect();
+        let entities = population.world().entities.len();
+        let (entity_offsets, entity_users) = group(entities, n, |u, push| {
+            let a = &c.affiliations[u as usize];
+            for e in [a.team, a.party, a.favourites[0], a.favourites[1]] {
+                if e != NO_ENTITY && (e as usize) < entities {
+                    push(e as usize);
+                }
+            }
+        });
+        let hours = population
+            .seeds()
+            .seeds
+            .iter()
+            .map(|s| {
+                let mut h = s.activity.hours;
+                h.iter_mut().for_each(|x| *x *= 24.0);
+                h
+            })
+            .collect();
+        let world = population.world();
+        let home_country = world.towns.first().and_then(|&t| match &world.entity(t).kind {
+            EntityKind::Town { country, .. } => Some(country.clone()),
+            _ => None,
+        });
+        let entity_members = entity_users.par_iter().map(|&u| Member::of(c, u)).collect();
+        AudienceIndex { topic_offsets, topic_members, entity_offsets, entity_members, threshold, hours, home_country }
+    }
+
+    fn topic(&self, t: Topic) -> &[Member] {
+        let i = t.index();
+        &self.topic_members[self.topic_offsets[i] as usize..self.topic_offsets[i + 1] as usize]
+    }
+
+    fn entity(&self, e: EntityIdx) -> &[Member] {
+        let i = e as usize;
+        match (self.entity_offsets.get(i), self.entity_offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => &self.entity_members[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Per-user memory the filter reads and the engine updates: minute of the last reaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cooldowns {
+    last_minute: Vec<u32>,
+}
+
+impl Cooldowns {
+    /// No one has reacted yet.
+    pub fn new(users: usize) -> Cooldowns {
+        Cooldowns { last_minute: vec![u32::MAX; users] }
+    }
+
+    /// Records that the reacting users acted at `time`.
+    pub fn record(&mut self, reactions: &[Reaction], time: GameTime) {
+        let minute = (time.0.max(0) / 60).min(u32::MAX as i64 - 1) as u32;
+        for r in reactions {
+            if let Some(m) = self.last_minute.get_mut(r.user.index()) {
+                *m = minute;
+            }
+        }
+    }
+
+    fn recent(&self, u: usize, minute: u32, window: u32) -> bool {
+        self.last_minute.get(u).is_some_and(|&m| m != u32::MAX && minute >= m && minute - m < window)
+    }
+}
+
+/// Stable 64-bit key of an event id, for counter-based randomness.
+pub fn event_key(id: &str) -> u64 {
+    id.bytes().fold(0x51_7cc1_b727_220a, |h, b| mix64(h ^ b as u64))
+}
+
+struct Stake {
+    entity: EntityIdx,
+    /// Rival teams of a stakeholder team.
+    rivals: Vec<EntityIdx>,
+    is_party: bool,
+    town: Option<u8>,
+}
+
+/// Which users react to `event`, at game time `time`, and how. Deterministic; parallel over
+/// the candidate audience.
+pub fn filter(
+    population: &Population,
+    index: &AudienceIndex,
+    config: &FilterConfig,
+    event: &Classification,
+    time: GameTime,
+    cooldowns: Option<&Cooldowns>,
+) -> Vec<Reaction> {
+    let world = population.world();
+    let c = population.columns();
+    let master = population.config().seed;
+    let key = event_key(&event.id);
+    let stakes: Vec<Stake> = event
+        .stakeholders
+        .iter()
+        .filter_map(|id| world.find(id))
+        .map(|e| Stake {
+            entity: e,
+            rivals: world.rivals(e).to_vec(),
+            is_party: world.party_leaning(e).is_some(),
+            town: match &world.entity(e).kind {
+                EntityKind::Town { .. } => world.town_slot(e),
+                EntityKind::Team { .. } => world.team_town_slot(e),
+                _ => None,
+            },
+        })
+        .collect();
+    let topics = category_topics(event.category);
+    let needs_favourites = stakes
+        .iter()
+        .any(|s| matches!(world.entity(s.entity).kind, EntityKind::Person { .. } | EntityKind::Brand { .. }));
+    let impact_rate = config.base_rate[event.impact as usize];
+    let minute = (time.0.max(0) / 60).min(u32::MAX as i64) as u32;
+    let valence_sign = match event.valence {
+        Valence::Positive => 1.0,
+        Valence::Negative => -1.0,
+        Valence::Neutral => 0.0,
+    };
+    let domestic: Vec<bool> = world
+        .towns
+        .iter()
+        .map(|&t| match &world.entity(t).kind {
+            EntityKind::Town { country, .. } => Some(country) == index.home_country.as_ref(),
+            _ => false,
+        })
+        .collect();
+    let intensity = 0.5 + event.intensity;
+    // Per-town local hour at the event, and the posting-rate factor per activity code.
+    let hours_now = time.0 as f64 / 3600.0;
+    let town_hour: Vec<i32> = (0..world.towns.len())
+        .map(|t| ((hours_now + world.town_offset(t as u8) as f64).rem_euclid(24.0)) as i32 % 24)
+        .collect();
+    let rates: [f32; 256] = std::array::from_fn(|code| (0.2 + 0.15 * (1.0 + decode_ppd(code as u8)).ln()).min(1.5));
+    let decide = |m: &Member| -> Option<Reaction> {
+        let u = m.user;
+        let i = u as usize;
+        let favourites = if needs_favourites { c.affiliations[i].favourites } else { [NO_ENTITY; 2] };
+        debug_assert_eq!(m.team, c.affiliations[i].team);
+        let (mut affinity, mut side) = (0f32, 0f32);
+        for s in stakes.iter() {
+            if m.team == s.entity {
+                affinity += 1.0;
+                side += 1.0;
+            } else if m.team != NO_ENTITY && s.rivals.contains(&m.team) {
+                affinity += 0.7;
+                side -= 1.0;
+            }
+            if s.is_party && m.party != NO_ENTITY {
+                if m.party == s.entity {
+                    affinity += 0.8;
+                    side += 1.0;
+                } else {
+                    affinity += 0.3;
+                    side -= 0.5;
+                }
+            }
+            if favourites.contains(&s.entity) {
+                affinity += 0.6;
+                side += 1.0;
+            }
+            if s.town == Some(m.town) {
+                affinity += 0.3;
+            }
+        }
+        let reach = match event.impact {
+            Impact::Local if affinity == 0.0 => 0.15,
+            Impact::National if !domestic.get(m.town as usize).copied().unwrap_or(false) => 0.3,
+            _ => 1.0,
+        };
+        let shifted = (town_hour[m.town as usize] - m.hour_shift as i32).rem_euclid(24) as usize;
+        let activity = index.hours[m.seed as usize][shifted].min(3.0);
+        let interest = topics.iter().map(|t| m.interests.get(t.index())).max().unwrap_or(0) as f32 / 15.0;
+        let mut p = impact_rate * (0.6 * interest + affinity) * reach * activity * rates[m.ppd as usize] * intensity;
+        if let Some(cd) = cooldowns {
+            if cd.recent(i, minute, config.cooldown_minutes) {
+                p *= config.cooldown_factor;
+            }
+        }
+        let p = p.min(config.max_probability);
+        if unit_f64(hash3(master, REACT, key, u as u64)) >= p as f64 {
+            return None;
+        }
+        // Stance: the event's valence from the user's side, softened by agreeableness.
+        let side = if side == 0.0 { 1.0 } else { side.signum() };
+        let temper = 0.7 + 0.3 * (1.0 - dq8(m.agreeable));
+        let stance = (valence_sign * side * (0.3 + event.intensity) * temper).clamp(-1.0, 1.0);
+        Some(Reaction { user: UserId(u), stance: (stance * 127.0) as i8, engagement: (p * 255.0) as u8 })
+    };
+    let decide = &decide;
+    // Candidates: the topic audiences (a user in several is taken from the first), then
+    // stakeholder followers and rival fans outside them. Each user is decided once.
+    let in_topic =
+        |m: &Member, upto: usize| topics[..upto].iter().any(|t| m.interests.get(t.index()) >= index.threshold);
+    let mut out: Vec<Reaction> = topics
+        .par_iter()
+        .enumerate()
+        .flat_map(|(k, &t)| {
+            index
+                .topic(t)
+                .par_chunks(8192)
+                .flat_map_iter(move |chunk| chunk.iter().filter(move |m| k == 0 || !in_topic(m, k)).filter_map(decide))
+        })
+        .collect();
+    let mut extra: Vec<&[Member]> = Vec::new();
+    for s in &stakes {
+        extra.push(index.entity(s.entity));
+        for &r in &s.rivals {
+            extra.push(index.entity(r));
+        }
+    }
+    let extra = &extra;
+    let more: Vec<Reaction> = extra
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(k, list)| {
+            list.iter()
+                .filter(move |m| {
+                    !in_topic(m, topics.len())
+                        && !extra[..k].iter().any(|l| l.binary_search_by_key(&m.user, |x| x.user).is_ok())
+                })
+                .filter_map(decide)
+        })
+        .collect();
+    out.extend(more);
+    out.par_sort_unstable_by_key(|r| r.user);
+    out
+}
