@@ -37,6 +37,7 @@ pub mod seeds;
 pub mod snapshot;
 pub mod stats;
 pub mod taxonomy;
+pub mod templates;
 pub mod world;
 
 pub use error::{Error, Result};

@@ -47,6 +47,8 @@ pub mod domain {
     pub const PAIR: u64 = 6;
     /// Workplace sizes.
     pub const WORKPLACE: u64 = 7;
+    /// Template choice, phrases and style transforms of one post.
+    pub const TEMPLATE: u64 = 8;
 }
 
 /// A deterministic stream for one key: a PCG generator seeded from [`hash3`].

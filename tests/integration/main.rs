@@ -13,3 +13,4 @@ mod filter;
 mod graph_stats;
 mod seeds;
 mod snapshot;
+mod templates;
