@@ -7,6 +7,20 @@ use chorus::templates::{Action, PostContext, Sentiment, Templates};
 use chorus::{Population, SeedSet, UserId, World};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+/// The context of post `u` of the burst: actions and sentiments cycle.
+fn context(u: u32) -> PostContext<'static> {
+    PostContext {
+        key: u as u64,
+        category: Category::Sports,
+        action: [Action::Post, Action::Reply, Action::Quote][(u % 3) as usize],
+        sentiment: [Sentiment::Positive, Sentiment::Negative, Sentiment::Neutral][(u % 7 % 3) as usize],
+        subject: "the Redhawks",
+        what: "the Redhawks win the final in overtime",
+        author: "@someone",
+        hashtag: "#Redhawks",
+    }
+}
+
 fn fill(c: &mut Criterion) {
     let world = World::embedded().expect("world");
     let seeds = SeedSet::embedded(&world).expect("seeds");
@@ -21,17 +35,7 @@ fn fill(c: &mut Criterion) {
         b.iter(|| {
             let mut bytes = 0;
             for u in 0..n {
-                let ctx = PostContext {
-                    key: u as u64,
-                    category: Category::Sports,
-                    action: [Action::Post, Action::Reply, Action::Quote][(u % 3) as usize],
-                    sentiment: [Sentiment::Positive, Sentiment::Negative, Sentiment::Neutral][(u % 7 % 3) as usize],
-                    subject: "the Redhawks",
-                    what: "the Redhawks win the final in overtime",
-                    author: "@someone",
-                    hashtag: "#Redhawks",
-                };
-                templates.render(&population, UserId(u), &ctx, &mut buf);
+                templates.render(&population, UserId(u), &context(u), &mut buf);
                 bytes += buf.len();
             }
             bytes
@@ -43,17 +47,7 @@ fn fill(c: &mut Criterion) {
             (0..n)
                 .into_par_iter()
                 .map_init(String::new, |buf, u| {
-                    let ctx = PostContext {
-                        key: u as u64,
-                        category: Category::Sports,
-                        action: [Action::Post, Action::Reply, Action::Quote][(u % 3) as usize],
-                        sentiment: [Sentiment::Positive, Sentiment::Negative, Sentiment::Neutral][(u % 7 % 3) as usize],
-                        subject: "the Redhawks",
-                        what: "the Redhawks win the final in overtime",
-                        author: "@someone",
-                        hashtag: "#Redhawks",
-                    };
-                    templates.render(&population, UserId(u), &ctx, buf);
+                    templates.render(&population, UserId(u), &context(u), buf);
                     buf.len()
                 })
                 .sum::<usize>()

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::events::{Category, EventError, GameEvent, Impact, Valence};
+use crate::jsonl::tsv_fields;
 use crate::taxonomy::Topic;
 use crate::world::{EntityIdx, EntityKind, World};
 use serde::Serialize;
@@ -89,19 +90,6 @@ fn phrase(text: &str) -> String {
     tokenize(text).join(" ")
 }
 
-fn fields<'a>(file: &str, line: usize, raw: &'a str, n: usize) -> Result<Vec<&'a str>> {
-    let f: Vec<&str> = raw.split('\t').map(str::trim).collect();
-    if f.len() != n || f.iter().any(|x| x.is_empty()) {
-        return Err(Error::data(
-            file,
-            line,
-            "-",
-            format!("expected {n} tab-separated non-empty columns, found {}", f.len()),
-        ));
-    }
-    Ok(f)
-}
-
 fn number(file: &str, line: usize, field: &str, s: &str, lo: f32, hi: f32) -> Result<f32> {
     let v: f32 = s.parse().map_err(|_| Error::data(file, line, field, format!("{s:?} is not a number")))?;
     crate::jsonl::check_range(file, line, field, v, lo as f64, hi as f64)?;
@@ -139,7 +127,7 @@ impl Lexicon {
                 }
                 match k {
                     0 => {
-                        let f = fields(file, line, raw, 3)?;
+                        let f = tsv_fields(file, line, raw, 3)?;
                         let cat = Category::from_name(f[0]).ok_or_else(|| {
                             Error::data(file, line, "category", format!("unknown category {:?}", f[0]))
                         })?;
@@ -147,12 +135,12 @@ impl Lexicon {
                         lex.term(file, line, f[2])?.category[cat as usize] += w;
                     }
                     1 => {
-                        let f = fields(file, line, raw, 2)?;
+                        let f = tsv_fields(file, line, raw, 2)?;
                         let s = number(file, line, "score", f[1], -5.0, 5.0)?;
                         lex.term(file, line, f[0])?.valence = Some(s);
                     }
                     2 => {
-                        let f = fields(file, line, raw, 3)?;
+                        let f = tsv_fields(file, line, raw, 3)?;
                         let v = number(file, line, "value", f[2], -2.0, 3.0)?;
                         let m = match f[0] {
                             "intensifier" | "downtoner" => Modifier::Intensifier(v),
@@ -166,7 +154,7 @@ impl Lexicon {
                         lex.term(file, line, f[1])?.modifier = Some(m);
                     }
                     3 => {
-                        let f = fields(file, line, raw, 2)?;
+                        let f = tsv_fields(file, line, raw, 2)?;
                         let impact = match f[0] {
                             "local" => Impact::Local,
                             "national" => Impact::National,
@@ -178,7 +166,7 @@ impl Lexicon {
                         lex.term(file, line, f[1])?.impact = Some(impact);
                     }
                     _ => {
-                        let f = fields(file, line, raw, 2)?;
+                        let f = tsv_fields(file, line, raw, 2)?;
                         let w = number(file, line, "weight", f[1], 0.0, 1.0)?;
                         lex.term(file, line, f[0])?.controversy = w;
                     }

@@ -47,6 +47,21 @@ pub fn last_line(text: &str) -> usize {
     text.lines().count().max(1)
 }
 
+/// Splits a tab-separated data line into exactly `n` non-empty columns, naming file and line
+/// otherwise.
+pub fn tsv_fields<'a>(file: &str, line: usize, raw: &'a str, n: usize) -> Result<Vec<&'a str>> {
+    let f: Vec<&str> = raw.split('\t').map(str::trim).collect();
+    if f.len() != n || f.iter().any(|x| x.is_empty()) {
+        return Err(Error::data(
+            file,
+            line,
+            "-",
+            format!("expected {n} tab-separated non-empty columns, found {}", f.len()),
+        ));
+    }
+    Ok(f)
+}
+
 /// Checks that `value` lies in `[lo, hi]`, naming file, line and field otherwise.
 pub fn check_range<T: Into<f64> + std::fmt::Display + Copy>(
     file: &str,

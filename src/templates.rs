@@ -14,6 +14,7 @@
 use crate::error::{Error, Result};
 use crate::events::Category;
 use crate::ids::UserId;
+use crate::jsonl::tsv_fields;
 use crate::population::columns::dq8;
 use crate::population::Population;
 use crate::rng::{domain, Stream};
@@ -157,19 +158,6 @@ fn compile(file: &str, line: usize, src: &str) -> Result<Vec<Segment>> {
         segments.push(Segment::Text(rest.to_string()));
     }
     Ok(segments)
-}
-
-fn tsv_fields<'a>(file: &str, line: usize, raw: &'a str, n: usize) -> Result<Vec<&'a str>> {
-    let f: Vec<&str> = raw.split('\t').collect();
-    if f.len() != n || f.iter().any(|x| x.trim().is_empty()) {
-        return Err(Error::data(
-            file,
-            line,
-            "-",
-            format!("expected {n} tab-separated non-empty columns, found {}", f.len()),
-        ));
-    }
-    Ok(f)
 }
 
 impl Templates {
