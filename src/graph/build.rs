@@ -627,6 +627,63 @@ pub(crate) fn transpose(out_offsets: &[u64], out_targets: &[u32]) -> (Vec<u64>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        /// The parallel transpose equals a naive one on random sorted out-lists.
+        #[test]
+        fn transpose_matches_a_naive_model(lists in proptest::collection::vec(proptest::collection::btree_set(0u32..40, 0..12), 1..40)) {
+            let n = lists.len() as u32;
+            let lists: Vec<Vec<u32>> = lists.into_iter().map(|l| l.into_iter().filter(|&v| v < n).collect()).collect();
+            let mut off = vec![0u64];
+            let mut tgt = Vec::new();
+            for l in &lists {
+                tgt.extend_from_slice(l);
+                off.push(tgt.len() as u64);
+            }
+            let mut model: Vec<Vec<u32>> = vec![Vec::new(); lists.len()];
+            for (u, l) in lists.iter().enumerate() {
+                for &v in l {
+                    model[v as usize].push(u as u32);
+                }
+            }
+            let (io, is) = transpose(&off, &tgt);
+            for (v, expect) in model.iter().enumerate() {
+                proptest::prop_assert_eq!(&is[io[v] as usize..io[v + 1] as usize], expect.as_slice());
+            }
+        }
+
+        /// SeenSet behaves like a HashSet over random sequences of resets and inserts.
+        #[test]
+        fn seen_set_matches_a_hash_set(ops in proptest::collection::vec(proptest::prop_oneof![
+            (1usize..200).prop_map(Op::Reset),
+            (0u32..300).prop_map(Op::Insert),
+        ], 1..400)) {
+            let mut set = SeenSet::default();
+            let mut model = std::collections::HashSet::new();
+            set.reset(1);
+            for op in ops {
+                match op {
+                    Op::Reset(want) => {
+                        set.reset(want);
+                        model.clear();
+                    }
+                    Op::Insert(v) => {
+                        // Keep within capacity, as the caller does (want bounds the inserts).
+                        if model.len() < 32 {
+                            proptest::prop_assert_eq!(set.insert(v), model.insert(v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Reset(usize),
+        Insert(u32),
+    }
 
     #[test]
     fn transpose_is_sorted_and_complete() {
