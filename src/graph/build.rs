@@ -430,19 +430,23 @@ impl Ctx<'_> {
             // cache misses of list lookups overlap.
             picks.clear();
             for _ in 0..want - buf.len() {
-                let src = rng.pick_cumulative(&cum);
+                // Two draws per pick: one split into small fields, one for the rank.
+                let bits = rng.next_u64();
+                let x = (bits >> 40) as f32 * (acc / (1u64 << 24) as f32);
+                let src = (cum.iter().map(|&c| (c <= x) as usize).sum::<usize>()).min(5);
                 let list: &[u32] = match src {
                     0 => self.com.towns.get(town),
                     1 => self.com.fandoms.get(team.unwrap_or(0) as usize),
                     2 => {
-                        let r = rivals[rng.below(rivals.len() as u64) as usize];
+                        let r = rivals[((bits >> 32) & 0xff) as usize % rivals.len()];
                         self.com.fandoms.get(self.com.team_slot[r as usize] as usize)
                     }
                     3 => self.com.parties.get(party.unwrap_or(0) as usize),
                     4 => {
                         let mut t = primary;
-                        if rng.chance(0.4) {
-                            let k = rng.below(crate::taxonomy::TOPIC_COUNT as u64) as usize;
+                        // With probability 0.4, another of the user's topics.
+                        if (bits >> 24) & 0xff < 102 {
+                            let k = ((bits >> 20) & 0xf) as usize;
                             if interests.get(k) > 0 {
                                 t = k;
                             }
@@ -454,7 +458,8 @@ impl Ctx<'_> {
                 let list = if list.is_empty() { &self.com.by_popularity[..] } else { list };
                 let rank = skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew);
                 let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
-                let meta = pack_meta(kind, base_w[src] + 0.15 * rng.f64() as f32) as u64;
+                let jitter = ((bits >> 12) & 0xff) as f32 * (0.15 / 255.0);
+                let meta = pack_meta(kind, base_w[src] + jitter) as u64;
                 picks.push((&list[rank], meta));
             }
             let mut chunks = picks.chunks_exact(8);
