@@ -124,6 +124,8 @@ pub struct AudienceIndex {
     entity_offsets: Vec<u32>,
     entity_members: Vec<Member>,
     threshold: u8,
+    /// Users of the population the index was built from.
+    users: usize,
     /// Per user: the hourly activity curve scaled so its mean is 1, by (seed, shift) on demand.
     hours: Vec<[f32; 24]>,
     home_country: Option<String>,
@@ -188,7 +190,16 @@ impl AudienceIndex {
             _ => None,
         });
         let entity_members = entity_users.par_iter().map(|&u| Member::of(c, u)).collect();
-        AudienceIndex { topic_offsets, topic_members, entity_offsets, entity_members, threshold, hours, home_country }
+        AudienceIndex {
+            topic_offsets,
+            topic_members,
+            entity_offsets,
+            entity_members,
+            threshold,
+            users: n,
+            hours,
+            home_country,
+        }
     }
 
     fn topic(&self, t: Topic) -> &[Member] {
@@ -247,6 +258,9 @@ struct Stake {
 
 /// Which users react to `event`, at game time `time`, and how. Deterministic; parallel over
 /// the candidate audience.
+///
+/// # Panics
+/// If `index` was built from a population of another size (a caller error).
 pub fn filter(
     population: &Population,
     index: &AudienceIndex,
@@ -255,6 +269,7 @@ pub fn filter(
     time: GameTime,
     cooldowns: Option<&Cooldowns>,
 ) -> Vec<Reaction> {
+    assert_eq!(index.users, population.len(), "the audience index was built from another population");
     let world = population.world();
     let c = population.columns();
     let master = population.config().seed;
