@@ -23,6 +23,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod actions;
 pub mod classify;
 pub mod error;
 pub mod events;
@@ -38,6 +39,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod taxonomy;
 pub mod templates;
+pub mod timeline;
 pub mod world;
 
 pub use error::{Error, Result};

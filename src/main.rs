@@ -23,6 +23,33 @@ enum Command {
     Population(PopulationArgs),
     /// Classify game events: one JSON classification (or error record) per event line.
     Classify(ClassifyArgs),
+    /// Run the pipeline: events in, the simulated users' posts out as a JSONL timeline.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Event file, one JSON event per line (`-` for standard input).
+    #[arg(long)]
+    events: PathBuf,
+    /// Write the timeline here (JSONL; default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Number of users to generate (ignored with --load).
+    #[arg(long, default_value_t = 100_000)]
+    users: u32,
+    /// Master seed (ignored with --load).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Start from a saved population snapshot instead of generating one.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Worker threads (default: all cores). The output is identical for any number.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -365,11 +392,108 @@ fn run_classify(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_pipeline(args: RunArgs) -> Result<()> {
+    use chorus::actions::{act, ActionConfig};
+    use chorus::classify::Classifier;
+    use chorus::events::parse_events;
+    use chorus::filter::{filter, AudienceIndex, Cooldowns, FilterConfig};
+    use chorus::templates::Templates;
+    use chorus::timeline::{self, PostKind};
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
+    }
+    let meter = StageMeter::new(!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let population = match &args.load {
+        Some(path) => {
+            meter.begin("load", 1);
+            chorus::snapshot::load(path)?
+        }
+        None => {
+            let world = World::embedded()?;
+            let seeds = SeedSet::embedded(&world)?;
+            let config = PopulationConfig { users: args.users, seed: args.seed, ..PopulationConfig::default() };
+            Population::generate_with(&seeds, &world, &config, &meter)?
+        }
+    };
+    meter.begin("setup", 1);
+    let filter_config = FilterConfig::default();
+    let index = AudienceIndex::new(&population, &filter_config);
+    let classifier = Classifier::embedded(population.world())?;
+    let templates = Templates::embedded()?;
+    let actions = ActionConfig::default();
+    let bytes = if args.events.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).context("reading standard input")?;
+        b
+    } else {
+        std::fs::read(&args.events).with_context(|| format!("reading {}", args.events.display()))?
+    };
+    let parsed = parse_events(&bytes);
+    meter.begin("events", parsed.len() as u64);
+    let mut cooldowns = Cooldowns::new(population.len());
+    let (mut posts, mut failed, mut events, mut reacting) = (Vec::new(), 0usize, 0usize, 0usize);
+    for (i, item) in parsed.into_iter().enumerate() {
+        let classified = item.and_then(|e| {
+            let line = i + 1;
+            classifier.classify(&e, line).map(|c| (e, c))
+        });
+        match classified {
+            Err(e) => {
+                failed += 1;
+                eprintln!("chorus: {}: {e}", args.events.display());
+            }
+            Ok((event, class)) => {
+                events += 1;
+                let reactions = filter(&population, &index, &filter_config, &class, event.time, Some(&cooldowns));
+                cooldowns.record(&reactions, event.time);
+                reacting += reactions.len();
+                posts.extend(act(&population, &templates, &actions, &event, &class, i as u32, &reactions));
+            }
+        }
+        meter.advance(1);
+    }
+    meter.begin("write", posts.len() as u64);
+    timeline::sort(&mut posts);
+    match &args.out {
+        Some(path) => {
+            let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+            let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            timeline::write_jsonl(&posts, std::io::BufWriter::new(file))
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        }
+        None => timeline::write_jsonl(&posts, std::io::BufWriter::new(std::io::stdout().lock()))?,
+    }
+    let stages = meter.finish();
+    let mut by_kind = std::collections::BTreeMap::new();
+    for p in &posts {
+        *by_kind.entry(p.kind).or_insert(0usize) += 1;
+    }
+    let kinds: Vec<String> = [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Repost, PostKind::Like]
+        .iter()
+        .map(|k| format!("{} {}", format!("{k:?}").to_lowercase(), by_kind.get(k).copied().unwrap_or(0)))
+        .collect();
+    eprintln!(
+        "events {events} processed, {failed} rejected; {} reactions ({:.2}% of users per event on average)",
+        reacting,
+        if events > 0 { reacting as f64 / events as f64 / population.len() as f64 * 100.0 } else { 0.0 }
+    );
+    eprintln!("timeline {} entries: {} (all text from templates)", posts.len(), kinds.join(", "));
+    for st in &stages {
+        eprintln!("stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib);
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} events were rejected (see the messages above); the others are in the timeline");
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Population(args) => run_population(args),
         Command::Classify(args) => run_classify(args),
+        Command::Run(args) => run_pipeline(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ mod common;
 mod determinism;
 mod filter;
 mod graph_stats;
+mod run;
 mod seeds;
 mod snapshot;
 mod templates;

@@ -1,0 +1,252 @@
+//! Actions: what each reacting user does about an event (like, repost, post, reply, quote),
+//! when (a heavy-tailed delay), and in which thread, turned into timeline [`Post`]s with
+//! template text.
+//!
+//! A reacting user's action is drawn from their propensities. Most engagement is likes and
+//! reposts. Delays are log-normal (median 8 minutes, about 95% within the hour). Replies,
+//! quotes, likes and reposts target a post by someone the user follows when there is one, and
+//! a popular post otherwise. Replies may answer earlier replies, up to depth 5. If nobody
+//! chose to post, the most engaged reactor posts, so every reaction has something to attach to.
+//!
+//! Invariant: the posts for an event are a pure function of (population, templates, event,
+//! reactions); children come after their parents in game time.
+
+use crate::classify::Classification;
+use crate::events::GameEvent;
+use crate::filter::{event_key, Reaction};
+use crate::ids::UserId;
+use crate::population::columns::dq8;
+use crate::population::Population;
+use crate::rng::Stream;
+use crate::templates::{Action, PostContext, Sentiment, Templates};
+use crate::timeline::{Post, PostId, PostKind, Source};
+use crate::world::EntityKind;
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+/// Domain tag of action decisions.
+const ACT: u64 = 0x6163_7431;
+
+/// Tunable shape of reactions.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionConfig {
+    /// Median delay after the event, in minutes (default 8).
+    pub delay_median_minutes: f32,
+    /// Log-normal spread of delays (default 1.0).
+    pub delay_sigma: f32,
+    /// Deepest reply (default 5).
+    pub max_depth: u8,
+    /// Chance that a reply answers an earlier reply rather than a post (default 0.35).
+    pub reply_to_reply: f32,
+}
+
+impl Default for ActionConfig {
+    fn default() -> Self {
+        ActionConfig { delay_median_minutes: 8.0, delay_sigma: 1.0, max_depth: 5, reply_to_reply: 0.35 }
+    }
+}
+
+/// How users name the event's main stakeholder, a hashtag for it, and a short summary.
+pub struct Names {
+    /// "the Redhawks", "Mayor Delgado"...
+    pub subject: String,
+    /// "#Redhawks".
+    pub hashtag: String,
+    /// The event text, cut to about 120 characters.
+    pub what: String,
+}
+
+/// Derives the names templates need from an event and its classification.
+pub fn names(population: &Population, event: &GameEvent, class: &Classification) -> Names {
+    let world = population.world();
+    let subject = class
+        .stakeholders
+        .first()
+        .and_then(|id| world.find(id))
+        .map(|e| {
+            let ent = world.entity(e);
+            match &ent.kind {
+                EntityKind::Team { short, .. } => format!("the {short}"),
+                EntityKind::Party { short, .. } => short.clone(),
+                _ => ent.name.clone(),
+            }
+        })
+        .unwrap_or_else(|| "this".to_string());
+    let tag_src = if subject == "this" { class.category.name().to_string() } else { subject.clone() };
+    let mut hashtag = String::from("#");
+    for w in tag_src.split_whitespace().filter(|w| !w.eq_ignore_ascii_case("the")) {
+        let mut c = w.chars().filter(|c| c.is_alphanumeric());
+        if let Some(f) = c.next() {
+            hashtag.extend(f.to_uppercase());
+            hashtag.extend(c);
+        }
+    }
+    let mut what = event.text.trim().trim_end_matches(['.', '!']).to_string();
+    if what.chars().count() > 120 {
+        let cut: String = what.chars().take(120).collect();
+        what = match cut.rfind(' ') {
+            Some(p) => cut[..p].to_string(),
+            None => cut,
+        };
+    }
+    Names { subject, hashtag, what }
+}
+
+struct Choice {
+    user: u32,
+    kind: PostKind,
+    delay: i64,
+    sentiment: Sentiment,
+    engagement: u8,
+}
+
+/// Turns the reactions to one event into posts. `event_index` makes post ids unique in a run.
+pub fn act(
+    population: &Population,
+    templates: &Templates,
+    config: &ActionConfig,
+    event: &GameEvent,
+    class: &Classification,
+    event_index: u32,
+    reactions: &[Reaction],
+) -> Vec<Post> {
+    let master = population.config().seed;
+    let key = event_key(&event.id);
+    let cols = population.columns();
+    let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
+    let mut choices: Vec<Choice> = reactions
+        .par_iter()
+        .map(|r| {
+            let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
+            let a = &cols.activity[r.user.index()];
+            let engaged = r.engagement as f64 / 255.0;
+            let w = [
+                3.0 * dq8(a.like) as f64,
+                1.5 * dq8(a.repost) as f64,
+                0.25 + engaged,
+                dq8(a.reply) as f64,
+                0.6 * dq8(a.quote) as f64,
+            ];
+            let total: f64 = w.iter().sum();
+            let mut x = rng.f64() * total;
+            let mut k = 0;
+            while k < 4 && x >= w[k] {
+                x -= w[k];
+                k += 1;
+            }
+            let kind = [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote][k];
+            let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
+            Choice {
+                user: r.user.0,
+                kind,
+                delay,
+                sentiment: Sentiment::from_stance(r.stance),
+                engagement: r.engagement,
+            }
+        })
+        .collect();
+    if !choices.is_empty() && !choices.iter().any(|c| c.kind == PostKind::Post) {
+        let best = (0..choices.len()).max_by_key(|&i| (choices[i].engagement, std::cmp::Reverse(choices[i].user)));
+        if let Some(i) = best {
+            choices[i].kind = PostKind::Post;
+        }
+    }
+    // Roots first (in time order), then everything else in time order, so parents exist.
+    choices.sort_by_key(|c| (c.kind != PostKind::Post, c.delay, c.user));
+    let names = names(population, event, class);
+    let base = (event_index as u64) << 32;
+    let mut posts: Vec<Post> = Vec::with_capacity(choices.len());
+    let mut root_by_author: HashMap<u32, usize> = HashMap::new();
+    let mut roots: Vec<usize> = Vec::new();
+    let mut root_cum: Vec<f64> = Vec::new();
+    let mut replies: Vec<usize> = Vec::new();
+    let mut buf = String::new();
+    for c in &choices {
+        let user = UserId(c.user);
+        let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
+        let mut time = event.time.0 + c.delay;
+        let (mut parent, mut quoted, mut root, mut depth) = (None, None, None, 0u8);
+        let mut author = String::new();
+        if c.kind != PostKind::Post && !roots.is_empty() {
+            // A post by someone they follow, else a popular one.
+            let followed: Vec<usize> =
+                population.graph().following(user).iter().filter_map(|v| root_by_author.get(v).copied()).collect();
+            let mut target = if followed.is_empty() || rng.chance(0.5) {
+                let x = rng.f64() * root_cum[root_cum.len() - 1];
+                roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)]
+            } else {
+                followed[rng.below(followed.len() as u64) as usize]
+            };
+            if c.kind == PostKind::Reply && !replies.is_empty() && rng.chance(config.reply_to_reply as f64) {
+                let r = replies[rng.below(replies.len() as u64) as usize];
+                if posts[r].depth < config.max_depth {
+                    target = r;
+                }
+            }
+            let t = &posts[target];
+            time = time.max(t.time.0 + 30);
+            author = format!("@{}", t.handle);
+            match c.kind {
+                PostKind::Quote => quoted = Some(t.id),
+                PostKind::Reply => {
+                    parent = Some(t.id);
+                    root = Some(t.root.unwrap_or(t.id));
+                    depth = t.depth + 1;
+                }
+                _ => parent = Some(t.id),
+            }
+        }
+        let kind = if c.kind != PostKind::Post && roots.is_empty() { PostKind::Post } else { c.kind };
+        let text = match kind {
+            PostKind::Post | PostKind::Reply | PostKind::Quote => {
+                let action = match kind {
+                    PostKind::Reply => Action::Reply,
+                    PostKind::Quote => Action::Quote,
+                    _ => Action::Post,
+                };
+                let ctx = PostContext {
+                    key: key ^ (c.user as u64).rotate_left(21),
+                    category: class.category,
+                    action,
+                    sentiment: c.sentiment,
+                    subject: &names.subject,
+                    what: &names.what,
+                    author: &author,
+                    hashtag: &names.hashtag,
+                };
+                templates.render(population, user, &ctx, &mut buf);
+                Some(buf.clone())
+            }
+            _ => None,
+        };
+        let index = posts.len();
+        posts.push(Post {
+            id: PostId(base | index as u64),
+            author: user,
+            handle: population.handle(user),
+            kind,
+            parent,
+            quoted,
+            root,
+            depth,
+            text,
+            event: event.id.clone(),
+            time: crate::events::GameTime(time),
+            sentiment: c.sentiment,
+            source: Source::Template,
+        });
+        match kind {
+            PostKind::Post => {
+                root_by_author.entry(c.user).or_insert(index);
+                roots.push(index);
+                // Attention is heavy-tailed: popular authors' posts draw most reactions.
+                let weight = (1.0 + population.graph().in_degree(user) as f64).powf(1.5);
+                root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
+            }
+            PostKind::Reply => replies.push(index),
+            _ => {}
+        }
+    }
+    posts
+}

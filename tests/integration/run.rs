@@ -1,0 +1,95 @@
+//! `chorus run`: events in, a JSONL timeline out.
+
+use crate::common::data_dir;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+
+/// The first `n` labelled events without their labels, plus optional extra lines.
+fn events_file(dir: &Path, n: usize, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(data_dir("events/labelled.jsonl")).unwrap();
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).take(n) {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v.as_object_mut().unwrap().remove("label");
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out.push_str(extra);
+    let path = dir.join("events.jsonl");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn run(events: &Path, out: &Path, threads: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--users", "20000", "--seed", "5", "-q", "--threads", threads, "--events"])
+        .arg(events)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_timeline_is_identical_on_1_and_2_threads_and_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = events_file(dir.path(), 60, "");
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let ra = run(&events, &a, "1");
+    assert!(ra.status.success(), "{}", String::from_utf8_lossy(&ra.stderr));
+    assert!(run(&events, &b, "2").status.success());
+    let (ta, tb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(!ta.is_empty());
+    assert!(ta == tb, "timelines differ between 1 and 2 threads");
+
+    let posts: Vec<serde_json::Value> =
+        String::from_utf8(ta).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let by_id: HashMap<u64, &serde_json::Value> = posts.iter().map(|p| (p["id"].as_u64().unwrap(), p)).collect();
+    assert_eq!(by_id.len(), posts.len(), "post ids are unique");
+    let mut kinds: HashMap<&str, usize> = HashMap::new();
+    let mut last = i64::MIN;
+    for p in &posts {
+        let time = p["time"].as_i64().unwrap();
+        assert!(time >= last, "timeline sorted by time");
+        last = time;
+        let kind = p["kind"].as_str().unwrap();
+        *kinds.entry(kind).or_default() += 1;
+        assert!(p["depth"].as_u64().unwrap() <= 5);
+        for link in ["parent", "quoted", "root"] {
+            if let Some(id) = p[link].as_u64() {
+                let target = by_id.get(&id).unwrap_or_else(|| panic!("{link} {id} missing"));
+                assert!(target["time"].as_i64().unwrap() <= time, "a child comes after its parent");
+            }
+        }
+        match kind {
+            "post" | "reply" | "quote" => assert!(!p["text"].as_str().unwrap().trim().is_empty()),
+            _ => assert!(p.get("text").is_none()),
+        }
+        if kind == "reply" {
+            assert!(p["parent"].is_u64() && p["root"].is_u64());
+        }
+        if kind == "like" || kind == "repost" {
+            assert!(p["parent"].is_u64());
+        }
+    }
+    let engagement = kinds.get("like").copied().unwrap_or(0) + kinds.get("repost").copied().unwrap_or(0);
+    assert!(engagement * 2 > posts.len(), "most engagement is likes and reposts: {kinds:?}");
+    let events_seen: HashSet<&str> = posts.iter().map(|p| p["event"].as_str().unwrap()).collect();
+    assert!(events_seen.len() >= 50, "most events get reactions: {}", events_seen.len());
+}
+
+#[test]
+fn a_bad_event_is_reported_and_the_others_still_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let events =
+        events_file(dir.path(), 10, "{\"id\": \"broken\", \"time\": 99999, \"text\": \"\"}\nnot json at all\n");
+    let out = dir.path().join("t.jsonl");
+    let r = run(&events, &out, "2");
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    assert!(stderr.contains("\"broken\"") && stderr.contains("line 12") && !stderr.contains("panicked"), "{stderr}");
+    let timeline = std::fs::read_to_string(&out).unwrap();
+    assert!(timeline.lines().count() > 10, "the valid events were processed");
+    assert!(!timeline.contains("\"broken\""));
+}
