@@ -161,15 +161,15 @@ pub fn act(
     let mut roots: Vec<usize> = Vec::new();
     let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
-    let mut buf = String::new();
+    // Pass 1 (sequential: targets depend on earlier posts): kinds, links and times.
+    let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
     for c in &choices {
         let user = UserId(c.user);
         let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
         let mut time = event.time.0 + c.delay;
-        let (mut parent, mut quoted, mut root, mut depth) = (None, None, None, 0u8);
-        let mut author = String::new();
+        let (mut parent, mut quoted, mut root, mut depth, mut target_of) = (None, None, None, 0u8, None);
         if c.kind != PostKind::Post && !roots.is_empty() {
-            // A post by someone they follow, else a popular one.
+            // Half the time a post by someone they follow, else one drawn by popularity.
             let followed: Vec<usize> =
                 population.graph().following(user).iter().filter_map(|v| root_by_author.get(v).copied()).collect();
             let mut target = if followed.is_empty() || rng.chance(0.5) {
@@ -184,9 +184,9 @@ pub fn act(
                     target = r;
                 }
             }
-            let t = &posts[target];
+            let t: &Post = &posts[target];
             time = time.max(t.time.0 + 30);
-            author = format!("@{}", t.handle);
+            target_of = Some(target);
             match c.kind {
                 PostKind::Quote => quoted = Some(t.id),
                 PostKind::Reply => {
@@ -198,44 +198,23 @@ pub fn act(
             }
         }
         let kind = if c.kind != PostKind::Post && roots.is_empty() { PostKind::Post } else { c.kind };
-        let text = match kind {
-            PostKind::Post | PostKind::Reply | PostKind::Quote => {
-                let action = match kind {
-                    PostKind::Reply => Action::Reply,
-                    PostKind::Quote => Action::Quote,
-                    _ => Action::Post,
-                };
-                let ctx = PostContext {
-                    key: key ^ (c.user as u64).rotate_left(21),
-                    category: class.category,
-                    action,
-                    sentiment: c.sentiment,
-                    subject: &names.subject,
-                    what: &names.what,
-                    author: &author,
-                    hashtag: &names.hashtag,
-                };
-                templates.render(population, user, &ctx, &mut buf);
-                Some(buf.clone())
-            }
-            _ => None,
-        };
         let index = posts.len();
         posts.push(Post {
             id: PostId(base | index as u64),
             author: user,
-            handle: population.handle(user),
+            handle: String::new(),
             kind,
             parent,
             quoted,
             root,
             depth,
-            text,
+            text: None,
             event: event.id.clone(),
             time: crate::events::GameTime(time),
             sentiment: c.sentiment,
             source: Source::Template,
         });
+        targets.push(target_of);
         match kind {
             PostKind::Post => {
                 root_by_author.entry(c.user).or_insert(index);
@@ -247,6 +226,36 @@ pub fn act(
             PostKind::Reply => replies.push(index),
             _ => {}
         }
+    }
+    // Pass 2 (parallel, independent per post): handles, then template text.
+    posts.par_iter_mut().for_each(|p| p.handle = population.handle(p.author));
+    let texts: Vec<Option<String>> = posts
+        .par_iter()
+        .zip(targets.par_iter())
+        .map_init(String::new, |buf, (p, target)| {
+            let action = match p.kind {
+                PostKind::Post => Action::Post,
+                PostKind::Reply => Action::Reply,
+                PostKind::Quote => Action::Quote,
+                _ => return None,
+            };
+            let author = target.map(|t| format!("@{}", posts[t].handle)).unwrap_or_default();
+            let ctx = PostContext {
+                key: key ^ (p.author.0 as u64).rotate_left(21),
+                category: class.category,
+                action,
+                sentiment: p.sentiment,
+                subject: &names.subject,
+                what: &names.what,
+                author: &author,
+                hashtag: &names.hashtag,
+            };
+            templates.render(population, p.author, &ctx, buf);
+            Some(buf.clone())
+        })
+        .collect();
+    for (p, t) in posts.iter_mut().zip(texts) {
+        p.text = t;
     }
     posts
 }
