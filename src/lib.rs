@@ -25,6 +25,7 @@
 
 pub mod actions;
 pub mod classify;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod filter;

@@ -9,6 +9,7 @@ mod classify;
 mod cli;
 mod common;
 mod determinism;
+mod engine;
 mod filter;
 mod graph_stats;
 mod run;

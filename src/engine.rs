@@ -1,0 +1,185 @@
+//! The engine behind a channel API: the game sends events and clock ticks through a bounded
+//! crossbeam channel; the engine runs the pipeline on its own thread (and rayon's pool) and
+//! sends back the timeline as game time advances.
+//!
+//! ```no_run
+//! use chorus::engine::{Engine, Input, Output};
+//! use chorus::events::{parse_event, GameTime};
+//! # fn main() -> chorus::Result<()> {
+//! let world = chorus::World::embedded()?;
+//! let seeds = chorus::SeedSet::embedded(&world)?;
+//! let population = chorus::Population::generate(&seeds, &world, 50_000, 42)?;
+//! let engine = Engine::start(population, 64)?;
+//! let event = parse_event(1, r#"{"id": "e1", "time": 60, "text": "The Redhawks win the final"}"#).unwrap();
+//! engine.events().send(Input::Event(event)).unwrap();
+//! engine.events().send(Input::Tick(GameTime(7200))).unwrap();
+//! for out in engine.timeline().iter() {
+//!     match out {
+//!         Output::Post(post) => println!("{} {:?}", post.handle, post.text),
+//!         Output::Rejected(e) => eprintln!("{e}"),
+//!         Output::Clock(t) if t.0 >= 7200 => break,
+//!         Output::Clock(_) => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Invariants: both channels are bounded, so a game that sends faster than the engine works is
+//! pushed back (`try_send` returns the input) and memory stays bounded by the capacities plus
+//! the posts scheduled for the future. Posts come out in (time, id) order, each once, only
+//! when the game clock has reached their time. The same inputs give the same outputs.
+
+use crate::actions::{act, ActionConfig};
+use crate::classify::Classifier;
+use crate::error::Result;
+use crate::events::{EventError, GameEvent, GameTime};
+use crate::filter::{filter, AudienceIndex, Cooldowns, FilterConfig};
+use crate::population::Population;
+use crate::templates::Templates;
+use crate::timeline::Post;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::BinaryHeap;
+use std::thread::JoinHandle;
+
+/// What the game sends.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// Something happened.
+    Event(GameEvent),
+    /// The game clock reached this time: release every post due by then.
+    Tick(GameTime),
+}
+
+/// What the engine sends back.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// A timeline entry whose time has come.
+    Post(Post),
+    /// An event that could not be processed, with the reason.
+    Rejected(EventError),
+    /// All posts due by this game time have been sent.
+    Clock(GameTime),
+}
+
+/// A running engine: its input sender, output receiver and thread.
+pub struct Engine {
+    events: Sender<Input>,
+    timeline: Receiver<Output>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Due(Post);
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.0.time, self.0.id) == (o.0.time, o.0.id)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    /// Reversed, so the max-heap pops the earliest post.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.0.time, o.0.id).cmp(&(self.0.time, self.0.id))
+    }
+}
+
+impl Engine {
+    /// Starts an engine over `population` with channels of `capacity` messages each (at least
+    /// 1). Costs the audience index build (about 0.2 s per million users).
+    pub fn start(population: Population, capacity: usize) -> Result<Engine> {
+        let classifier = Classifier::embedded(population.world())?;
+        let templates = Templates::embedded()?;
+        let (in_tx, in_rx) = bounded::<Input>(capacity.max(1));
+        let (out_tx, out_rx) = bounded::<Output>(capacity.max(1));
+        let thread = std::thread::Builder::new()
+            .name("chorus-engine".into())
+            .spawn(move || run(population, classifier, templates, in_rx, out_tx))
+            .map_err(|e| crate::Error::io("chorus-engine thread", e))?;
+        Ok(Engine { events: in_tx, timeline: out_rx, thread: Some(thread) })
+    }
+
+    /// Where the game sends events and ticks. `send` blocks when full; `try_send` returns the
+    /// input in `TrySendError::Full` instead.
+    pub fn events(&self) -> &Sender<Input> {
+        &self.events
+    }
+
+    /// Where the timeline comes out.
+    pub fn timeline(&self) -> &Receiver<Output> {
+        &self.timeline
+    }
+
+    /// Stops accepting input, lets the engine finish what it has, and waits for its thread.
+    /// Posts still scheduled for the future are dropped.
+    pub fn shutdown(mut self) {
+        let (tx, _) = bounded(1);
+        drop(std::mem::replace(&mut self.events, tx));
+        while self.timeline.recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    population: Population,
+    classifier: Classifier,
+    templates: Templates,
+    input: Receiver<Input>,
+    output: Sender<Output>,
+) {
+    let config = FilterConfig::default();
+    let index = AudienceIndex::new(&population, &config);
+    let actions = ActionConfig::default();
+    let mut cooldowns = Cooldowns::new(population.len());
+    let mut due: BinaryHeap<Due> = BinaryHeap::new();
+    // Events are numbered from 0 in arrival order, as `chorus run` numbers lines, so post ids
+    // match between the two.
+    let mut seq: u32 = 0;
+    for msg in input.iter() {
+        match msg {
+            Input::Event(event) => {
+                let event_index = seq;
+                seq = seq.wrapping_add(1);
+                let line = event_index as usize + 1;
+                if let Err((field, error)) = event.validate() {
+                    let e = EventError { line, id: Some(event.id.clone()), field, error };
+                    if output.send(Output::Rejected(e)).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                match classifier.classify(&event, line) {
+                    Err(e) => {
+                        if output.send(Output::Rejected(e)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(class) => {
+                        let reactions = filter(&population, &index, &config, &class, event.time, Some(&cooldowns));
+                        cooldowns.record(&reactions, event.time);
+                        for p in act(&population, &templates, &actions, &event, &class, event_index, &reactions) {
+                            due.push(Due(p));
+                        }
+                    }
+                }
+            }
+            Input::Tick(now) => {
+                while due.peek().is_some_and(|d| d.0.time <= now) {
+                    if let Some(Due(p)) = due.pop() {
+                        if output.send(Output::Post(p)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                if output.send(Output::Clock(now)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
