@@ -183,3 +183,82 @@ fn run(
         }
     }
 }
+
+/// The channel API for tokio games: the same engine behind bounded `tokio::sync::mpsc`
+/// channels. Two bridge threads forward between the tokio and crossbeam channels, with
+/// blocking sends, so a full channel still pushes back: `try_send` returns
+/// `TrySendError::Full(input)`, and `send().await` waits.
+#[cfg(feature = "async")]
+pub struct AsyncEngine {
+    events: tokio::sync::mpsc::Sender<Input>,
+    timeline: tokio::sync::mpsc::Receiver<Output>,
+    bridges: Vec<JoinHandle<()>>,
+}
+
+#[cfg(feature = "async")]
+impl AsyncEngine {
+    /// Starts an engine over `population` with channels of `capacity` messages each.
+    pub fn start(population: Population, capacity: usize) -> Result<AsyncEngine> {
+        let mut engine = Engine::start(population, capacity)?;
+        let cap = capacity.max(1);
+        let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Input>(cap);
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Output>(cap);
+        let to_engine = engine.events.clone();
+        let from_engine = engine.timeline.clone();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| crate::Error::io("chorus bridge thread", e))
+        };
+        let inbound = spawn(
+            "chorus-async-in",
+            Box::new(move || {
+                while let Some(input) = in_rx.blocking_recv() {
+                    if to_engine.send(input).is_err() {
+                        break;
+                    }
+                }
+            }),
+        )?;
+        let outbound = spawn(
+            "chorus-async-out",
+            Box::new(move || {
+                for output in from_engine.iter() {
+                    if out_tx.blocking_send(output).is_err() {
+                        break;
+                    }
+                }
+            }),
+        )?;
+        // The engine thread lives on while the bridges hold its channel ends.
+        let mut bridges = vec![inbound, outbound];
+        if let Some(t) = engine.thread.take() {
+            bridges.push(t);
+        }
+        Ok(AsyncEngine { events: in_tx, timeline: out_rx, bridges })
+    }
+
+    /// Where the game sends events and ticks.
+    pub fn events(&self) -> &tokio::sync::mpsc::Sender<Input> {
+        &self.events
+    }
+
+    /// Where the timeline comes out.
+    pub fn timeline(&mut self) -> &mut tokio::sync::mpsc::Receiver<Output> {
+        &mut self.timeline
+    }
+
+    /// Stops accepting input and lets the threads finish (call from outside the runtime's
+    /// worker threads, or after the runtime is done). Scheduled future posts are dropped.
+    pub fn shutdown(self) {
+        let AsyncEngine { events, mut timeline, bridges } = self;
+        drop(events);
+        timeline.close();
+        while timeline.try_recv().is_ok() {}
+        drop(timeline);
+        for b in bridges {
+            let _ = b.join();
+        }
+    }
+}

@@ -87,3 +87,54 @@ fn bad_events_come_back_as_records() {
     }
     engine.shutdown();
 }
+
+#[cfg(feature = "async")]
+#[test]
+fn the_async_engine_gives_the_same_timeline_and_pushes_back() {
+    use chorus::engine::AsyncEngine;
+    let collect_sync = {
+        let engine = Engine::start(generate(5_000, 4), 1024).unwrap();
+        for e in EVENTS {
+            engine.events().send(Input::Event(parse_event(1, e).unwrap())).unwrap();
+        }
+        engine.events().send(Input::Tick(GameTime(1_000_000))).unwrap();
+        let mut out = Vec::new();
+        while let Output::Post(p) = engine.timeline().recv().unwrap() {
+            out.push(serde_json::to_string(&p).unwrap());
+        }
+        engine.shutdown();
+        out
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut engine = AsyncEngine::start(generate(5_000, 4), 1024).unwrap();
+    let collect_async = rt.block_on(async {
+        for e in EVENTS {
+            engine.events().send(Input::Event(parse_event(1, e).unwrap())).await.unwrap();
+        }
+        engine.events().send(Input::Tick(GameTime(1_000_000))).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(Output::Post(p)) = engine.timeline().recv().await {
+            out.push(serde_json::to_string(&p).unwrap());
+        }
+        out
+    });
+    assert!(!collect_sync.is_empty());
+    assert_eq!(collect_async, collect_sync);
+    engine.shutdown();
+
+    // Back-pressure: nobody reads, so try_send eventually hands the input back.
+    let engine = AsyncEngine::start(generate(2_000, 4), 2).unwrap();
+    let mut returned = None;
+    for t in 0..100_000 {
+        match engine.events().try_send(Input::Tick(GameTime(t))) {
+            Ok(()) => std::thread::yield_now(),
+            Err(tokio::sync::mpsc::error::TrySendError::Full(input)) => {
+                returned = Some(input);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(matches!(returned, Some(Input::Tick(_))), "a full channel returns the input");
+    engine.shutdown();
+}
