@@ -89,3 +89,70 @@ pub fn write_jsonl<W: std::io::Write>(posts: &[Post], mut w: W) -> std::io::Resu
     }
     w.flush()
 }
+
+/// A run's timeline indexed for queries: per-author posts and per-post engagement.
+pub struct Timeline {
+    posts: Vec<Post>,
+    by_author: std::collections::HashMap<UserId, Vec<usize>>,
+    engagement: std::collections::HashMap<PostId, u32>,
+}
+
+impl Timeline {
+    /// Indexes `posts` (sorted into timeline order first).
+    pub fn new(mut posts: Vec<Post>) -> Timeline {
+        sort(&mut posts);
+        let mut by_author: std::collections::HashMap<UserId, Vec<usize>> = std::collections::HashMap::new();
+        let mut engagement: std::collections::HashMap<PostId, u32> = std::collections::HashMap::new();
+        for (i, p) in posts.iter().enumerate() {
+            by_author.entry(p.author).or_default().push(i);
+            for target in [p.parent, p.quoted].into_iter().flatten() {
+                *engagement.entry(target).or_default() += 1;
+            }
+        }
+        Timeline { posts, by_author, engagement }
+    }
+
+    /// All entries in timeline order.
+    pub fn posts(&self) -> &[Post] {
+        &self.posts
+    }
+
+    /// Likes, reposts, replies and quotes a post received.
+    pub fn engagement(&self, id: PostId) -> u32 {
+        self.engagement.get(&id).copied().unwrap_or(0)
+    }
+
+    /// A user's profile timeline: their own posts, replies, quotes and reposts up to `now`,
+    /// newest first.
+    pub fn profile(&self, user: UserId, now: GameTime) -> Vec<&Post> {
+        let mut out: Vec<&Post> = self
+            .by_author
+            .get(&user)
+            .map(|ix| {
+                ix.iter().map(|&i| &self.posts[i]).filter(|p| p.kind != PostKind::Like && p.time <= now).collect()
+            })
+            .unwrap_or_default();
+        out.reverse();
+        out
+    }
+
+    /// A user's home timeline at `now`: posts, quotes and reposts by accounts they follow,
+    /// ranked by `sqrt(1 + engagement) * exp(-age / 6 h)` (ties: newer, then lower id), at
+    /// most `limit` entries.
+    pub fn home(&self, graph: &crate::graph::Graph, user: UserId, now: GameTime, limit: usize) -> Vec<&Post> {
+        let mut scored: Vec<(f64, &Post)> = Vec::new();
+        for &v in graph.following(user) {
+            for &i in self.by_author.get(&UserId(v)).map(Vec::as_slice).unwrap_or(&[]) {
+                let p = &self.posts[i];
+                if p.time > now || !matches!(p.kind, PostKind::Post | PostKind::Quote | PostKind::Repost) {
+                    continue;
+                }
+                let age = (now.0 - p.time.0) as f64;
+                let score = (1.0 + self.engagement(p.id) as f64).sqrt() * (-age / 21_600.0).exp();
+                scored.push((score, p));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.time.cmp(&a.1.time)).then(a.1.id.cmp(&b.1.id)));
+        scored.into_iter().take(limit).map(|(_, p)| p).collect()
+    }
+}

@@ -93,3 +93,51 @@ fn a_bad_event_is_reported_and_the_others_still_land() {
     assert!(timeline.lines().count() > 10, "the valid events were processed");
     assert!(!timeline.contains("\"broken\""));
 }
+
+#[test]
+fn home_timelines_show_followed_accounts_ranked_by_recency_and_engagement() {
+    use chorus::actions::{act, ActionConfig};
+    use chorus::classify::Classifier;
+    use chorus::events::parse_event;
+    use chorus::filter::{filter, AudienceIndex, FilterConfig};
+    use chorus::templates::Templates;
+    use chorus::timeline::{PostKind, Timeline};
+    use chorus::UserId;
+    let p = crate::common::generate(20_000, 8);
+    let config = FilterConfig::default();
+    let index = AudienceIndex::new(&p, &config);
+    let classifier = Classifier::embedded(p.world()).unwrap();
+    let templates = Templates::embedded().unwrap();
+    let mut posts = Vec::new();
+    for (i, text) in
+        ["The Redhawks win the final in overtime", "The mayor resigns after the scandal"].iter().enumerate()
+    {
+        let e = parse_event(1, &serde_json::json!({"id": format!("h{i}"), "time": i * 7200, "text": text}).to_string())
+            .unwrap();
+        let c = classifier.classify(&e, 1).unwrap();
+        let r = filter(&p, &index, &config, &c, e.time, None);
+        posts.extend(act(&p, &templates, &ActionConfig::default(), &e, &c, i as u32, &r));
+    }
+    let t = Timeline::new(posts);
+    let now = chorus::events::GameTime(20_000);
+    // Someone who follows at least one author of a post.
+    let authors: std::collections::HashSet<u32> =
+        t.posts().iter().filter(|x| x.kind == PostKind::Post).map(|x| x.author.0).collect();
+    let reader = (0..20_000u32)
+        .map(UserId)
+        .find(|&u| p.graph().following(u).iter().filter(|v| authors.contains(v)).count() >= 2)
+        .expect("a reader following two posters");
+    let home = t.home(p.graph(), reader, now, 20);
+    assert!(!home.is_empty());
+    for post in &home {
+        assert!(p.graph().following(reader).binary_search(&post.author.0).is_ok(), "only followed accounts");
+        assert!(post.time <= now);
+        assert!(matches!(post.kind, PostKind::Post | PostKind::Quote | PostKind::Repost));
+    }
+    let score = |x: &chorus::timeline::Post| {
+        (1.0 + t.engagement(x.id) as f64).sqrt() * (-((now.0 - x.time.0) as f64) / 21_600.0).exp()
+    };
+    assert!(home.windows(2).all(|w| score(w[0]) >= score(w[1])), "ranked by the documented score");
+    let author = home[0].author;
+    assert!(t.profile(author, now).iter().all(|x| x.author == author && x.kind != PostKind::Like));
+}
