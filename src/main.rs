@@ -393,11 +393,8 @@ fn run_classify(args: ClassifyArgs) -> Result<()> {
 }
 
 fn run_pipeline(args: RunArgs) -> Result<()> {
-    use chorus::actions::{act, ActionConfig};
-    use chorus::classify::Classifier;
+    use chorus::engine::Pipeline;
     use chorus::events::parse_events;
-    use chorus::filter::{filter, AudienceIndex, Cooldowns, FilterConfig};
-    use chorus::templates::Templates;
     use chorus::timeline::{self, PostKind};
     if let Some(t) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
@@ -416,11 +413,7 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         }
     };
     meter.begin("setup", 1);
-    let filter_config = FilterConfig::default();
-    let index = AudienceIndex::new(&population, &filter_config);
-    let classifier = Classifier::embedded(population.world())?;
-    let templates = Templates::embedded()?;
-    let actions = ActionConfig::default();
+    let mut pipeline = Pipeline::new(population)?;
     let bytes = if args.events.as_os_str() == "-" {
         let mut b = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).context("reading standard input")?;
@@ -430,24 +423,17 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     };
     let parsed = parse_events(&bytes);
     meter.begin("events", parsed.len() as u64);
-    let mut cooldowns = Cooldowns::new(population.len());
     let (mut posts, mut failed, mut events, mut reacting) = (Vec::new(), 0usize, 0usize, 0usize);
     for (i, item) in parsed.into_iter().enumerate() {
-        let classified = item.and_then(|e| {
-            let line = i + 1;
-            classifier.classify(&e, line).map(|c| (e, c))
-        });
-        match classified {
+        match item.and_then(|event| pipeline.process(&event, i as u32, i + 1)) {
             Err(e) => {
                 failed += 1;
                 eprintln!("chorus: {}: {e}", args.events.display());
             }
-            Ok((event, class)) => {
+            Ok((new_posts, reactions)) => {
                 events += 1;
-                let reactions = filter(&population, &index, &filter_config, &class, event.time, Some(&cooldowns));
-                cooldowns.record(&reactions, event.time);
-                reacting += reactions.len();
-                posts.extend(act(&population, &templates, &actions, &event, &class, i as u32, &reactions));
+                reacting += reactions;
+                posts.extend(new_posts);
             }
         }
         meter.advance(1);
@@ -476,7 +462,7 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     eprintln!(
         "events {events} processed, {failed} rejected; {} reactions ({:.2}% of users per event on average)",
         reacting,
-        if events > 0 { reacting as f64 / events as f64 / population.len() as f64 * 100.0 } else { 0.0 }
+        if events > 0 { reacting as f64 / events as f64 / pipeline.population().len() as f64 * 100.0 } else { 0.0 }
     );
     eprintln!("timeline {} entries: {} (all text from templates)", posts.len(), kinds.join(", "));
     for st in &stages {
