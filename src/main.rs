@@ -198,6 +198,25 @@ impl Progress for StageMeter {
     }
 }
 
+/// The world file given, or the shipped one.
+fn load_world(path: Option<&std::path::Path>) -> Result<World> {
+    Ok(match path {
+        Some(p) => World::load(p)?,
+        None => World::embedded()?,
+    })
+}
+
+/// The bytes of an input file, or of standard input for `-`.
+fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).context("reading standard input")?;
+        Ok(b)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
 /// Flags resolved into what the library needs.
 struct PopulationJob {
     config: PopulationConfig,
@@ -206,10 +225,7 @@ struct PopulationJob {
 }
 
 fn resolve(args: &PopulationArgs) -> Result<PopulationJob> {
-    let world = match &args.world {
-        Some(p) => World::load(p)?,
-        None => World::embedded()?,
-    };
+    let world = load_world(args.world.as_deref())?;
     let seeds = match &args.seeds {
         Some(p) => SeedSet::load(p, &world)?,
         None => SeedSet::embedded(&world)?,
@@ -320,22 +336,13 @@ fn write_text(w: &mut impl Write, s: &chorus::stats::PopulationStats, stages: &[
 fn run_classify(args: ClassifyArgs) -> Result<()> {
     use chorus::classify::{split_label, Accuracy, Classifier, Lexicon};
     use chorus::events::{parse_event, EventError};
-    let world = match &args.world {
-        Some(p) => World::load(p)?,
-        None => World::embedded()?,
-    };
+    let world = load_world(args.world.as_deref())?;
     let lexicon = match &args.lexicon {
         Some(dir) => Lexicon::load(dir)?,
         None => Lexicon::embedded()?,
     };
     let classifier = Classifier::new(lexicon, &world);
-    let bytes = if args.events.as_os_str() == "-" {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).context("reading standard input")?;
-        b
-    } else {
-        std::fs::read(&args.events).with_context(|| format!("reading {}", args.events.display()))?
-    };
+    let bytes = read_input(&args.events)?;
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let (mut ok, mut failed, mut scored) = (0usize, 0usize, Vec::new());
@@ -414,13 +421,7 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     };
     meter.begin("setup", 1);
     let mut pipeline = Pipeline::new(population)?;
-    let bytes = if args.events.as_os_str() == "-" {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).context("reading standard input")?;
-        b
-    } else {
-        std::fs::read(&args.events).with_context(|| format!("reading {}", args.events.display()))?
-    };
+    let bytes = read_input(&args.events)?;
     let parsed = parse_events(&bytes);
     meter.begin("events", parsed.len() as u64);
     let (mut posts, mut failed, mut events, mut reacting) = (Vec::new(), 0usize, 0usize, 0usize);

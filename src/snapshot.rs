@@ -75,10 +75,9 @@ fn write_all<W: Write>(p: &Population, w: &mut CrcWriter<W>) -> std::io::Result<
     w.put(MAGIC)?;
     w.put(&VERSION.to_le_bytes())?;
     w.put(&0u32.to_le_bytes())?;
-    let json = |v: &dyn erased::Json| v.to_json();
-    w.section(b"CONF", &json(&p.config))?;
-    w.section(b"WRLD", &json(&TextFile { file: p.world.file.clone(), text: p.world.source.clone() }))?;
-    w.section(b"SEED", &json(&TextFile { file: p.seeds.file.clone(), text: p.seeds.source.clone() }))?;
+    w.section(b"CONF", &json(&p.config)?)?;
+    w.section(b"WRLD", &json(&TextFile { file: p.world.file.clone(), text: p.world.source.clone() })?)?;
+    w.section(b"SEED", &json(&TextFile { file: p.seeds.file.clone(), text: p.seeds.source.clone() })?)?;
     let c = &p.cols;
     w.section(b"DEMO", bytemuck::cast_slice(&c.demographics))?;
     w.section(b"PERS", bytemuck::cast_slice(&c.persona))?;
@@ -100,15 +99,8 @@ fn write_all<W: Write>(p: &Population, w: &mut CrcWriter<W>) -> std::io::Result<
     w.section(b"GINS", bytemuck::cast_slice(&g.in_sources))
 }
 
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            serde_json::to_vec(self).unwrap_or_default()
-        }
-    }
+fn json<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(std::io::Error::other)
 }
 
 struct Reader {

@@ -93,12 +93,10 @@ pub struct Template {
     segments: Vec<Segment>,
 }
 
-/// Phrase banks: (bank, category or any, sentiment or any) -> phrases.
+/// Phrase banks, resolved per (bank, category, sentiment).
 #[derive(Clone, Debug, Default)]
 struct Banks {
-    /// Index: bank (4) x category (11 + any) x sentiment (3 + any).
-    phrases: HashMap<(u8, u8, u8), Vec<String>>,
-    /// Resolved lists per (bank, category, sentiment): specific entries plus the `*` ones.
+    /// Per (bank, category, sentiment): ids into `all` of the specific entries plus the `*` ones.
     resolved: Vec<Vec<u32>>,
     all: Vec<String>,
 }
@@ -241,6 +239,8 @@ impl Templates {
             }
         }
         let mut banks = Banks::default();
+        // (bank, category or 11 = any, sentiment or 3 = any) -> phrases, as read.
+        let mut read: HashMap<(u8, u8, u8), Vec<String>> = HashMap::new();
         for (b, (file, text)) in phrases.iter().enumerate().take(BANKS.len()) {
             for (i, raw) in text.lines().enumerate() {
                 let line = i + 1;
@@ -271,7 +271,7 @@ impl Templates {
                 if phrase.contains("{{") || phrase.contains("}}") {
                     return Err(Error::data(file, line, "phrase", "phrases are plain text, not templates"));
                 }
-                banks.phrases.entry((b as u8, cat, sent)).or_default().push(phrase.to_string());
+                read.entry((b as u8, cat, sent)).or_default().push(phrase.to_string());
             }
         }
         for (b, bank) in BANKS.iter().enumerate() {
@@ -284,7 +284,7 @@ impl Templates {
                         (Category::ALL.len() as u8, s as u8),
                         (Category::ALL.len() as u8, 3),
                     ] {
-                        if let Some(list) = banks.phrases.get(&(b as u8, key.0, key.1)) {
+                        if let Some(list) = read.get(&(b as u8, key.0, key.1)) {
                             for p in list {
                                 ids.push(banks.all.len() as u32);
                                 banks.all.push(p.clone());
