@@ -302,23 +302,31 @@ pub fn parse_event(line: usize, text: &str) -> Result<GameEvent, EventError> {
 /// Reads event lines from raw bytes (invalid UTF-8 is an error record for that line only).
 /// Blank lines and lines starting with `#` are skipped.
 pub fn parse_events(bytes: &[u8]) -> Vec<Result<GameEvent, EventError>> {
+    parse_events_numbered(bytes).into_iter().map(|(_, r)| r).collect()
+}
+
+/// [`parse_events`], with each result's 1-based line in the input.
+pub fn parse_events_numbered(bytes: &[u8]) -> Vec<(usize, Result<GameEvent, EventError>)> {
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         match std::str::from_utf8(raw) {
-            Err(e) => out.push(Err(EventError {
+            Err(e) => out.push((
                 line,
-                id: None,
-                field: "-".into(),
-                error: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            })),
+                Err(EventError {
+                    line,
+                    id: None,
+                    field: "-".into(),
+                    error: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                }),
+            )),
             Ok(text) => {
                 let t = text.trim();
                 if t.is_empty() || t.starts_with('#') {
                     continue;
                 }
-                out.push(parse_event(line, t));
+                out.push((line, parse_event(line, t)));
             }
         }
     }

@@ -401,7 +401,7 @@ fn run_classify(args: ClassifyArgs) -> Result<()> {
 
 fn run_pipeline(args: RunArgs) -> Result<()> {
     use chorus::engine::Pipeline;
-    use chorus::events::parse_events;
+    use chorus::events::parse_events_numbered;
     use chorus::timeline::{self, PostKind};
     if let Some(t) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
@@ -422,11 +422,12 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     meter.begin("setup", 1);
     let mut pipeline = Pipeline::new(population)?;
     let bytes = read_input(&args.events)?;
-    let parsed = parse_events(&bytes);
+    let parsed = parse_events_numbered(&bytes);
     meter.begin("events", parsed.len() as u64);
     let (mut posts, mut failed, mut events, mut reacting) = (Vec::new(), 0usize, 0usize, 0usize);
-    for (i, item) in parsed.into_iter().enumerate() {
-        match item.and_then(|event| pipeline.process(&event, i as u32, i + 1)) {
+    // Events are numbered by position (post ids depend on it); errors name the file line.
+    for (i, (line, item)) in parsed.into_iter().enumerate() {
+        match item.and_then(|event| pipeline.process(&event, i as u32, line)) {
             Err(e) => {
                 failed += 1;
                 eprintln!("chorus: {}: {e}", args.events.display());
