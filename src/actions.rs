@@ -209,6 +209,8 @@ pub fn act(
             root,
             depth,
             text: None,
+            gif: None,
+            image: None,
             event: event.id.clone(),
             time: crate::events::GameTime(time),
             sentiment: c.sentiment,

@@ -27,6 +27,8 @@ pub enum PostKind {
     Repost,
     /// A like of another post.
     Like,
+    /// A reply that is a GIF (with optional caption text).
+    Gif,
 }
 
 /// Where a post's text came from.
@@ -66,6 +68,12 @@ pub struct Post {
     /// The text (posts, replies, quotes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The GIF's catalogue id (GIF replies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gif: Option<String>,
+    /// A pre-made image reference (posts with an image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// The event it reacts to.
     pub event: String,
     /// When, in game time.
