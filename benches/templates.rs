@@ -18,6 +18,7 @@ fn context(u: u32) -> PostContext<'static> {
         what: "the Redhawks win the final in overtime",
         author: "@someone",
         hashtag: "#Redhawks",
+        against_event: false,
     }
 }
 

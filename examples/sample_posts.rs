@@ -23,6 +23,7 @@ fn main() -> Result<(), chorus::Error> {
             what: "the Redhawks win the final in overtime",
             author: "@maria_okafor",
             hashtag: "#Redhawks",
+            against_event: false,
         };
         templates.render(&population, UserId(u), &ctx, &mut buf);
         println!("@{:<16} {:?}/{:?}: {buf}", population.handle(UserId(u)), action, sentiment);

@@ -12,9 +12,10 @@
 //! reactions); children come after their parents in game time.
 
 use crate::classify::Classification;
-use crate::events::GameEvent;
+use crate::events::{GameEvent, Valence};
 use crate::filter::{event_key, Reaction};
 use crate::ids::UserId;
+use crate::media::{GifMemory, GifMood, Media, Picture};
 use crate::population::columns::dq8;
 use crate::population::Population;
 use crate::rng::Stream;
@@ -26,6 +27,16 @@ use std::collections::HashMap;
 
 /// Domain tag of action decisions.
 const ACT: u64 = 0x6163_7431;
+/// Domain tag of GIF and picture choices.
+const MEDIA: u64 = 0x6d65_6469;
+
+/// What pass 2 fills in for one post.
+#[derive(Default)]
+struct Fill {
+    text: Option<String>,
+    gif: Option<u16>,
+    picture: Option<(Option<String>, Option<String>)>,
+}
 
 /// Tunable shape of reactions.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -39,11 +50,35 @@ pub struct ActionConfig {
     pub max_depth: u8,
     /// Chance that a reply answers an earlier reply rather than a post (default 0.35).
     pub reply_to_reply: f32,
+    /// Chance that a reaction goes to a post by someone the user follows, when there is one,
+    /// rather than to a post drawn by popularity (default 0.3).
+    pub followed_share: f32,
+    /// Exponent of the author's follower count in the popularity draw (default 3.0): higher
+    /// concentrates attention on big accounts, leaving more posts without any reaction.
+    pub attention: f32,
+    /// Weight of a GIF reply against the other actions, times the user's GIF propensity
+    /// (default 0.6).
+    pub gif_weight: f32,
+    /// Chance that a GIF reply carries a short caption (default 0.3).
+    pub gif_caption: f32,
+    /// Chance that a post carries a picture, times the user's multimedia propensity
+    /// (default 0.5).
+    pub image_rate: f32,
 }
 
 impl Default for ActionConfig {
     fn default() -> Self {
-        ActionConfig { delay_median_minutes: 8.0, delay_sigma: 1.0, max_depth: 5, reply_to_reply: 0.35 }
+        ActionConfig {
+            delay_median_minutes: 8.0,
+            delay_sigma: 1.0,
+            max_depth: 5,
+            reply_to_reply: 0.35,
+            followed_share: 0.3,
+            attention: 3.0,
+            gif_weight: 0.6,
+            gif_caption: 0.3,
+            image_rate: 0.5,
+        }
     }
 }
 
@@ -102,9 +137,12 @@ struct Choice {
 }
 
 /// Turns the reactions to one event into posts. `event_index` makes post ids unique in a run.
+#[allow(clippy::too_many_arguments)]
 pub fn act(
     population: &Population,
     templates: &Templates,
+    media: &Media,
+    gif_memory: &GifMemory,
     config: &ActionConfig,
     event: &GameEvent,
     class: &Classification,
@@ -127,15 +165,17 @@ pub fn act(
                 0.25 + engaged,
                 dq8(a.reply) as f64,
                 0.6 * dq8(a.quote) as f64,
+                config.gif_weight as f64 * dq8(a.gif) as f64,
             ];
             let total: f64 = w.iter().sum();
             let mut x = rng.f64() * total;
             let mut k = 0;
-            while k < 4 && x >= w[k] {
+            while k < 5 && x >= w[k] {
                 x -= w[k];
                 k += 1;
             }
-            let kind = [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote][k];
+            let kind =
+                [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif][k];
             let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
             Choice {
                 user: r.user.0,
@@ -169,16 +209,19 @@ pub fn act(
         let mut time = event.time.0 + c.delay;
         let (mut parent, mut quoted, mut root, mut depth, mut target_of) = (None, None, None, 0u8, None);
         if c.kind != PostKind::Post && !roots.is_empty() {
-            // Half the time a post by someone they follow, else one drawn by popularity.
+            // Sometimes a post by someone they follow, else one drawn by popularity.
             let followed: Vec<usize> =
                 population.graph().following(user).iter().filter_map(|v| root_by_author.get(v).copied()).collect();
-            let mut target = if followed.is_empty() || rng.chance(0.5) {
+            let mut target = if followed.is_empty() || !rng.chance(config.followed_share as f64) {
                 let x = rng.f64() * root_cum[root_cum.len() - 1];
                 roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)]
             } else {
                 followed[rng.below(followed.len() as u64) as usize]
             };
-            if c.kind == PostKind::Reply && !replies.is_empty() && rng.chance(config.reply_to_reply as f64) {
+            if matches!(c.kind, PostKind::Reply | PostKind::Gif)
+                && !replies.is_empty()
+                && rng.chance(config.reply_to_reply as f64)
+            {
                 let r = replies[rng.below(replies.len() as u64) as usize];
                 if posts[r].depth < config.max_depth {
                     target = r;
@@ -189,7 +232,7 @@ pub fn act(
             target_of = Some(target);
             match c.kind {
                 PostKind::Quote => quoted = Some(t.id),
-                PostKind::Reply => {
+                PostKind::Reply | PostKind::Gif => {
                     parent = Some(t.id);
                     root = Some(t.root.unwrap_or(t.id));
                     depth = t.depth + 1;
@@ -211,6 +254,7 @@ pub fn act(
             text: None,
             gif: None,
             image: None,
+            image_request: None,
             event: event.id.clone(),
             time: crate::events::GameTime(time),
             sentiment: c.sentiment,
@@ -222,28 +266,50 @@ pub fn act(
                 root_by_author.entry(c.user).or_insert(index);
                 roots.push(index);
                 // Attention is heavy-tailed: popular authors' posts draw most reactions.
-                let weight = (1.0 + population.graph().in_degree(user) as f64).powf(1.5);
+                let weight = (1.0 + population.graph().in_degree(user) as f64).powf(config.attention as f64);
                 root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
             }
-            PostKind::Reply => replies.push(index),
+            PostKind::Reply | PostKind::Gif => replies.push(index),
             _ => {}
         }
     }
-    // Pass 2 (parallel, independent per post): handles, then template text.
+    // Pass 2 (parallel, independent per post): handles, then text, GIFs and pictures.
     posts.par_iter_mut().for_each(|p| p.handle = population.handle(p.author));
-    let texts: Vec<Option<String>> = posts
+    let filled: Vec<Fill> = posts
         .par_iter()
         .zip(targets.par_iter())
         .map_init(String::new, |buf, (p, target)| {
+            let salt = key ^ (p.author.0 as u64).rotate_left(21);
             let action = match p.kind {
                 PostKind::Post => Action::Post,
                 PostKind::Reply => Action::Reply,
                 PostKind::Quote => Action::Quote,
-                _ => return None,
+                PostKind::Gif => {
+                    let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64);
+                    let opposed = target.is_some_and(|t| {
+                        matches!(
+                            (posts[t].sentiment, p.sentiment),
+                            (Sentiment::Positive, Sentiment::Negative) | (Sentiment::Negative, Sentiment::Positive)
+                        )
+                    });
+                    let mood = GifMood {
+                        category: class.category,
+                        sentiment: p.sentiment,
+                        intensity: class.intensity,
+                        opposed,
+                    };
+                    let gif = media.pick_gif(&mood, &gif_memory.recent(p.author.0), &mut rng);
+                    let caption = rng.chance(config.gif_caption as f64).then(|| {
+                        templates.caption(population, p.author, class.category, p.sentiment, salt, buf);
+                        buf.clone()
+                    });
+                    return Fill { text: caption, gif: Some(gif), picture: None };
+                }
+                _ => return Fill::default(),
             };
             let author = target.map(|t| format!("@{}", posts[t].handle)).unwrap_or_default();
             let ctx = PostContext {
-                key: key ^ (p.author.0 as u64).rotate_left(21),
+                key: salt,
                 category: class.category,
                 action,
                 sentiment: p.sentiment,
@@ -251,13 +317,33 @@ pub fn act(
                 what: &names.what,
                 author: &author,
                 hashtag: &names.hashtag,
+                against_event: matches!(
+                    (class.valence, p.sentiment),
+                    (Valence::Positive, Sentiment::Negative) | (Valence::Negative, Sentiment::Positive)
+                ),
             };
             templates.render(population, p.author, &ctx, buf);
-            Some(buf.clone())
+            let mut picture = None;
+            if p.kind == PostKind::Post {
+                let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64 | 1 << 40);
+                let media_rate = dq8(cols.activity[p.author.index()].gif) as f64;
+                if rng.chance(config.image_rate as f64 * media_rate) {
+                    picture = Some(match media.picture(class.category, p.sentiment, &event.text, &mut rng) {
+                        Picture::Catalogue(img) => (Some(img.id.clone()), None),
+                        Picture::Request(r) => (None, Some(r)),
+                    });
+                }
+            }
+            Fill { text: Some(buf.clone()), gif: None, picture }
         })
         .collect();
-    for (p, t) in posts.iter_mut().zip(texts) {
-        p.text = t;
+    for (p, f) in posts.iter_mut().zip(filled) {
+        p.text = f.text;
+        p.gif = f.gif.map(|g| media.gifs()[g as usize].id.clone());
+        if let Some((image, request)) = f.picture {
+            p.image = image;
+            p.image_request = request;
+        }
     }
     posts
 }

@@ -34,6 +34,7 @@ use crate::classify::Classifier;
 use crate::error::Result;
 use crate::events::{EventError, GameEvent, GameTime};
 use crate::filter::{filter, AudienceIndex, Cooldowns, FilterConfig};
+use crate::media::{GifMemory, Media};
 use crate::population::Population;
 use crate::templates::Templates;
 use crate::timeline::Post;
@@ -47,6 +48,8 @@ pub struct Pipeline {
     population: Population,
     classifier: Classifier,
     templates: Templates,
+    media: Media,
+    gif_memory: GifMemory,
     index: AudienceIndex,
     filter: FilterConfig,
     actions: ActionConfig,
@@ -59,10 +62,21 @@ impl Pipeline {
     pub fn new(population: Population) -> Result<Pipeline> {
         let classifier = Classifier::embedded(population.world())?;
         let templates = Templates::embedded()?;
+        let media = Media::embedded()?;
         let filter = FilterConfig::default();
         let index = AudienceIndex::new(&population, &filter);
         let cooldowns = Cooldowns::new(population.len());
-        Ok(Pipeline { population, classifier, templates, index, filter, actions: ActionConfig::default(), cooldowns })
+        Ok(Pipeline {
+            population,
+            classifier,
+            templates,
+            media,
+            gif_memory: GifMemory::new(),
+            index,
+            filter,
+            actions: ActionConfig::default(),
+            cooldowns,
+        })
     }
 
     /// The population.
@@ -82,7 +96,22 @@ impl Pipeline {
         let class = self.classifier.classify(event, line)?;
         let reactions = filter(&self.population, &self.index, &self.filter, &class, event.time, Some(&self.cooldowns));
         self.cooldowns.record(&reactions, event.time);
-        let posts = act(&self.population, &self.templates, &self.actions, event, &class, event_index, &reactions);
+        let posts = act(
+            &self.population,
+            &self.templates,
+            &self.media,
+            &self.gif_memory,
+            &self.actions,
+            event,
+            &class,
+            event_index,
+            &reactions,
+        );
+        for p in &posts {
+            if let Some(g) = p.gif.as_deref().and_then(|id| self.media.gif_index(id)) {
+                self.gif_memory.record(p.author.0, g);
+            }
+        }
         Ok((posts, reactions.len()))
     }
 }

@@ -33,6 +33,7 @@ pub mod graph;
 pub mod ids;
 pub(crate) mod jsonl;
 pub mod markov;
+pub mod media;
 pub mod population;
 pub mod rng;
 pub mod seeds;

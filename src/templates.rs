@@ -109,6 +109,8 @@ pub struct Templates {
     templates: Vec<Template>,
     /// Template ids per (category, action, sentiment).
     contexts: Vec<Vec<u32>>,
+    /// The same, without the templates that quote the event (`{{what}}`).
+    unquoted: Vec<Vec<u32>>,
     banks: Banks,
     /// Single-word slang substitutions, keyed by the lowercase word.
     slang: HashMap<String, String>,
@@ -318,7 +320,23 @@ impl Templates {
                 slang.insert(formal, f[1].trim().to_string());
             }
         }
-        Ok(Templates { templates, contexts, banks, slang })
+        let unquoted: Vec<Vec<u32>> = contexts
+            .iter()
+            .map(|ids| {
+                let plain: Vec<u32> = ids
+                    .iter()
+                    .copied()
+                    .filter(|&id| !templates[id as usize].segments.contains(&Segment::Var(Var::What)))
+                    .collect();
+                // A context where every template quotes the event keeps them all.
+                if plain.is_empty() {
+                    ids.clone()
+                } else {
+                    plain
+                }
+            })
+            .collect();
+        Ok(Templates { templates, contexts, unquoted, banks, slang })
     }
 
     /// Number of templates.
@@ -350,7 +368,11 @@ impl Templates {
     pub fn render(&self, population: &Population, user: UserId, ctx: &PostContext, out: &mut String) -> u32 {
         out.clear();
         let mut rng = Stream::new(population.config().seed, domain::TEMPLATE, ctx.key, user.0 as u64);
-        let ids = self.context(ctx.category, ctx.action, ctx.sentiment);
+        let ids = if ctx.against_event {
+            &self.unquoted[context_index(ctx.category, ctx.action, ctx.sentiment)]
+        } else {
+            self.context(ctx.category, ctx.action, ctx.sentiment)
+        };
         let id = ids[rng.below(ids.len() as u64) as usize];
         let cols = population.columns();
         let i = user.index();
@@ -380,6 +402,23 @@ impl Templates {
         }
         self.restyle(population, user, hashtag_on, &mut rng, out);
         id
+    }
+
+    /// Renders a short caption for a GIF reply into `out` (cleared first): a reaction phrase
+    /// in the user's style.
+    pub fn caption(
+        &self,
+        population: &Population,
+        user: UserId,
+        category: Category,
+        sentiment: Sentiment,
+        key: u64,
+        out: &mut String,
+    ) {
+        out.clear();
+        let mut rng = Stream::new(population.config().seed, domain::TEMPLATE, key, user.0 as u64 | 1 << 40);
+        out.push_str(self.phrase(0, category, sentiment, &mut rng));
+        self.restyle(population, user, false, &mut rng, out);
     }
 
     /// Per-user style transforms after filling, in one pass over the words: slang
@@ -484,6 +523,10 @@ pub struct PostContext<'a> {
     pub author: &'a str,
     /// A hashtag (`#Redhawks`), used when the user's hashtag habit fires.
     pub hashtag: &'a str,
+    /// The author's sentiment runs against the event's own valence (a rival fan on a win):
+    /// templates that quote the event text are skipped, since its words carry the opposite
+    /// mood.
+    pub against_event: bool,
 }
 
 mod embedded {

@@ -74,6 +74,10 @@ pub struct Post {
     /// A pre-made image reference (posts with an image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// What picture to generate, when the post wants one and no catalogue image fits (for the
+    /// LLM / image path; the post's text is its caption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_request: Option<String>,
     /// The event it reacts to.
     pub event: String,
     /// When, in game time.

@@ -12,6 +12,7 @@ mod determinism;
 mod engine;
 mod filter;
 mod graph_stats;
+mod judges;
 mod run;
 mod seeds;
 mod snapshot;

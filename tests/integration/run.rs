@@ -1,6 +1,7 @@
 //! `chorus run`: events in, a JSONL timeline out.
 
 use crate::common::data_dir;
+use chorus::timeline::PostKind;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -64,9 +65,10 @@ fn the_timeline_is_identical_on_1_and_2_threads_and_well_formed() {
         }
         match kind {
             "post" | "reply" | "quote" => assert!(!p["text"].as_str().unwrap().trim().is_empty()),
+            "gif" => assert!(p["gif"].as_str().unwrap().starts_with("gif-")),
             _ => assert!(p.get("text").is_none()),
         }
-        if kind == "reply" {
+        if kind == "reply" || kind == "gif" {
             assert!(p["parent"].is_u64() && p["root"].is_u64());
         }
         if kind == "like" || kind == "repost" {
@@ -100,14 +102,16 @@ fn home_timelines_show_followed_accounts_ranked_by_recency_and_engagement() {
     use chorus::classify::Classifier;
     use chorus::events::parse_event;
     use chorus::filter::{filter, AudienceIndex, FilterConfig};
+    use chorus::media::{GifMemory, Media};
     use chorus::templates::Templates;
-    use chorus::timeline::{PostKind, Timeline};
+    use chorus::timeline::Timeline;
     use chorus::UserId;
     let p = crate::common::generate(20_000, 8);
     let config = FilterConfig::default();
     let index = AudienceIndex::new(&p, &config);
     let classifier = Classifier::embedded(p.world()).unwrap();
     let templates = Templates::embedded().unwrap();
+    let media = Media::embedded().unwrap();
     let mut posts = Vec::new();
     for (i, text) in
         ["The Redhawks win the final in overtime", "The mayor resigns after the scandal"].iter().enumerate()
@@ -116,7 +120,7 @@ fn home_timelines_show_followed_accounts_ranked_by_recency_and_engagement() {
             .unwrap();
         let c = classifier.classify(&e, 1).unwrap();
         let r = filter(&p, &index, &config, &c, e.time, None);
-        posts.extend(act(&p, &templates, &ActionConfig::default(), &e, &c, i as u32, &r));
+        posts.extend(act(&p, &templates, &media, &GifMemory::new(), &ActionConfig::default(), &e, &c, i as u32, &r));
     }
     let t = Timeline::new(posts);
     let now = chorus::events::GameTime(20_000);
@@ -140,4 +144,40 @@ fn home_timelines_show_followed_accounts_ranked_by_recency_and_engagement() {
     assert!(home.windows(2).all(|w| score(w[0]) >= score(w[1])), "ranked by the documented score");
     let author = home[0].author;
     assert!(t.profile(author, now).iter().all(|x| x.author == author && x.kind != PostKind::Like));
+}
+
+/// Realistic volume and mix on the shipped demo at 300k users: most entries are likes and
+/// reposts, most root posts get no reaction at all (71% on real Twitter), GIF replies and
+/// pictures appear, and no GIF repeats dominate.
+#[test]
+fn the_demo_has_a_realistic_mix_of_reactions_gifs_and_pictures() {
+    let population = crate::common::generate(300_000, 42);
+    let mut pipeline = chorus::engine::Pipeline::new(population).unwrap();
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let mut posts = Vec::new();
+    for (i, (line, event)) in chorus::events::parse_events_numbered(&text).into_iter().enumerate() {
+        posts.extend(pipeline.process(&event.unwrap(), i as u32, line).unwrap().0);
+    }
+    let count = |k: PostKind| posts.iter().filter(|p| p.kind == k).count();
+    assert!(2 * (count(PostKind::Like) + count(PostKind::Repost)) > posts.len());
+    let mut reacted = HashSet::new();
+    for p in &posts {
+        reacted.extend(p.parent.iter().chain(p.quoted.iter()).copied());
+    }
+    let roots: Vec<_> = posts.iter().filter(|p| p.kind == PostKind::Post).collect();
+    let silent = roots.iter().filter(|p| !reacted.contains(&p.id)).count() as f64 / roots.len() as f64;
+    assert!((0.5..0.9).contains(&silent), "share of posts with no reaction: {silent:.3}");
+    let gifs: Vec<&str> = posts.iter().filter_map(|p| p.gif.as_deref()).collect();
+    assert_eq!(gifs.len(), count(PostKind::Gif));
+    assert!(gifs.len() * 100 > posts.len(), "GIF replies are at least 1% of entries: {}", gifs.len());
+    let mut per_gif: HashMap<&str, usize> = HashMap::new();
+    for g in &gifs {
+        *per_gif.entry(g).or_default() += 1;
+    }
+    assert!(per_gif.len() >= 100, "{} distinct GIFs", per_gif.len());
+    assert!(per_gif.values().all(|&n| n * 20 < gifs.len()), "no GIF is behind 5% of GIF replies");
+    let pictures = roots.iter().filter(|p| p.image.is_some()).count();
+    let requests = roots.iter().filter(|p| p.image_request.is_some()).count();
+    assert!(pictures > 0 && requests > 0, "{pictures} catalogue pictures, {requests} requests");
+    assert!(roots.iter().all(|p| p.image.is_none() || p.image_request.is_none()));
 }

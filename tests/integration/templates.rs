@@ -40,6 +40,7 @@ fn burst(p: &Population, t: &Templates, posts: usize, what: &str) -> Vec<(u32, S
             what,
             author: "@someone",
             hashtag: "#Redhawks",
+            against_event: false,
         };
         let id = t.render(p, UserId(u), &ctx, &mut buf);
         out.push((id, buf.clone()));
