@@ -79,6 +79,13 @@ impl Pipeline {
         })
     }
 
+    /// Forgets what happened (cooldowns, GIF picks): the next event meets the population as
+    /// it was generated.
+    pub fn reset(&mut self) {
+        self.cooldowns = Cooldowns::new(self.population.len());
+        self.gif_memory = GifMemory::new();
+    }
+
     /// The population.
     pub fn population(&self) -> &Population {
         &self.population

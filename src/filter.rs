@@ -17,13 +17,15 @@ use crate::events::{Category, GameTime, Impact, Valence};
 use crate::ids::UserId;
 use crate::population::columns::{decode_ppd, dq8};
 use crate::population::Population;
-use crate::rng::{hash3, mix64, unit_f64};
+use crate::rng::{hash3_prefix, hash3_tail, mix64, unit_f64};
 use crate::taxonomy::Topic;
 use crate::world::{EntityIdx, EntityKind, NO_ENTITY};
 use rayon::prelude::*;
 
 /// Domain tag of the reaction decision.
 const REACT: u64 = 0x0072_6561_6374;
+/// Largest activity factor (hourly activity relative to the user's daily mean).
+const ACTIVITY_CAP: f32 = 3.0;
 
 /// Tunable rates of the filter.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -315,11 +317,8 @@ pub fn filter(
         .map(|t| ((hours_now + world.town_offset(t as u8) as f64).rem_euclid(24.0)) as i32 % 24)
         .collect();
     let rates: [f32; 256] = std::array::from_fn(|code| (0.2 + 0.15 * (1.0 + decode_ppd(code as u8)).ln()).min(1.5));
-    let decide = |m: &Member| -> Option<Reaction> {
-        let u = m.user;
-        let i = u as usize;
-        let favourites = if needs_favourites { c.affiliations[i].favourites } else { [NO_ENTITY; 2] };
-        debug_assert_eq!(m.team, c.affiliations[i].team);
+    let prefix = hash3_prefix(master, REACT, key);
+    let affinities = |m: &Member, favourites: [EntityIdx; 2]| -> (f32, f32) {
         let (mut affinity, mut side) = (0f32, 0f32);
         for s in stakes.iter() {
             if m.team == s.entity {
@@ -346,22 +345,57 @@ pub fn filter(
                 affinity += 0.3;
             }
         }
-        let reach = match event.impact {
+        (affinity, side)
+    };
+    let reach_of = |m: &Member, affinity: f32| -> f32 {
+        match event.impact {
             Impact::Local if affinity == 0.0 => 0.15,
             Impact::National if !domestic.get(m.town as usize).copied().unwrap_or(false) => 0.3,
             _ => 1.0,
-        };
-        let shifted = (town_hour[m.town as usize] - m.hour_shift as i32).rem_euclid(24) as usize;
-        let activity = index.hours[m.seed as usize][shifted].min(3.0);
+        }
+    };
+    // Favourites (people, brands) live outside the member record; they can add at most this.
+    let favourite_slack = if needs_favourites { 0.6 * stakes.len() as f32 } else { 0.0 };
+    let cooldown_max = config.cooldown_factor.max(1.0);
+    let decide = |m: &Member| -> Option<Reaction> {
+        let u = m.user;
+        let i = u as usize;
+        // The draw comes first, then everything in the member record; the lookups outside it
+        // (favourites, cooldown) happen only for a draw below an upper bound of the
+        // probability. The decision is exactly the one without the bound.
+        let draw = unit_f64(hash3_tail(prefix, u as u64));
+        if draw >= config.max_probability as f64 {
+            return None;
+        }
+        let (own, own_side) = affinities(m, [NO_ENTITY; 2]);
         let interest = topics.iter().map(|t| m.interests.get(t.index())).max().unwrap_or(0) as f32 / 15.0;
-        let mut p = impact_rate * (0.6 * interest + affinity) * reach * activity * rates[m.ppd as usize] * intensity;
+        let shifted = (town_hour[m.town as usize] - m.hour_shift as i32).rem_euclid(24) as usize;
+        let activity = index.hours[m.seed as usize][shifted].min(ACTIVITY_CAP);
+        let rate = rates[m.ppd as usize];
+        let high = own + favourite_slack;
+        let bound = impact_rate
+            * (0.6 * interest + high)
+            * reach_of(m, high).max(reach_of(m, own))
+            * activity
+            * rate
+            * intensity
+            * cooldown_max
+            * 1.001;
+        if draw >= bound as f64 {
+            return None;
+        }
+        debug_assert_eq!(m.team, c.affiliations[i].team);
+        let (affinity, side) =
+            if needs_favourites { affinities(m, c.affiliations[i].favourites) } else { (own, own_side) };
+        let reach = reach_of(m, affinity);
+        let mut p = impact_rate * (0.6 * interest + affinity) * reach * activity * rate * intensity;
         if let Some(cd) = cooldowns {
             if cd.recent(i, minute, config.cooldown_minutes) {
                 p *= config.cooldown_factor;
             }
         }
         let p = p.min(config.max_probability);
-        if unit_f64(hash3(master, REACT, key, u as u64)) >= p as f64 {
+        if draw >= p as f64 {
             return None;
         }
         // Stance: the event's valence from the user's side, softened by agreeableness.

@@ -25,6 +25,20 @@ pub fn hash3(seed: u64, domain: u64, a: u64, b: u64) -> u64 {
     mix64(h ^ b.wrapping_mul(0xa076_1d64_78bd_642f))
 }
 
+/// The first two rounds of [`hash3`], for hashing many `b` under one `(seed, domain, a)`:
+/// `hash3_tail(hash3_prefix(s, d, a), b) == hash3(s, d, a, b)`.
+#[inline]
+pub fn hash3_prefix(seed: u64, domain: u64, a: u64) -> u64 {
+    let h = mix64(seed ^ domain.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    mix64(h ^ a.wrapping_mul(0xd6e8_feb8_6659_fd93))
+}
+
+/// The last round of [`hash3`]; see [`hash3_prefix`].
+#[inline]
+pub fn hash3_tail(prefix: u64, b: u64) -> u64 {
+    mix64(prefix ^ b.wrapping_mul(0xa076_1d64_78bd_642f))
+}
+
 /// Maps a `u64` to a float uniform in `[0, 1)` with 53 bits of precision.
 #[inline]
 pub fn unit_f64(x: u64) -> f64 {
