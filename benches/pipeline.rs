@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Processes every event and writes the sorted timeline; returns the number of entries.
 fn run(pipeline: &mut Pipeline, events: &[(usize, GameEvent)], out: &mut Vec<u8>) -> usize {
-    pipeline.reset();
+    pipeline.reset().expect("reset");
     out.clear();
     let mut posts = Vec::new();
     for (i, (line, event)) in events.iter().enumerate() {

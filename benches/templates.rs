@@ -19,6 +19,7 @@ fn context(u: u32) -> PostContext<'static> {
         author: "@someone",
         hashtag: "#Redhawks",
         against_event: false,
+        drift: [0, 0],
     }
 }
 

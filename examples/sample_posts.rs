@@ -24,6 +24,7 @@ fn main() -> Result<(), chorus::Error> {
             author: "@maria_okafor",
             hashtag: "#Redhawks",
             against_event: false,
+            drift: [0, 0],
         };
         templates.render(&population, UserId(u), &ctx, &mut buf);
         println!("@{:<16} {:?}/{:?}: {buf}", population.handle(UserId(u)), action, sentiment);

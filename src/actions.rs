@@ -19,6 +19,7 @@ use crate::media::{GifMemory, GifMood, Media, Picture};
 use crate::population::columns::dq8;
 use crate::population::Population;
 use crate::rng::Stream;
+use crate::state::{minute_of, UserState};
 use crate::templates::{Action, PostContext, Sentiment, Templates};
 use crate::timeline::{Post, PostId, PostKind, Source};
 use crate::world::EntityKind;
@@ -56,6 +57,11 @@ pub struct ActionConfig {
     /// Exponent of the author's follower count in the popularity draw (default 3.0): higher
     /// concentrates attention on big accounts, leaving more posts without any reaction.
     pub attention: f32,
+    /// Chance that a reaction goes to a post by someone the user has a strong relationship
+    /// with (|weight| ≥ 0.3), when they posted about the event (default 0.6).
+    pub relationship_pull: f32,
+    /// Chance that a post recalls a relevant reflection of its author (default 0.2).
+    pub recall: f32,
     /// Weight of a GIF reply against the other actions, times the user's GIF propensity
     /// (default 0.6).
     pub gif_weight: f32,
@@ -75,6 +81,8 @@ impl Default for ActionConfig {
             reply_to_reply: 0.35,
             followed_share: 0.3,
             attention: 3.0,
+            relationship_pull: 0.6,
+            recall: 0.2,
             gif_weight: 0.6,
             gif_caption: 0.3,
             image_rate: 0.5,
@@ -92,6 +100,17 @@ pub struct Names {
     pub what: String,
 }
 
+/// How users name a world entity: "the Redhawks" for a team, a party's short name, else its
+/// name.
+pub fn entity_name(world: &crate::world::World, e: crate::world::EntityIdx) -> String {
+    let ent = world.entity(e);
+    match &ent.kind {
+        EntityKind::Team { short, .. } => format!("the {short}"),
+        EntityKind::Party { short, .. } => short.clone(),
+        _ => ent.name.clone(),
+    }
+}
+
 /// Derives the names templates need from an event and its classification.
 pub fn names(population: &Population, event: &GameEvent, class: &Classification) -> Names {
     let world = population.world();
@@ -99,14 +118,7 @@ pub fn names(population: &Population, event: &GameEvent, class: &Classification)
         .stakeholders
         .first()
         .and_then(|id| world.find(id))
-        .map(|e| {
-            let ent = world.entity(e);
-            match &ent.kind {
-                EntityKind::Team { short, .. } => format!("the {short}"),
-                EntityKind::Party { short, .. } => short.clone(),
-                _ => ent.name.clone(),
-            }
-        })
+        .map(|e| entity_name(world, e))
         .unwrap_or_else(|| "this".to_string());
     let tag_src = if subject == "this" { class.category.name().to_string() } else { subject.clone() };
     let mut hashtag = String::from("#");
@@ -148,10 +160,12 @@ pub fn act(
     class: &Classification,
     event_index: u32,
     reactions: &[Reaction],
+    state: Option<&UserState>,
 ) -> Vec<Post> {
     let master = population.config().seed;
     let key = event_key(&event.id);
     let cols = population.columns();
+    let minute = minute_of(event.time);
     let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
     let mut choices: Vec<Choice> = reactions
         .par_iter()
@@ -159,7 +173,7 @@ pub fn act(
             let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
             let a = &cols.activity[r.user.index()];
             let engaged = r.engagement as f64 / 255.0;
-            let w = [
+            let mut w = [
                 3.0 * dq8(a.like) as f64,
                 1.5 * dq8(a.repost) as f64,
                 0.25 + engaged,
@@ -167,6 +181,19 @@ pub fn act(
                 0.6 * dq8(a.quote) as f64,
                 config.gif_weight as f64 * dq8(a.gif) as f64,
             ];
+            // Mood: the bored scroll and like, the angry reply and quote, the tired post less;
+            // and a mood tints how they take a neutral-ish event.
+            let mut stance = r.stance;
+            if let Some(st) = state {
+                let m = st.mood(population, r.user.0, minute);
+                let (bored, angry) = (m.boredom() as f64, m.anger() as f64);
+                w[0] *= 1.0 + 0.8 * bored;
+                w[1] *= 1.0 + 0.4 * bored;
+                w[2] *= 0.5 + 0.5 * m.energy as f64;
+                w[3] *= 1.0 + 1.5 * angry;
+                w[4] *= 1.0 + 1.5 * angry;
+                stance = (stance as f32 + m.valence * 40.0).clamp(-127.0, 127.0) as i8;
+            }
             let total: f64 = w.iter().sum();
             let mut x = rng.f64() * total;
             let mut k = 0;
@@ -177,13 +204,7 @@ pub fn act(
             let kind =
                 [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif][k];
             let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
-            Choice {
-                user: r.user.0,
-                kind,
-                delay,
-                sentiment: Sentiment::from_stance(r.stance),
-                engagement: r.engagement,
-            }
+            Choice { user: r.user.0, kind, delay, sentiment: Sentiment::from_stance(stance), engagement: r.engagement }
         })
         .collect();
     if !choices.is_empty() && !choices.iter().any(|c| c.kind == PostKind::Post) {
@@ -195,6 +216,7 @@ pub fn act(
     // Roots first (in time order), then everything else in time order, so parents exist.
     choices.sort_by_key(|c| (c.kind != PostKind::Post, c.delay, c.user));
     let names = names(population, event, class);
+    let subject: Option<u32> = class.stakeholders.first().and_then(|id| population.world().find(id)).map(|e| e as u32);
     let base = (event_index as u64) << 32;
     let mut posts: Vec<Post> = Vec::with_capacity(choices.len());
     let mut root_by_author: HashMap<u32, usize> = HashMap::new();
@@ -208,17 +230,38 @@ pub fn act(
         let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
         let mut time = event.time.0 + c.delay;
         let (mut parent, mut quoted, mut root, mut depth, mut target_of) = (None, None, None, 0u8, None);
+        let mut sentiment = c.sentiment;
         if c.kind != PostKind::Post && !roots.is_empty() {
-            // Sometimes a post by someone they follow, else one drawn by popularity.
+            // Someone they have a strong relationship with, if they posted; else sometimes a
+            // post by someone they follow, else one drawn by popularity.
+            let related = state.and_then(|st| {
+                st.relations()
+                    .of(c.user)
+                    .iter()
+                    .filter_map(|r| {
+                        let w = st.relation(c.user, r.other, minute);
+                        let k = root_by_author.get(&r.other)?;
+                        (w.abs() >= 0.3).then_some((w, r.other, *k))
+                    })
+                    .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()).then(b.1.cmp(&a.1)))
+            });
+            let related = related.filter(|_| rng.chance(config.relationship_pull as f64));
             let followed: Vec<usize> =
                 population.graph().following(user).iter().filter_map(|v| root_by_author.get(v).copied()).collect();
-            let mut target = if followed.is_empty() || !rng.chance(config.followed_share as f64) {
+            let mut target = if let Some((_, _, k)) = related {
+                k
+            } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
                 let x = rng.f64() * root_cum[root_cum.len() - 1];
                 roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)]
             } else {
                 followed[rng.below(followed.len() as u64) as usize]
             };
-            if matches!(c.kind, PostKind::Reply | PostKind::Gif)
+            // The tone follows the relationship: hostile to rivals, on side with friends.
+            if let Some((w, _, k)) = related {
+                sentiment = if w < 0.0 { Sentiment::Negative } else { posts[k].sentiment };
+            }
+            if related.is_none()
+                && matches!(c.kind, PostKind::Reply | PostKind::Gif)
                 && !replies.is_empty()
                 && rng.chance(config.reply_to_reply as f64)
             {
@@ -257,7 +300,7 @@ pub fn act(
             image_request: None,
             event: event.id.clone(),
             time: crate::events::GameTime(time),
-            sentiment: c.sentiment,
+            sentiment,
             source: Source::Template,
         });
         targets.push(target_of);
@@ -321,8 +364,27 @@ pub fn act(
                     (class.valence, p.sentiment),
                     (Valence::Positive, Sentiment::Negative) | (Valence::Negative, Sentiment::Positive)
                 ),
+                drift: state.map_or([0, 0], |st| {
+                    let h = st.habits(p.author.0);
+                    [h.emoji, h.hashtag]
+                }),
             };
             templates.render(population, p.author, &ctx, buf);
+            // A memory worth recalling, on the same side as the post, now and then.
+            if let Some(st) = state {
+                let sign = match p.sentiment {
+                    Sentiment::Positive => 1,
+                    Sentiment::Negative => -1,
+                    Sentiment::Neutral => 0,
+                };
+                if let Some(r) = st.reflections().recall(p.author.0, class.category as u8, subject, minute) {
+                    let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 1 << 41);
+                    if (r.sign == sign || r.sign == 0) && rng.chance(config.recall as f64) {
+                        buf.push(' ');
+                        buf.push_str(&st.reflection_text(population, r));
+                    }
+                }
+            }
             let mut picture = None;
             if p.kind == PostKind::Post {
                 let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64 | 1 << 40);

@@ -218,6 +218,9 @@ pub struct Classification {
     pub confidence: f32,
     /// True when no lexicon term or entity gave category evidence (no template fits well).
     pub novel: bool,
+    /// The event's audience tags (only users with one of them react); empty for everyone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
 }
 
 /// A classifier: the lexicon merged with the world's entity names.
@@ -412,6 +415,7 @@ impl Classifier {
             controversy: (c.clamp(0.0, 1.0) * 1000.0).round() / 1000.0,
             confidence: if novel { 0.0 } else { ((best_score / total) * 1000.0).round() / 1000.0 },
             novel,
+            audience: event.audience.clone().unwrap_or_default(),
         })
     }
 }

@@ -33,9 +33,11 @@ use crate::actions::{act, ActionConfig};
 use crate::classify::Classifier;
 use crate::error::Result;
 use crate::events::{EventError, GameEvent, GameTime};
-use crate::filter::{filter, AudienceIndex, Cooldowns, FilterConfig};
+use crate::filter::{filter, AudienceIndex, FilterConfig};
 use crate::media::{GifMemory, Media};
 use crate::population::Population;
+use crate::state::io::PipelineMemory;
+use crate::state::{minute_of, ApplyReport, StateConfig, UserState};
 use crate::templates::Templates;
 use crate::timeline::Post;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -43,7 +45,8 @@ use std::collections::BinaryHeap;
 use std::thread::JoinHandle;
 
 /// The per-event pipeline shared by `chorus run` and the [`Engine`] thread: validate,
-/// classify, filter (with cooldowns), act. Events are numbered by the caller.
+/// classify, filter (reading user state), act, then update user state. Events are numbered by
+/// the caller; [`Pipeline::numbered`] remembers how far, for save and resume.
 pub struct Pipeline {
     population: Population,
     classifier: Classifier,
@@ -53,19 +56,26 @@ pub struct Pipeline {
     index: AudienceIndex,
     filter: FilterConfig,
     actions: ActionConfig,
-    cooldowns: Cooldowns,
+    state: UserState,
+    numbered: u32,
+    last_report: ApplyReport,
 }
 
 impl Pipeline {
     /// Builds the pipeline over `population` with the shipped lexicon and templates. Costs the
     /// audience index build (about 0.2 s per million users).
     pub fn new(population: Population) -> Result<Pipeline> {
+        Pipeline::with_state(population, StateConfig::default())
+    }
+
+    /// [`Pipeline::new`] with user-state rules of one's own.
+    pub fn with_state(population: Population, state: StateConfig) -> Result<Pipeline> {
         let classifier = Classifier::embedded(population.world())?;
         let templates = Templates::embedded()?;
         let media = Media::embedded()?;
         let filter = FilterConfig::default();
         let index = AudienceIndex::new(&population, &filter);
-        let cooldowns = Cooldowns::new(population.len());
+        let state = UserState::new(population.len(), state)?;
         Ok(Pipeline {
             population,
             classifier,
@@ -75,15 +85,67 @@ impl Pipeline {
             index,
             filter,
             actions: ActionConfig::default(),
-            cooldowns,
+            state,
+            numbered: 0,
+            last_report: ApplyReport::default(),
         })
     }
 
-    /// Forgets what happened (cooldowns, GIF picks): the next event meets the population as
-    /// it was generated.
-    pub fn reset(&mut self) {
-        self.cooldowns = Cooldowns::new(self.population.len());
+    /// Forgets what happened (user state, GIF picks, numbering), keeping tags and external
+    /// ids: the next event meets the population as it was generated.
+    pub fn reset(&mut self) -> Result<()> {
+        let mut fresh = UserState::new(self.population.len(), self.state.config().clone())?;
+        fresh.copy_tags_from(&self.state);
+        self.state = fresh;
         self.gif_memory = GifMemory::new();
+        self.numbered = 0;
+        Ok(())
+    }
+
+    /// The user state.
+    pub fn state(&self) -> &UserState {
+        &self.state
+    }
+
+    /// The user state, to load tags or external ids before a run.
+    pub fn state_mut(&mut self) -> &mut UserState {
+        &mut self.state
+    }
+
+    /// What the last processed event changed in the user state.
+    pub fn last_report(&self) -> ApplyReport {
+        self.last_report
+    }
+
+    /// Events numbered so far: the next event's index after a resume.
+    pub fn numbered(&self) -> u32 {
+        self.numbered
+    }
+
+    /// Records that event indices below `n` are used (callers that also number bad lines).
+    pub fn set_numbered(&mut self, n: u32) {
+        self.numbered = self.numbered.max(n);
+    }
+
+    /// A key binding saved state to this population.
+    pub fn fingerprint(&self) -> String {
+        let c = self.population.config();
+        format!("seed {} users {} edges {}", c.seed, self.population.len(), self.population.graph().edges())
+    }
+
+    /// Saves the run's evolving state (user state, GIF memory, numbering) to `path`.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let memory = PipelineMemory { events: self.numbered, gifs: self.gif_memory.entries() };
+        crate::state::io::save(path, &self.state, &self.fingerprint(), &memory)
+    }
+
+    /// Restores what [`Pipeline::save`] wrote, so the run continues as if never stopped.
+    pub fn resume(&mut self, path: &std::path::Path) -> Result<()> {
+        let (state, memory) = crate::state::io::load(path, &self.fingerprint(), self.population.len())?;
+        self.state = state;
+        self.gif_memory = GifMemory::from_entries(memory.gifs);
+        self.numbered = memory.events;
+        Ok(())
     }
 
     /// The population.
@@ -100,9 +162,18 @@ impl Pipeline {
         line: usize,
     ) -> std::result::Result<(Vec<Post>, usize), EventError> {
         event.validate().map_err(|(field, error)| EventError { line, id: Some(event.id.clone()), field, error })?;
+        if let Some(tag) = event.audience.iter().flatten().find(|t| self.state.tag_bit(t).is_none()) {
+            return Err(EventError {
+                line,
+                id: Some(event.id.clone()),
+                field: "audience".into(),
+                error: format!("no user carries the tag {tag:?}"),
+            });
+        }
         let class = self.classifier.classify(event, line)?;
-        let reactions = filter(&self.population, &self.index, &self.filter, &class, event.time, Some(&self.cooldowns));
-        self.cooldowns.record(&reactions, event.time);
+        self.numbered = self.numbered.max(event_index.saturating_add(1));
+        self.state.advance(minute_of(event.time));
+        let reactions = filter(&self.population, &self.index, &self.filter, &class, event.time, Some(&self.state));
         let posts = act(
             &self.population,
             &self.templates,
@@ -113,7 +184,9 @@ impl Pipeline {
             &class,
             event_index,
             &reactions,
+            Some(&self.state),
         );
+        self.last_report = self.state.apply(&self.population, &class, &posts);
         for p in &posts {
             if let Some(g) = p.gif.as_deref().and_then(|id| self.media.gif_index(id)) {
                 self.gif_memory.record(p.author.0, g);

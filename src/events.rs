@@ -226,6 +226,9 @@ pub struct GameEvent {
     /// Priority hint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
+    /// Experiment tags: only users carrying one of them react (default: everyone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Vec<String>>,
 }
 
 /// A bad event line: where, which event (if its id could be read), and why.
@@ -271,6 +274,11 @@ impl GameEvent {
         if let Some(s) = &self.stakeholders {
             if s.len() > 32 || s.iter().any(|x| x.trim().is_empty() || x.len() > 120) {
                 return bad("stakeholders", "at most 32 names of 1-120 bytes".into());
+            }
+        }
+        if let Some(a) = &self.audience {
+            if a.is_empty() || a.len() > 8 || a.iter().any(|x| x.trim().is_empty() || x.len() > 64) {
+                return bad("audience", "1 to 8 tags of 1-64 bytes".into());
             }
         }
         Ok(())

@@ -18,6 +18,7 @@ use crate::ids::UserId;
 use crate::population::columns::{decode_ppd, dq8};
 use crate::population::Population;
 use crate::rng::{hash3_prefix, hash3_tail, mix64, unit_f64};
+use crate::state::{UserState, INVOLVEMENT_FACTOR_MAX, REACTION_FACTOR_MAX};
 use crate::taxonomy::Topic;
 use crate::world::{EntityIdx, EntityKind, NO_ENTITY};
 use rayon::prelude::*;
@@ -35,9 +36,8 @@ pub struct FilterConfig {
     pub base_rate: [f32; 3],
     /// Interest (0..15) at or above which a user is in a topic's audience (default 6).
     pub interest_threshold: u8,
-    /// Minutes after a reaction during which a user is less likely to react (default 30).
-    pub cooldown_minutes: u32,
-    /// Factor applied during the cooldown (default 0.3).
+    /// Factor applied while a user cools down after acting (default 0.3; the cooldown's
+    /// length is `StateConfig::cooldown_minutes`).
     pub cooldown_factor: f32,
     /// Highest probability for any user (default 0.95).
     pub max_probability: f32,
@@ -48,7 +48,6 @@ impl Default for FilterConfig {
         FilterConfig {
             base_rate: [0.10, 0.05, 0.04],
             interest_threshold: 6,
-            cooldown_minutes: 30,
             cooldown_factor: 0.3,
             max_probability: 0.95,
         }
@@ -218,33 +217,6 @@ impl AudienceIndex {
     }
 }
 
-/// Per-user memory the filter reads and the engine updates: minute of the last reaction.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Cooldowns {
-    last_minute: Vec<u32>,
-}
-
-impl Cooldowns {
-    /// No one has reacted yet.
-    pub fn new(users: usize) -> Cooldowns {
-        Cooldowns { last_minute: vec![u32::MAX; users] }
-    }
-
-    /// Records that the reacting users acted at `time`.
-    pub fn record(&mut self, reactions: &[Reaction], time: GameTime) {
-        let minute = (time.0.max(0) / 60).min(u32::MAX as i64 - 1) as u32;
-        for r in reactions {
-            if let Some(m) = self.last_minute.get_mut(r.user.index()) {
-                *m = minute;
-            }
-        }
-    }
-
-    fn recent(&self, u: usize, minute: u32, window: u32) -> bool {
-        self.last_minute.get(u).is_some_and(|&m| m != u32::MAX && minute >= m && minute - m < window)
-    }
-}
-
 /// Stable 64-bit key of an event id, for counter-based randomness.
 pub fn event_key(id: &str) -> u64 {
     id.bytes().fold(0x51_7cc1_b727_220a, |h, b| mix64(h ^ b as u64))
@@ -269,7 +241,7 @@ pub fn filter(
     config: &FilterConfig,
     event: &Classification,
     time: GameTime,
-    cooldowns: Option<&Cooldowns>,
+    state: Option<&UserState>,
 ) -> Vec<Reaction> {
     assert_eq!(index.users, population.len(), "the audience index was built from another population");
     let world = population.world();
@@ -296,7 +268,7 @@ pub fn filter(
         .iter()
         .any(|s| matches!(world.entity(s.entity).kind, EntityKind::Person { .. } | EntityKind::Brand { .. }));
     let impact_rate = config.base_rate[event.impact as usize];
-    let minute = (time.0.max(0) / 60).min(u32::MAX as i64) as u32;
+    let minute = crate::state::minute_of(time);
     let valence_sign = match event.valence {
         Valence::Positive => 1.0,
         Valence::Negative => -1.0,
@@ -356,10 +328,21 @@ pub fn filter(
     };
     // Favourites (people, brands) live outside the member record; they can add at most this.
     let favourite_slack = if needs_favourites { 0.6 * stakes.len() as f32 } else { 0.0 };
-    let cooldown_max = config.cooldown_factor.max(1.0);
+    let cooldown_max = config.cooldown_factor.max(1.0)
+        * if state.is_some() { REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX } else { 1.0 };
+    let stake_ids: Vec<u16> = stakes.iter().map(|s| s.entity).collect();
+    // Audience tags: a mask over the state's tag bits (no state or no known tag: nobody).
+    let audience: Option<u8> = (!event.audience.is_empty()).then(|| {
+        state.map_or(0, |st| event.audience.iter().filter_map(|t| st.tag_bit(t)).fold(0u8, |m, b| m | 1 << b))
+    });
     let decide = |m: &Member| -> Option<Reaction> {
         let u = m.user;
         let i = u as usize;
+        if let Some(mask) = audience {
+            if state.is_none_or(|st| st.habits(u).tags & mask == 0) {
+                return None;
+            }
+        }
         // The draw comes first, then everything in the member record; the lookups outside it
         // (favourites, cooldown) happen only for a draw below an upper bound of the
         // probability. The decision is exactly the one without the bound.
@@ -389,10 +372,11 @@ pub fn filter(
             if needs_favourites { affinities(m, c.affiliations[i].favourites) } else { (own, own_side) };
         let reach = reach_of(m, affinity);
         let mut p = impact_rate * (0.6 * interest + affinity) * reach * activity * rate * intensity;
-        if let Some(cd) = cooldowns {
-            if cd.recent(i, minute, config.cooldown_minutes) {
+        if let Some(st) = state {
+            if st.cooling(u, minute) {
                 p *= config.cooldown_factor;
             }
+            p *= st.mood(population, u, minute).reaction_factor() * st.involvement_factor(u, &stake_ids);
         }
         let p = p.min(config.max_probability);
         if draw >= p as f64 {

@@ -38,6 +38,7 @@ pub mod population;
 pub mod rng;
 pub mod seeds;
 pub mod snapshot;
+pub mod state;
 pub mod stats;
 pub mod taxonomy;
 pub mod templates;

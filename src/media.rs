@@ -466,6 +466,18 @@ impl GifMemory {
         self.recent.len()
     }
 
+    /// Every user's picks, by user id (for saving).
+    pub fn entries(&self) -> Vec<(u32, [u16; RECENT])> {
+        let mut v: Vec<(u32, [u16; RECENT])> = self.recent.iter().map(|(&u, &r)| (u, r)).collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v
+    }
+
+    /// Rebuilds a memory from [`GifMemory::entries`].
+    pub fn from_entries(entries: impl IntoIterator<Item = (u32, [u16; RECENT])>) -> GifMemory {
+        GifMemory { recent: entries.into_iter().collect() }
+    }
+
     /// True if nobody sent a GIF yet.
     pub fn is_empty(&self) -> bool {
         self.recent.is_empty()

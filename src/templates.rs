@@ -379,7 +379,7 @@ impl Templates {
         let style = cols.style[i];
         let town =
             population.world().entity(population.world().towns[cols.demographics[i].town as usize]).name.as_str();
-        let hashtag_on = rng.chance(dq8(style.hashtag_rate) as f64);
+        let hashtag_on = rng.chance((dq8(style.hashtag_rate) + ctx.drift[1] as f32 / 255.0) as f64);
         for seg in &self.templates[id as usize].segments {
             match seg {
                 Segment::Text(t) => out.push_str(t),
@@ -400,7 +400,7 @@ impl Templates {
                 },
             }
         }
-        self.restyle(population, user, hashtag_on, &mut rng, out);
+        self.restyle(population, user, hashtag_on, ctx.drift[0], &mut rng, out);
         id
     }
 
@@ -418,14 +418,22 @@ impl Templates {
         out.clear();
         let mut rng = Stream::new(population.config().seed, domain::TEMPLATE, key, user.0 as u64 | 1 << 40);
         out.push_str(self.phrase(0, category, sentiment, &mut rng));
-        self.restyle(population, user, false, &mut rng, out);
+        self.restyle(population, user, false, 0, &mut rng, out);
     }
 
     /// Per-user style transforms after filling, in one pass over the words: slang
     /// substitutions (probability = slang level), typos (two letters swapped, per-word
     /// probability = typo rate), casing habit (handles and hashtags keep theirs); then the
     /// formality of the ending and the user's emoji.
-    fn restyle(&self, population: &Population, user: UserId, hashtag_on: bool, rng: &mut Stream, out: &mut String) {
+    fn restyle(
+        &self,
+        population: &Population,
+        user: UserId,
+        hashtag_on: bool,
+        emoji_drift: i8,
+        rng: &mut Stream,
+        out: &mut String,
+    ) {
         let cols = population.columns();
         let i = user.index();
         let style = cols.style[i];
@@ -490,7 +498,7 @@ impl Templates {
         } else if formal < 0.3 && text.ends_with('.') && !text.ends_with("..") {
             text.pop();
         }
-        if rng.chance(dq8(style.emoji_rate) as f64) {
+        if rng.chance((dq8(style.emoji_rate) + emoji_drift as f32 / 255.0) as f64) {
             let emojis = &population.seeds().seeds[cols.demographics[i].seed as usize].style.emojis;
             if !emojis.is_empty() {
                 let n = 1 + (rng.below(3) == 0) as usize;
@@ -527,6 +535,8 @@ pub struct PostContext<'a> {
     /// templates that quote the event text are skipped, since its words carry the opposite
     /// mood.
     pub against_event: bool,
+    /// The author's drifted emoji and hashtag habits (added to their rates, out of 255).
+    pub drift: [i8; 2],
 }
 
 mod embedded {

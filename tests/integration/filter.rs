@@ -3,19 +3,20 @@
 use crate::common::{pop_20k, world};
 use chorus::classify::Classifier;
 use chorus::events::{parse_event, GameEvent};
-use chorus::filter::{filter, AudienceIndex, Cooldowns, FilterConfig, Reaction};
+use chorus::filter::{filter, AudienceIndex, FilterConfig, Reaction};
+use chorus::state::{StateConfig, UserState};
 use chorus::world::NO_ENTITY;
 
 fn event(json: &str) -> GameEvent {
     parse_event(1, json).unwrap()
 }
 
-fn run(e: &GameEvent, cooldowns: Option<&Cooldowns>) -> Vec<Reaction> {
+fn run(e: &GameEvent, state: Option<&UserState>) -> Vec<Reaction> {
     let p = pop_20k();
     let config = FilterConfig::default();
     let index = AudienceIndex::new(p, &config);
     let k = Classifier::embedded(world()).unwrap().classify(e, 1).unwrap();
-    filter(p, &index, &config, &k, e.time, cooldowns)
+    filter(p, &index, &config, &k, e.time, state)
 }
 
 const WIN: &str = r#"{"id": "final", "time": 72000, "text": "The Harbor City Redhawks win the championship final in a thrilling overtime victory"}"#;
@@ -61,8 +62,8 @@ fn results_are_identical_for_any_thread_count_and_sorted() {
 fn cooldown_lowers_repeat_reactions_and_niche_events_reach_few() {
     let e = event(WIN);
     let first = run(&e, None);
-    let mut cd = Cooldowns::new(pop_20k().len());
-    cd.record(&first, e.time);
+    let mut cd = UserState::new(pop_20k().len(), StateConfig::default()).unwrap();
+    cd.mark_active(&first, e.time);
     let again = event(&WIN.replace("\"final\"", "\"final-2\"").replace("72000", "72600"));
     let fresh = run(&again, None);
     let cooled = run(&again, Some(&cd));

@@ -120,7 +120,18 @@ fn home_timelines_show_followed_accounts_ranked_by_recency_and_engagement() {
             .unwrap();
         let c = classifier.classify(&e, 1).unwrap();
         let r = filter(&p, &index, &config, &c, e.time, None);
-        posts.extend(act(&p, &templates, &media, &GifMemory::new(), &ActionConfig::default(), &e, &c, i as u32, &r));
+        posts.extend(act(
+            &p,
+            &templates,
+            &media,
+            &GifMemory::new(),
+            &ActionConfig::default(),
+            &e,
+            &c,
+            i as u32,
+            &r,
+            None,
+        ));
     }
     let t = Timeline::new(posts);
     let now = chorus::events::GameTime(20_000);

@@ -41,6 +41,7 @@ fn burst(p: &Population, t: &Templates, posts: usize, what: &str) -> Vec<(u32, S
             author: "@someone",
             hashtag: "#Redhawks",
             against_event: false,
+            drift: [0, 0],
         };
         let id = t.render(p, UserId(u), &ctx, &mut buf);
         out.push((id, buf.clone()));

@@ -1,0 +1,804 @@
+//! Evolving users: mood, energy, obsessions, action history, reflections, relationships,
+//! drifting style habits, cooldowns and ticks, experiment tags and external ids, kept compact
+//! for millions of users and updated as events and interactions happen.
+//!
+//! Dense per-user columns (32 bytes a user, all zero for a user nothing happened to, so untouched
+//! users cost only untouched pages): the mental state as deviations from the user's baseline
+//! (`Mental`), habits and counters (`Habits`), the cooldown-until minute, the tick count, and
+//! the history window's head. Sparse stores: history chunks (`history`), relationships
+//! (`relations`), reflections (`reflect`), external ids.
+//!
+//! Rules (all documented defaults in [`StateConfig`]):
+//! - **Mood** is a valence and an arousal deviation from the baseline the user's traits give
+//!   (extraversion and agreeableness up, neuroticism down); each deviation halves every
+//!   `mood_half_life_hours` of game time. An action moves the author's valence by its
+//!   sentiment (and arousal by the event's intensity); likes and reposts received lift it;
+//!   hostile replies and quotes received ("dunked on") lower valence and raise arousal.
+//!   Time of day shades the mood as read: mornings (6–10 local) refreshed, late nights (0–4)
+//!   irritable. Scheduled shifts ([`MoodShift`]) move everyone or one tag at a game time.
+//! - **Energy**: each action costs fatigue (post 10, reply 7, quote 7, GIF 4, repost 2, like 1
+//!   out of 255), recovered linearly over `energy_recovery_hours`.
+//! - **Behaviour**: the filter multiplies a user's reaction probability by
+//!   [`MoodNow::reaction_factor`] (an exhausted user goes quiet, an aroused one reacts more) and
+//!   by their previous involvement with the event's stakeholders; the action stage lets angry
+//!   users reply and quote more and sharper, bored users like more, and the mood tints the
+//!   sentiment of posts about neutral events.
+//! - **History**: a rolling window per user (`history_window`, default 500 actions), older
+//!   actions folded into counters.
+//! - **Reflections**: every `reflect_every` actions, or when |valence| crosses `peak`, or when a
+//!   feud is returned, or when a post draws `praise_at` reactions.
+//! - **Relationships**: see [`relations`].
+//! - **Style drift**: when a post gets reactions, its author's emoji and hashtag habits move a
+//!   step toward what that post did (±`drift_step`, bounded to ±64 out of 255).
+//!
+//! Invariants: updates happen in timeline order after each event, so the state is a pure
+//! function of (population, events); nothing is shared between threads while it changes.
+
+pub mod history;
+pub mod io;
+pub mod reflect;
+pub mod relations;
+
+use crate::classify::Classification;
+use crate::error::{Error, Result};
+use crate::events::GameTime;
+use crate::population::columns::dq8;
+use crate::population::Population;
+use crate::timeline::{Post, PostId, PostKind};
+use crate::world::NO_ENTITY;
+use bytemuck::{Pod, Zeroable};
+use history::{History, Record};
+use reflect::{Bank, Kind, Reflection, Reflections};
+use relations::{Label, RelationWeights, Relations};
+use std::collections::{BTreeMap, HashMap};
+
+/// A scheduled mood change at a game time, for everyone or for one tag.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoodShift {
+    /// When.
+    pub at: GameTime,
+    /// Only users with this tag (default: everyone).
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Valence change, −1..1.
+    #[serde(default)]
+    pub valence: f32,
+    /// Arousal change, −1..1.
+    #[serde(default)]
+    pub arousal: f32,
+    /// Energy change, −1..1 (negative tires).
+    #[serde(default)]
+    pub energy: f32,
+}
+
+/// Tunable rules of user state.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// Actions kept per user before folding (default 500).
+    pub history_window: usize,
+    /// A reflection every this many actions (default 25; 0 turns the rule off).
+    pub reflect_every: u16,
+    /// |valence| that makes an emotional peak (default 0.75).
+    pub peak: f32,
+    /// Reactions to one post that make its author reflect on the praise (default 10).
+    pub praise_at: u32,
+    /// Half-life of mood deviations in hours of game time (default 12).
+    pub mood_half_life_hours: f32,
+    /// Hours to recover from full exhaustion (default 8).
+    pub energy_recovery_hours: f32,
+    /// Minutes after an action during which the user is cooling down (default 30).
+    pub cooldown_minutes: u32,
+    /// Step of the emoji and hashtag habit drift, out of 255 (default 2).
+    pub drift_step: i8,
+    /// Relationship weights.
+    pub relations: RelationWeights,
+    /// Scheduled mood shifts.
+    pub shifts: Vec<MoodShift>,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            history_window: 500,
+            reflect_every: 25,
+            peak: 0.75,
+            praise_at: 10,
+            mood_half_life_hours: 12.0,
+            energy_recovery_hours: 8.0,
+            cooldown_minutes: 30,
+            drift_step: 2,
+            relations: RelationWeights::default(),
+            shifts: Vec::new(),
+        }
+    }
+}
+
+/// The stored mental state: deviations from the baseline as of `minute` (8 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Mental {
+    /// Valence deviation, −127..=127 (÷127).
+    pub valence: i8,
+    /// Arousal deviation, −127..=127 (÷127).
+    pub arousal: i8,
+    /// Fatigue, 0 (rested) ..= 255 (exhausted), as of `minute`.
+    pub fatigue: u8,
+    /// 1 once |valence| went past the peak, until it falls back below half of it.
+    pub peaked: u8,
+    /// Game minute of the last update (0: never).
+    pub minute: u32,
+}
+
+/// Per-user habits and counters (10 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Habits {
+    /// Up to two obsession topics (topic index + 1; 0 = none).
+    pub obsession: [u8; 2],
+    /// Their strengths.
+    pub strength: [u8; 2],
+    /// Emoji habit drift (added to the emoji rate, out of 255).
+    pub emoji: i8,
+    /// Hashtag habit drift.
+    pub hashtag: i8,
+    /// Actions since the last reflection.
+    pub since_reflection: u16,
+    /// Experiment tag bits (see [`UserState::tag_names`]).
+    pub tags: u8,
+    /// Padding, zero.
+    pub reserved: u8,
+}
+
+/// A user's mood as read at a moment: absolute values, with the time of day applied.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct MoodNow {
+    /// −1 (miserable) .. 1 (elated).
+    pub valence: f32,
+    /// −1 (bored) .. 1 (wound up).
+    pub arousal: f32,
+    /// 0 (exhausted) .. 1 (rested).
+    pub energy: f32,
+}
+
+/// Largest value of [`MoodNow::reaction_factor`].
+pub const REACTION_FACTOR_MAX: f32 = 1.4;
+/// Largest value of [`UserState::involvement_factor`].
+pub const INVOLVEMENT_FACTOR_MAX: f32 = 1.5;
+
+impl MoodNow {
+    /// How much more (or less) likely than usual the user is to react at all: an exhausted
+    /// user goes quiet, an aroused one reacts more. In `[0.3·0.3, REACTION_FACTOR_MAX]`.
+    pub fn reaction_factor(&self) -> f32 {
+        let energy = 0.3 + 0.7 * (self.energy / 0.5).min(1.0);
+        (energy * (1.0 + 0.4 * self.arousal.max(0.0))).min(REACTION_FACTOR_MAX)
+    }
+
+    /// Anger: negative valence with high arousal, 0..1.
+    pub fn anger(&self) -> f32 {
+        (self.arousal.max(0.0) * (-self.valence).max(0.0) * 2.0).min(1.0)
+    }
+
+    /// Boredom: low arousal, 0..1.
+    pub fn boredom(&self) -> f32 {
+        (-self.arousal).max(0.0)
+    }
+
+    /// A word for it.
+    pub fn word(&self) -> &'static str {
+        if self.energy < 0.25 {
+            "exhausted"
+        } else if self.anger() > 0.25 {
+            "angry"
+        } else if self.valence < -0.25 {
+            "down"
+        } else if self.valence > 0.35 && self.arousal > 0.2 {
+            "elated"
+        } else if self.valence > 0.25 {
+            "happy"
+        } else if self.boredom() > 0.3 {
+            "bored"
+        } else {
+            "calm"
+        }
+    }
+}
+
+/// Counts from one [`UserState::apply`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Actions recorded.
+    pub actions: usize,
+    /// Reflections formed.
+    pub reflections: usize,
+    /// Relationship updates.
+    pub interactions: usize,
+}
+
+/// The state of all users.
+#[derive(Clone, Debug)]
+pub struct UserState {
+    config: StateConfig,
+    bank: Bank,
+    mental: Vec<Mental>,
+    habits: Vec<Habits>,
+    cooldown_until: Vec<u32>,
+    ticks: Vec<u32>,
+    history: History,
+    relations: Relations,
+    reflections: Reflections,
+    tag_names: Vec<String>,
+    external: BTreeMap<u32, String>,
+    /// Scheduled shifts already applied.
+    shifts_done: usize,
+}
+
+/// Game minute of a time (clamped into `1..u32::MAX`, so 0 can mean "never").
+pub fn minute_of(t: GameTime) -> u32 {
+    ((t.0.max(0) / 60) as u64).clamp(1, u32::MAX as u64 - 1) as u32
+}
+
+fn to_i8(x: f32) -> i8 {
+    (x * 127.0).round().clamp(-127.0, 127.0) as i8
+}
+
+impl UserState {
+    /// A fresh state for `users` users: everyone at their baseline, rested, with no history.
+    pub fn new(users: usize, config: StateConfig) -> Result<UserState> {
+        if !(config.mood_half_life_hours > 0.0 && config.energy_recovery_hours > 0.0) {
+            return Err(Error::Config("state: half-life and recovery times must be positive".into()));
+        }
+        if config.history_window == 0 {
+            return Err(Error::Config("state: history_window must be at least 1".into()));
+        }
+        let mut shifts = config.shifts.clone();
+        shifts.sort_by_key(|s| s.at);
+        let config = StateConfig { shifts, ..config };
+        Ok(UserState {
+            bank: Bank::embedded()?,
+            mental: vec![Mental::default(); users],
+            habits: vec![Habits::default(); users],
+            cooldown_until: vec![0; users],
+            ticks: vec![0; users],
+            history: History::new(users, config.history_window),
+            relations: Relations::new(),
+            reflections: Reflections::new(),
+            tag_names: Vec::new(),
+            external: BTreeMap::new(),
+            shifts_done: 0,
+            config,
+        })
+    }
+
+    /// Users covered.
+    pub fn len(&self) -> usize {
+        self.mental.len()
+    }
+
+    /// True for a state of no users.
+    pub fn is_empty(&self) -> bool {
+        self.mental.is_empty()
+    }
+
+    /// The rules in force.
+    pub fn config(&self) -> &StateConfig {
+        &self.config
+    }
+
+    /// The reflection texts.
+    pub fn bank(&self) -> &Bank {
+        &self.bank
+    }
+
+    /// The baseline (valence, arousal) of user `u` from their traits.
+    pub fn baseline(population: &Population, u: u32) -> (f32, f32) {
+        let b = population.columns().persona[u as usize].big5;
+        let (e, a, n) = (dq8(b[2]), dq8(b[3]), dq8(b[4]));
+        (0.3 * (e - n) + 0.2 * (a - 0.5), 0.4 * (e - 0.5))
+    }
+
+    fn decayed(&self, u: usize, minute: u32) -> (f32, f32, f32) {
+        let m = &self.mental[u];
+        if m.minute == 0 {
+            return (0.0, 0.0, 0.0);
+        }
+        let dt = minute.saturating_sub(m.minute) as f32;
+        let k = 0.5f32.powf(dt / (self.config.mood_half_life_hours * 60.0));
+        let fatigue = (m.fatigue as f32 / 255.0 - dt / (self.config.energy_recovery_hours * 60.0)).max(0.0);
+        (m.valence as f32 / 127.0 * k, m.arousal as f32 / 127.0 * k, fatigue)
+    }
+
+    /// User `u`'s mood at game minute `minute`, with the time of day at their local hour.
+    pub fn mood(&self, population: &Population, u: u32, minute: u32) -> MoodNow {
+        let (bv, ba) = UserState::baseline(population, u);
+        let (dv, da, fatigue) = self.decayed(u as usize, minute);
+        let c = population.columns();
+        let town = c.demographics[u as usize].town;
+        let hour = ((minute as f64 / 60.0 + population.world().town_offset(town) as f64
+            - c.persona[u as usize].hour_shift as f64)
+            .rem_euclid(24.0)) as u32;
+        let (tv, ta, te) = match hour {
+            6..=9 => (0.05, 0.0, 0.1),
+            0..=3 => (-0.1, 0.1, -0.1),
+            _ => (0.0, 0.0, 0.0),
+        };
+        MoodNow {
+            valence: (bv + dv + tv).clamp(-1.0, 1.0),
+            arousal: (ba + da + ta).clamp(-1.0, 1.0),
+            energy: (1.0 - fatigue + te).clamp(0.0, 1.0),
+        }
+    }
+
+    /// True if user `u` acted within the cooldown before `minute`.
+    pub fn cooling(&self, u: u32, minute: u32) -> bool {
+        self.cooldown_until.get(u as usize).is_some_and(|&m| minute < m)
+    }
+
+    /// Times user `u` has acted.
+    pub fn ticks(&self, u: u32) -> u32 {
+        self.ticks.get(u as usize).copied().unwrap_or(0)
+    }
+
+    /// The cooldown-until game minute of user `u` (0: none).
+    pub fn cooldown_until(&self, u: u32) -> u32 {
+        self.cooldown_until.get(u as usize).copied().unwrap_or(0)
+    }
+
+    /// Habits and counters of user `u`.
+    pub fn habits(&self, u: u32) -> Habits {
+        self.habits.get(u as usize).copied().unwrap_or_default()
+    }
+
+    /// The stored mental state of user `u`.
+    pub fn mental(&self, u: u32) -> Mental {
+        self.mental.get(u as usize).copied().unwrap_or_default()
+    }
+
+    /// Previous involvement: 1 + 0.1 per action in the user's last 64 about one of `entities`,
+    /// up to [`INVOLVEMENT_FACTOR_MAX`].
+    pub fn involvement_factor(&self, u: u32, entities: &[u16]) -> f32 {
+        if entities.is_empty() || self.history.len_of(u) == 0 {
+            return 1.0;
+        }
+        let n = self.history.recent(u).take(64).filter(|r| entities.contains(&r.entity)).count();
+        (1.0 + 0.1 * n as f32).min(INVOLVEMENT_FACTOR_MAX)
+    }
+
+    /// The history store.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The relationships.
+    pub fn relations(&self) -> &Relations {
+        &self.relations
+    }
+
+    /// The reflections.
+    pub fn reflections(&self) -> &Reflections {
+        &self.reflections
+    }
+
+    /// Current relationship weight of `a` toward `b`.
+    pub fn relation(&self, a: u32, b: u32, minute: u32) -> f32 {
+        self.relations.weight(a, b, minute, &self.config.relations)
+    }
+
+    /// Label of `a` toward `b`.
+    pub fn label(&self, a: u32, b: u32, minute: u32) -> Label {
+        self.relations.label(a, b, minute, &self.config.relations)
+    }
+
+    /// The experiment tag names, bit `k` = name `k`.
+    pub fn tag_names(&self) -> &[String] {
+        &self.tag_names
+    }
+
+    /// The bit of a tag name.
+    pub fn tag_bit(&self, name: &str) -> Option<u8> {
+        self.tag_names.iter().position(|t| t == name).map(|k| k as u8)
+    }
+
+    /// True if user `u` carries tag bit `bit`.
+    pub fn has_tag(&self, u: u32, bit: u8) -> bool {
+        self.habits.get(u as usize).is_some_and(|h| h.tags & (1 << bit) != 0)
+    }
+
+    /// User `u`'s external id, if mapped to a real platform user.
+    pub fn external_id(&self, u: u32) -> Option<&str> {
+        self.external.get(&u).map(String::as_str)
+    }
+
+    /// Users mapped to external ids.
+    pub fn external_ids(&self) -> &BTreeMap<u32, String> {
+        &self.external
+    }
+
+    /// Reads tags and external ids from JSON lines `{"user": 17, "tags": ["group-a"],
+    /// "external_id": "u_8812"}`. At most 8 distinct tags; errors name file, line and field.
+    pub fn load_tags(&mut self, file: &str, text: &str) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Line {
+            user: u32,
+            #[serde(default)]
+            tags: Vec<String>,
+            #[serde(default)]
+            external_id: Option<String>,
+        }
+        for (line, l) in crate::jsonl::parse_lines::<Line>(file, text)? {
+            if l.user as usize >= self.len() {
+                return Err(Error::data(
+                    file,
+                    line,
+                    "user",
+                    format!("no user {} (population of {})", l.user, self.len()),
+                ));
+            }
+            for t in &l.tags {
+                let bad = t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_alphanumeric() || "-_.:".contains(c));
+                if bad {
+                    return Err(Error::data(file, line, "tags", format!("{t:?} is not a tag (letters, digits, -_.:)")));
+                }
+                let bit = match self.tag_bit(t) {
+                    Some(b) => b,
+                    None if self.tag_names.len() < 8 => {
+                        self.tag_names.push(t.clone());
+                        (self.tag_names.len() - 1) as u8
+                    }
+                    None => {
+                        return Err(Error::data(file, line, "tags", format!("{t:?} would be a 9th tag (at most 8)")))
+                    }
+                };
+                self.habits[l.user as usize].tags |= 1 << bit;
+            }
+            if let Some(id) = l.external_id {
+                if id.is_empty() || id.len() > 256 {
+                    return Err(Error::data(file, line, "external_id", "must be 1 to 256 bytes"));
+                }
+                self.external.insert(l.user, id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the cooldown of users who reacted at `time` (as an action at that time would).
+    pub fn mark_active(&mut self, reactions: &[crate::filter::Reaction], time: GameTime) {
+        let until = minute_of(time).saturating_add(self.config.cooldown_minutes);
+        for r in reactions {
+            if let Some(c) = self.cooldown_until.get_mut(r.user.index()) {
+                *c = (*c).max(until);
+            }
+        }
+    }
+
+    /// Takes over `other`'s tags and external ids (same population).
+    pub fn copy_tags_from(&mut self, other: &UserState) {
+        self.tag_names = other.tag_names.clone();
+        self.external = other.external.clone();
+        for (h, o) in self.habits.iter_mut().zip(&other.habits) {
+            h.tags = o.tags;
+        }
+    }
+
+    /// Applies the scheduled shifts due by `minute` (each once).
+    pub fn advance(&mut self, minute: u32) {
+        while let Some(s) = self.config.shifts.get(self.shifts_done) {
+            if minute_of(s.at) > minute {
+                break;
+            }
+            let s = s.clone();
+            self.shifts_done += 1;
+            let bit = match &s.tag {
+                Some(t) => match self.tag_bit(t) {
+                    Some(b) => Some(b),
+                    None => continue,
+                },
+                None => None,
+            };
+            let at = minute_of(s.at);
+            for u in 0..self.len() {
+                if bit.is_some_and(|b| self.habits[u].tags & (1 << b) == 0) {
+                    continue;
+                }
+                let (v, a, f) = self.decayed(u, at);
+                self.mental[u] = Mental {
+                    valence: to_i8(v + s.valence),
+                    arousal: to_i8(a + s.arousal),
+                    fatigue: ((f - s.energy).clamp(0.0, 1.0) * 255.0) as u8,
+                    peaked: self.mental[u].peaked,
+                    minute: at,
+                };
+            }
+        }
+    }
+
+    fn nudge(&mut self, u: usize, minute: u32, dv: f32, da: f32, fatigue: f32) {
+        let (v, a, f) = self.decayed(u, minute);
+        let m = &mut self.mental[u];
+        m.valence = to_i8(v + dv);
+        m.arousal = to_i8(a + da);
+        m.fatigue = ((f + fatigue).clamp(0.0, 1.0) * 255.0) as u8;
+        m.minute = minute.max(m.minute);
+    }
+
+    /// Updates everyone touched by one event's posts, in timeline order: authors' mood,
+    /// energy, cooldown, ticks, history, obsessions and reflections; the reacted-to authors'
+    /// mood, style habits and relationships.
+    pub fn apply(&mut self, population: &Population, class: &Classification, posts: &[Post]) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let world = population.world();
+        let entity = class.stakeholders.iter().filter_map(|s| world.find(s)).next().filter(|&e| e != NO_ENTITY);
+        let topic = crate::filter::category_topics(class.category).first().map(|t| t.index() as u8);
+        let by_id: HashMap<PostId, usize> = posts.iter().enumerate().map(|(k, p)| (p.id, k)).collect();
+        let mut order: Vec<usize> = (0..posts.len()).collect();
+        order.sort_by_key(|&k| (posts[k].time, posts[k].id));
+        let mut received: HashMap<PostId, u32> = HashMap::new();
+        let intensity = class.intensity.clamp(0.0, 1.0);
+        let w = self.config.relations.clone();
+        for k in order {
+            let p = &posts[k];
+            let a = p.author.0;
+            if a as usize >= self.len() {
+                continue;
+            }
+            let ai = a as usize;
+            let minute = minute_of(p.time);
+            let sign = match p.sentiment {
+                crate::templates::Sentiment::Positive => 1.0,
+                crate::templates::Sentiment::Negative => -1.0,
+                crate::templates::Sentiment::Neutral => 0.0,
+            };
+            let (cost, weight) = match p.kind {
+                PostKind::Post => (10.0, 1.0),
+                PostKind::Reply | PostKind::Quote => (7.0, 0.8),
+                PostKind::Gif => (4.0, 0.5),
+                PostKind::Repost => (2.0, 0.4),
+                PostKind::Like => (1.0, 0.25),
+            };
+            let target = p.parent.or(p.quoted).and_then(|id| by_id.get(&id)).map(|&t| &posts[t]);
+            let hostile = target.is_some_and(|t| sign * sentiment_sign(t) < 0.0);
+            // The author.
+            self.nudge(
+                ai,
+                minute,
+                sign * 0.15 * weight * (0.5 + intensity),
+                0.08 * weight * (intensity + hostile as u8 as f32),
+                cost / 255.0,
+            );
+            self.cooldown_until[ai] = self.cooldown_until[ai].max(minute.saturating_add(self.config.cooldown_minutes));
+            self.ticks[ai] = self.ticks[ai].saturating_add(1);
+            let kind_index = p.kind as u8;
+            self.history.push(
+                a,
+                Record {
+                    minute,
+                    other: target.map(|t| t.author.0).unwrap_or(u32::MAX),
+                    thread: p.root.or(target.map(|t| t.root.unwrap_or(t.id))).map(|r| r.0 as u32).unwrap_or(u32::MAX),
+                    entity: entity.unwrap_or(u16::MAX),
+                    kind_category: kind_index | (class.category as u8) << 4,
+                    stance: (sign * 100.0) as i8,
+                },
+            );
+            report.actions += 1;
+            if let Some(t) = topic {
+                obsess(&mut self.habits[ai], t);
+            }
+            self.habits[ai].since_reflection = self.habits[ai].since_reflection.saturating_add(1);
+            let (v, _, _) = self.decayed(ai, minute);
+            let (bv, _) = UserState::baseline(population, a);
+            let now = bv + v;
+            let mut formed = None;
+            if self.mental[ai].peaked == 0 && now.abs() >= self.config.peak {
+                self.mental[ai].peaked = 1;
+                formed = Some(Kind::Peak);
+            } else if self.mental[ai].peaked == 1 && now.abs() < self.config.peak / 2.0 {
+                self.mental[ai].peaked = 0;
+            }
+            if formed.is_none()
+                && self.config.reflect_every > 0
+                && self.habits[ai].since_reflection >= self.config.reflect_every
+            {
+                formed = Some(Kind::Routine);
+            }
+            let about = entity.map(|e| e as u32).or(topic.map(|t| reflect::subject::TOPIC + t as u32));
+            if let Some(kind) = formed {
+                self.reflect(a, kind, minute, class.category as u8, about, now);
+                report.reflections += 1;
+            }
+            // The author reacted to.
+            let Some(t) = target else { continue };
+            let b = t.author.0;
+            if b == a || b as usize >= self.len() {
+                continue;
+            }
+            let delta = match (p.kind, hostile) {
+                (PostKind::Like, _) => w.like,
+                (PostKind::Repost, _) => w.repost,
+                (PostKind::Reply, false) => w.reply,
+                (PostKind::Reply, true) => w.hostile_reply,
+                (PostKind::Quote, false) => w.quote,
+                (PostKind::Quote, true) => w.hostile_quote,
+                (PostKind::Gif, false) => w.gif,
+                (PostKind::Gif, true) => w.hostile_gif,
+                (PostKind::Post, _) => 0.0,
+            };
+            let was_rival = hostile && self.relations.label(a, b, minute, &w) == Label::Rival;
+            self.relations.interact(a, b, minute, delta, &w);
+            report.interactions += 1;
+            if hostile && !was_rival && self.relations.label(a, b, minute, &w) == Label::Rival {
+                self.reflect(a, Kind::Feud, minute, class.category as u8, Some(reflect::subject::USER + b), -1.0);
+                report.reflections += 1;
+            }
+            let bi = b as usize;
+            if hostile {
+                self.nudge(bi, minute, -0.06, 0.08, 0.0);
+            } else {
+                self.nudge(bi, minute, 0.02, 0.01, 0.0);
+                let n = received.entry(t.id).or_default();
+                *n += 1;
+                if *n == self.config.praise_at.max(1) {
+                    self.reflect(b, Kind::Praise, minute, class.category as u8, about, 1.0);
+                    report.reflections += 1;
+                }
+                if matches!(p.kind, PostKind::Like | PostKind::Repost) {
+                    let text = t.text.as_deref().unwrap_or("");
+                    let step = self.config.drift_step;
+                    let h = &mut self.habits[bi];
+                    let emoji = text.chars().any(|c| c as u32 >= 0x1F000);
+                    h.emoji =
+                        (h.emoji as i16 + if emoji { step as i16 } else { -(step as i16) / 2 }).clamp(-64, 64) as i8;
+                    let tag = text.contains('#');
+                    h.hashtag =
+                        (h.hashtag as i16 + if tag { step as i16 } else { -(step as i16) / 2 }).clamp(-64, 64) as i8;
+                }
+            }
+        }
+        report
+    }
+
+    /// Forms a reflection of `kind` for user `u` about `subject` (a routine one becomes a
+    /// streak when most recent actions share a subject).
+    fn reflect(&mut self, u: u32, kind: Kind, minute: u32, category: u8, subject: Option<u32>, valence: f32) {
+        let ui = u as usize;
+        self.habits[ui].since_reflection = 0;
+        // A streak: most of the recent actions about one subject with one feeling.
+        let mut kind = kind;
+        let mut subject = subject;
+        let mut sign = if valence > 0.2 {
+            1
+        } else if valence < -0.2 {
+            -1
+        } else {
+            0
+        };
+        if kind == Kind::Routine {
+            let mut counts: HashMap<u16, (u32, i32)> = HashMap::new();
+            let mut n = 0u32;
+            for r in self.history.recent(u).take(32) {
+                n += 1;
+                if r.entity != u16::MAX {
+                    let c = counts.entry(r.entity).or_default();
+                    c.0 += 1;
+                    c.1 += r.stance.signum() as i32;
+                }
+            }
+            if let Some((&e, &(c, s))) = counts.iter().max_by_key(|(&e, &(c, _))| (c, std::cmp::Reverse(e))) {
+                if c * 2 >= n && c >= 3 {
+                    kind = Kind::Streak;
+                    subject = Some(e as u32);
+                    sign = if s * 3 > c as i32 {
+                        1
+                    } else if s * 3 < -(c as i32) {
+                        -1
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+        let Some(subject) = subject else { return };
+        let choices = self.bank.choices(kind, sign);
+        if choices.is_empty() {
+            return;
+        }
+        let h = crate::rng::hash3(u as u64, 0x7265_666c, minute as u64, subject as u64);
+        let template = choices[(h % choices.len() as u64) as usize];
+        let importance = match kind {
+            Kind::Peak => 220,
+            Kind::Feud => 200,
+            Kind::Streak => 160 + (valence.abs() * 60.0) as u32,
+            Kind::Praise => 140,
+            Kind::Routine => 90,
+        }
+        .min(255) as u8;
+        self.reflections.add(u, Reflection { minute, subject, template, importance, category, sign, reserved: [0; 3] });
+    }
+
+    /// The text of a reflection, with its subject named ("the Redhawks", "@handle", "sports").
+    pub fn reflection_text(&self, population: &Population, r: &Reflection) -> String {
+        self.bank.render(r.template, &subject_name(population, r.subject))
+    }
+
+    /// Mood distribution over users who have acted: shares of (negative, neutral, positive)
+    /// valence at `minute`, mean energy, and the number of such users.
+    pub fn mood_summary(&self, population: &Population, minute: u32) -> ([f64; 3], f64, usize) {
+        let mut counts = [0usize; 3];
+        let mut energy = 0.0;
+        let mut n = 0;
+        for u in 0..self.len() {
+            if self.mental[u].minute == 0 {
+                continue;
+            }
+            let m = self.mood(population, u as u32, minute);
+            counts[if m.valence < -0.15 {
+                0
+            } else if m.valence > 0.15 {
+                2
+            } else {
+                1
+            }] += 1;
+            energy += m.energy as f64;
+            n += 1;
+        }
+        let share = |c: usize| if n > 0 { c as f64 / n as f64 } else { 0.0 };
+        ([share(counts[0]), share(counts[1]), share(counts[2])], if n > 0 { energy / n as f64 } else { 0.0 }, n)
+    }
+
+    /// Returned feuds at `minute`.
+    pub fn feuds(&self, minute: u32) -> usize {
+        self.relations.feuds(minute, &self.config.relations)
+    }
+
+    /// Bytes held by the whole state.
+    pub fn bytes(&self) -> usize {
+        self.len() * (8 + 10 + 4 + 4) + self.history.bytes() + self.relations.bytes() + self.reflections.bytes()
+    }
+}
+
+fn sentiment_sign(p: &Post) -> f32 {
+    match p.sentiment {
+        crate::templates::Sentiment::Positive => 1.0,
+        crate::templates::Sentiment::Negative => -1.0,
+        crate::templates::Sentiment::Neutral => 0.0,
+    }
+}
+
+/// Strengthens `topic` among the two obsessions, weakening the other.
+fn obsess(h: &mut Habits, topic: u8) {
+    let code = topic + 1;
+    let k = if h.obsession[0] == code {
+        0
+    } else if h.obsession[1] == code {
+        1
+    } else {
+        let weaker = if h.strength[0] <= h.strength[1] { 0 } else { 1 };
+        if h.strength[weaker] > 8 {
+            h.strength[weaker] -= 8;
+            return;
+        }
+        h.obsession[weaker] = code;
+        h.strength[weaker] = 0;
+        weaker
+    };
+    h.strength[k] = h.strength[k].saturating_add(16);
+    if h.strength[1] > h.strength[0] {
+        h.obsession.swap(0, 1);
+        h.strength.swap(0, 1);
+    }
+}
+
+/// How users name a reflection subject.
+pub fn subject_name(population: &Population, subject: u32) -> String {
+    use reflect::subject::{ENTITY_MAX, TOPIC, USER};
+    if subject >= USER {
+        format!("@{}", population.handle(crate::ids::UserId(subject - USER)))
+    } else if subject >= TOPIC {
+        crate::taxonomy::Topic::ALL.get((subject - TOPIC) as usize).map(|t| t.name().to_string()).unwrap_or_default()
+    } else if subject < ENTITY_MAX && (subject as usize) < population.world().entities.len() {
+        crate::actions::entity_name(population.world(), subject as u16)
+    } else {
+        String::new()
+    }
+}

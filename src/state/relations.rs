@@ -1,0 +1,266 @@
+//! Directed relationships between users, moved by interactions and drifting back to neutral.
+//!
+//! Weights (documented defaults, `RelationWeights`): like +0.10, repost +0.15, friendly reply
+//! +0.20, friendly quote +0.15, GIF reply +0.10; hostile reply −0.20, hostile quote −0.30,
+//! hostile GIF −0.15 (hostile: the action's sentiment opposes the post it answers). The weight
+//! stays in [−1, 1] and halves toward 0 every `half_life_days` of game time without
+//! interaction. Labels come from the weight and the history: `idolizes` (≥ 0.6, mostly one
+//! way), `friend` (≥ 0.3), `rival` (≤ −0.3 with at least 3 hostile actions, and returned),
+//! `disrespects` (≤ −0.3), `neutral` otherwise.
+//!
+//! Invariant: each user keeps at most `MAX_PER_USER` relationships (the weakest is forgotten),
+//! so memory is bounded by users × that; every update is ordered and deterministic.
+
+use std::collections::HashMap;
+
+/// Most relationships remembered per user.
+pub const MAX_PER_USER: usize = 32;
+
+/// How much each interaction moves a relationship.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelationWeights {
+    /// A like.
+    pub like: f32,
+    /// A repost.
+    pub repost: f32,
+    /// A reply on the same side.
+    pub reply: f32,
+    /// A quote on the same side.
+    pub quote: f32,
+    /// A GIF reply on the same side.
+    pub gif: f32,
+    /// A reply against the post answered.
+    pub hostile_reply: f32,
+    /// A quote against the post quoted.
+    pub hostile_quote: f32,
+    /// A GIF against the post answered.
+    pub hostile_gif: f32,
+    /// Days of game time without interaction for a weight to halve.
+    pub half_life_days: f32,
+}
+
+impl Default for RelationWeights {
+    fn default() -> Self {
+        RelationWeights {
+            like: 0.10,
+            repost: 0.15,
+            reply: 0.20,
+            quote: 0.15,
+            gif: 0.10,
+            hostile_reply: -0.20,
+            hostile_quote: -0.30,
+            hostile_gif: -0.15,
+            half_life_days: 7.0,
+        }
+    }
+}
+
+/// One directed relationship (16 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Relation {
+    /// The other user.
+    pub other: u32,
+    /// Game minute of the last interaction.
+    pub minute: u32,
+    /// Weight in thousandths, −1000..=1000, as of `minute`.
+    pub weight: i16,
+    /// Hostile actions toward them (saturating).
+    pub hostile: u8,
+    /// Friendly actions toward them (saturating).
+    pub friendly: u8,
+    /// Padding, zero.
+    pub reserved: u32,
+}
+
+/// What a relationship amounts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    /// Admires them, mostly one way.
+    Idolizes,
+    /// Friendly.
+    Friend,
+    /// Nothing much.
+    Neutral,
+    /// Looks down on them.
+    Disrespects,
+    /// A returned feud.
+    Rival,
+}
+
+/// The relationships of all users.
+#[derive(Clone, Debug, Default)]
+pub struct Relations {
+    by_user: HashMap<u32, Vec<Relation>>,
+}
+
+/// Weight after drifting from `minute` to `now` with the given half-life.
+pub fn drifted(weight: i16, minute: u32, now: u32, half_life_days: f32) -> f32 {
+    let days = now.saturating_sub(minute) as f32 / 1440.0;
+    weight as f32 / 1000.0 * 0.5f32.powf(days / half_life_days.max(0.01))
+}
+
+impl Relations {
+    /// No relationships.
+    pub fn new() -> Relations {
+        Relations::default()
+    }
+
+    /// User `a`'s relationships (raw, weights as of each one's last interaction).
+    pub fn of(&self, a: u32) -> &[Relation] {
+        self.by_user.get(&a).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The current weight of `a` toward `b` at game minute `now`.
+    pub fn weight(&self, a: u32, b: u32, now: u32, w: &RelationWeights) -> f32 {
+        self.of(a)
+            .iter()
+            .find(|r| r.other == b)
+            .map(|r| drifted(r.weight, r.minute, now, w.half_life_days))
+            .unwrap_or(0.0)
+    }
+
+    /// The label of `a` toward `b` at `now`.
+    pub fn label(&self, a: u32, b: u32, now: u32, w: &RelationWeights) -> Label {
+        let Some(r) = self.of(a).iter().find(|r| r.other == b) else { return Label::Neutral };
+        let x = drifted(r.weight, r.minute, now, w.half_life_days);
+        let back = self.weight(b, a, now, w);
+        if x <= -0.3 && r.hostile >= 3 && back <= -0.1 {
+            Label::Rival
+        } else if x <= -0.3 {
+            Label::Disrespects
+        } else if x >= 0.6 && back < 0.3 {
+            Label::Idolizes
+        } else if x >= 0.3 {
+            Label::Friend
+        } else {
+            Label::Neutral
+        }
+    }
+
+    /// Applies one interaction of `a` toward `b` at `now` with weight change `delta`.
+    pub fn interact(&mut self, a: u32, b: u32, now: u32, delta: f32, w: &RelationWeights) {
+        if a == b {
+            return;
+        }
+        let list = self.by_user.entry(a).or_default();
+        let slot = match list.iter().position(|r| r.other == b) {
+            Some(k) => k,
+            None => {
+                if list.len() >= MAX_PER_USER {
+                    // Forget the weakest (ties: the oldest, then the lowest id).
+                    let weakest = (0..list.len())
+                        .min_by_key(|&k| {
+                            let r = &list[k];
+                            let x = drifted(r.weight, r.minute, now, w.half_life_days).abs();
+                            ((x * 1000.0) as i32, r.minute, r.other)
+                        })
+                        .unwrap_or(0);
+                    list.swap_remove(weakest);
+                }
+                list.push(Relation { other: b, minute: now, ..Relation::default() });
+                list.len() - 1
+            }
+        };
+        let r = &mut list[slot];
+        let x = (drifted(r.weight, r.minute, now.max(r.minute), w.half_life_days) + delta).clamp(-1.0, 1.0);
+        r.weight = (x * 1000.0).round() as i16;
+        r.minute = now.max(r.minute);
+        if delta < 0.0 {
+            r.hostile = r.hostile.saturating_add(1);
+        } else {
+            r.friendly = r.friendly.saturating_add(1);
+        }
+    }
+
+    /// Number of users with at least one relationship.
+    pub fn users(&self) -> usize {
+        self.by_user.len()
+    }
+
+    /// Number of relationships.
+    pub fn len(&self) -> usize {
+        self.by_user.values().map(Vec::len).sum()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_user.is_empty()
+    }
+
+    /// Returned feuds at `now`: pairs (a < b) labelled rival both ways.
+    pub fn feuds(&self, now: u32, w: &RelationWeights) -> usize {
+        let mut n = 0;
+        for (&a, list) in &self.by_user {
+            for r in list {
+                if a < r.other
+                    && self.label(a, r.other, now, w) == Label::Rival
+                    && self.label(r.other, a, now, w) == Label::Rival
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Bytes held (approximate).
+    pub fn bytes(&self) -> usize {
+        self.by_user.capacity() * 32 + self.by_user.values().map(|v| v.capacity() * 16).sum::<usize>()
+    }
+
+    /// All relationships sorted by (user, other), for snapshots.
+    pub(crate) fn flat(&self) -> Vec<(u32, Relation)> {
+        let mut out: Vec<(u32, Relation)> =
+            self.by_user.iter().flat_map(|(&a, list)| list.iter().map(move |&r| (a, r))).collect();
+        out.sort_unstable_by_key(|(a, r)| (*a, r.other));
+        out
+    }
+
+    /// Rebuilds from [`Relations::flat`]'s output. Nothing depends on the order of a user's
+    /// list (every choice over it breaks ties by id), so a restored store behaves exactly like
+    /// the one saved.
+    pub(crate) fn from_flat(items: Vec<(u32, Relation)>) -> Relations {
+        let mut by_user: HashMap<u32, Vec<Relation>> = HashMap::new();
+        for (a, r) in items {
+            by_user.entry(a).or_default().push(r);
+        }
+        Relations { by_user }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostility_makes_rivals_and_time_heals() {
+        let w = RelationWeights::default();
+        let mut r = Relations::new();
+        for k in 0..4 {
+            r.interact(1, 2, k * 60, w.hostile_quote, &w);
+            r.interact(2, 1, k * 60 + 5, w.hostile_reply, &w);
+        }
+        assert_eq!(r.label(1, 2, 300, &w), Label::Rival);
+        assert_eq!(r.label(2, 1, 300, &w), Label::Rival);
+        assert_eq!(r.feuds(300, &w), 1);
+        // Four weeks later it has faded.
+        assert_eq!(r.label(1, 2, 300 + 28 * 1440, &w), Label::Neutral);
+        for k in 0..8 {
+            r.interact(3, 4, k, w.like, &w);
+        }
+        assert_eq!(r.label(3, 4, 10, &w), Label::Idolizes);
+    }
+
+    #[test]
+    fn lists_are_bounded() {
+        let w = RelationWeights::default();
+        let mut r = Relations::new();
+        for b in 0..100 {
+            r.interact(7, 1000 + b, b, w.like * (1 + b % 3) as f32, &w);
+        }
+        assert_eq!(r.of(7).len(), MAX_PER_USER);
+    }
+}
