@@ -186,6 +186,8 @@ impl Pipeline {
             &reactions,
             Some(&self.state),
         );
+        let touched = crate::filter::affected(&self.population, &self.index, &class);
+        self.state.feel(&touched, &class, minute_of(event.time));
         self.last_report = self.state.apply(&self.population, &class, &posts);
         for p in &posts {
             if let Some(g) = p.gif.as_deref().and_then(|id| self.media.gif_index(id)) {

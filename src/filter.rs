@@ -217,6 +217,33 @@ impl AudienceIndex {
     }
 }
 
+/// The users an event touches whether or not they react: those affiliated to a stakeholder
+/// (fans, party members, admirers: side +1) and fans of a stakeholder team's rivals (side −1),
+/// sorted by user, each once (sides summed, then signed).
+pub fn affected(population: &Population, index: &AudienceIndex, event: &Classification) -> Vec<(u32, i8)> {
+    let world = population.world();
+    let mut out: Vec<(u32, i8)> = Vec::new();
+    for e in event.stakeholders.iter().filter_map(|id| world.find(id)) {
+        out.extend(index.entity(e).iter().map(|m| (m.user, 1i8)));
+        for &r in world.rivals(e) {
+            out.extend(index.entity(r).iter().map(|m| (m.user, -1i8)));
+        }
+    }
+    out.sort_unstable();
+    let mut merged: Vec<(u32, i8)> = Vec::with_capacity(out.len());
+    for (u, side) in out {
+        match merged.last_mut() {
+            Some(last) if last.0 == u => last.1 = last.1.saturating_add(side),
+            _ => merged.push((u, side)),
+        }
+    }
+    merged.retain(|x| x.1 != 0);
+    for x in &mut merged {
+        x.1 = x.1.signum();
+    }
+    merged
+}
+
 /// Stable 64-bit key of an event id, for counter-based randomness.
 pub fn event_key(id: &str) -> u64 {
     id.bytes().fold(0x51_7cc1_b727_220a, |h, b| mix64(h ^ b as u64))

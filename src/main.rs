@@ -25,6 +25,46 @@ enum Command {
     Classify(ClassifyArgs),
     /// Run the pipeline: events in, the simulated users' posts out as a JSONL timeline.
     Run(RunArgs),
+    /// Show one user: profile, current state, recent history, reflections, relationships.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct StateArgs {
+    /// User-state rules as JSON (a `StateConfig`: history_window, reflect_every, peak,
+    /// mood_half_life_hours, relations, shifts...; unknown fields are refused).
+    #[arg(long)]
+    state_config: Option<PathBuf>,
+    /// Experiment tags and external ids, JSON lines `{"user": 17, "tags": ["a"], "external_id": "u_1"}`.
+    #[arg(long)]
+    tags: Option<PathBuf>,
+    /// Continue from a state saved by `--save-state` (same population).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The user: an id or an @handle.
+    #[arg(long)]
+    user: String,
+    /// Events to play first (JSON lines), so the state has a history.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Number of users to generate (ignored with --load).
+    #[arg(long, default_value_t = 100_000)]
+    users: u32,
+    /// Master seed (ignored with --load).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Start from a saved population snapshot instead of generating one.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -50,6 +90,11 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Save the evolving state at the end (to continue later with --resume).
+    #[arg(long)]
+    save_state: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -400,7 +445,6 @@ fn run_classify(args: ClassifyArgs) -> Result<()> {
 }
 
 fn run_pipeline(args: RunArgs) -> Result<()> {
-    use chorus::engine::Pipeline;
     use chorus::events::parse_events_numbered;
     use chorus::timeline::{self, PostKind};
     if let Some(t) = args.threads {
@@ -420,14 +464,17 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         }
     };
     meter.begin("setup", 1);
-    let mut pipeline = Pipeline::new(population)?;
+    let mut pipeline = state_pipeline(population, &args.state)?;
     let bytes = read_input(&args.events)?;
     let parsed = parse_events_numbered(&bytes);
     meter.begin("events", parsed.len() as u64);
     let (mut posts, mut failed, mut events, mut reacting) = (Vec::new(), 0usize, 0usize, 0usize);
-    // Events are numbered by position (post ids depend on it); errors name the file line.
+    // Events are numbered by position (post ids depend on it), after those of a resumed run;
+    // errors name the file line.
+    let base = pipeline.numbered();
+    let count = parsed.len() as u32;
     for (i, (line, item)) in parsed.into_iter().enumerate() {
-        match item.and_then(|event| pipeline.process(&event, i as u32, line)) {
+        match item.and_then(|event| pipeline.process(&event, base + i as u32, line)) {
             Err(e) => {
                 failed += 1;
                 eprintln!("chorus: {}: {e}", args.events.display());
@@ -439,6 +486,11 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
             }
         }
         meter.advance(1);
+    }
+    pipeline.set_numbered(base + count);
+    if let Some(path) = &args.save_state {
+        meter.begin("save state", 1);
+        pipeline.save(path)?;
     }
     meter.begin("write", posts.len() as u64);
     timeline::sort(&mut posts);
@@ -468,11 +520,173 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         if events > 0 { reacting as f64 / events as f64 / pipeline.population().len() as f64 * 100.0 } else { 0.0 }
     );
     eprintln!("timeline {} entries: {} (all text from templates)", posts.len(), kinds.join(", "));
+    report_state(&pipeline, posts.last().map(|p| p.time).unwrap_or_default());
     for st in &stages {
         eprintln!("stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib);
     }
     if failed > 0 {
         anyhow::bail!("{failed} events were rejected (see the messages above); the others are in the timeline");
+    }
+    Ok(())
+}
+
+/// A pipeline over `population` with the user-state options applied.
+fn state_pipeline(population: Population, args: &StateArgs) -> Result<chorus::engine::Pipeline> {
+    let config = match &args.state_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut de = serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?
+        }
+        None => chorus::state::StateConfig::default(),
+    };
+    let mut pipeline = chorus::engine::Pipeline::with_state(population, config)?;
+    if let Some(path) = &args.resume {
+        pipeline.resume(path)?;
+    }
+    if let Some(path) = &args.tags {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        pipeline.state_mut().load_tags(&path.display().to_string(), &text)?;
+    }
+    Ok(pipeline)
+}
+
+/// The state lines of the run summary: mood distribution, feuds, memory.
+fn report_state(pipeline: &chorus::engine::Pipeline, now: chorus::events::GameTime) {
+    let st = pipeline.state();
+    let minute = chorus::state::minute_of(now);
+    let (shares, energy, n) = st.mood_summary(pipeline.population(), minute);
+    eprintln!(
+        "state: {n} users have acted; mood negative {:.1}%, neutral {:.1}%, positive {:.1}%, mean energy {:.2}; \
+         {} active feuds, {} relationships, {} reflections formed, {} actions in history windows, {:.1} MiB",
+        shares[0] * 100.0,
+        shares[1] * 100.0,
+        shares[2] * 100.0,
+        energy,
+        st.feuds(minute),
+        st.relations().len(),
+        st.reflections().formed(),
+        st.history().records(),
+        st.bytes() as f64 / (1 << 20) as f64,
+    );
+}
+
+fn run_inspect(args: InspectArgs) -> Result<()> {
+    use chorus::events::parse_events_numbered;
+    use chorus::state::{minute_of, subject_name};
+    let population = match &args.load {
+        Some(path) => chorus::snapshot::load(path)?,
+        None => {
+            let world = World::embedded()?;
+            let seeds = SeedSet::embedded(&world)?;
+            Population::generate(&seeds, &world, args.users, args.seed)?
+        }
+    };
+    let user = match args.user.strip_prefix('@') {
+        Some(h) => population.find_handle(h).with_context(|| format!("no user @{h}"))?,
+        None => {
+            let id: u32 = args.user.parse().with_context(|| format!("--user {}: not an id or @handle", args.user))?;
+            anyhow::ensure!(
+                (id as usize) < population.len(),
+                "--user {id}: the population has {} users",
+                population.len()
+            );
+            chorus::UserId(id)
+        }
+    };
+    let mut pipeline = state_pipeline(population, &args.state)?;
+    let mut now = chorus::events::GameTime(0);
+    if let Some(path) = &args.events {
+        let bytes = read_input(path)?;
+        let base = pipeline.numbered();
+        let parsed = parse_events_numbered(&bytes);
+        let count = parsed.len() as u32;
+        for (i, (line, item)) in parsed.into_iter().enumerate() {
+            match item.and_then(|e| {
+                now = now.max(e.time);
+                pipeline.process(&e, base + i as u32, line)
+            }) {
+                Ok(_) => {}
+                Err(e) => eprintln!("chorus: {}: {e}", path.display()),
+            }
+        }
+        pipeline.set_numbered(base + count);
+    }
+    let u = user.0;
+    let p = pipeline.population();
+    let st = pipeline.state();
+    let minute = st.history().recent(u).next().map(|r| r.minute).unwrap_or(0).max(minute_of(now));
+    let mood = st.mood(p, u, minute);
+    let history: Vec<serde_json::Value> = st
+        .history()
+        .recent(u)
+        .take(20)
+        .map(|r| {
+            const KINDS: [&str; 6] = ["post", "reply", "quote", "repost", "like", "gif"];
+            let kind = KINDS.get(r.kind() as usize).copied().unwrap_or("?");
+            serde_json::json!({
+                "minute": r.minute,
+                "kind": kind,
+                "category": chorus::events::Category::ALL.get(r.category() as usize).map(|c| c.name()),
+                "about": (r.entity != u16::MAX).then(|| subject_name(p, r.entity as u32)),
+                "with": (r.other != u32::MAX).then(|| format!("@{}", p.handle(chorus::UserId(r.other)))),
+                "stance": r.stance,
+            })
+        })
+        .collect();
+    let mut reflections: Vec<serde_json::Value> = st
+        .reflections()
+        .of(u)
+        .iter()
+        .map(|r| serde_json::json!({"minute": r.minute, "importance": r.importance, "text": st.reflection_text(p, r)}))
+        .collect();
+    reflections.reverse();
+    let mut rels: Vec<(f32, u32)> =
+        st.relations().of(u).iter().map(|r| (st.relation(u, r.other, minute), r.other)).collect();
+    rels.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()).then(a.1.cmp(&b.1)));
+    let relationships: Vec<serde_json::Value> = rels
+        .iter()
+        .take(10)
+        .map(|&(w, o)| {
+            serde_json::json!({"with": format!("@{}", p.handle(chorus::UserId(o))), "weight": (w * 1000.0).round() / 1000.0, "label": st.label(u, o, minute)})
+        })
+        .collect();
+    let h = st.habits(u);
+    let tags: Vec<&str> =
+        st.tag_names().iter().enumerate().filter(|(k, _)| h.tags & (1 << k) != 0).map(|(_, t)| t.as_str()).collect();
+    let obsessions: Vec<&str> = h
+        .obsession
+        .iter()
+        .filter(|&&o| o > 0)
+        .filter_map(|&o| chorus::taxonomy::Topic::ALL.get(o as usize - 1).map(|t| t.name()))
+        .collect();
+    let out = serde_json::json!({
+        "user": u,
+        "handle": format!("@{}", p.handle(user)),
+        "profile": p.user(user),
+        "state": {
+            "at_minute": minute,
+            "mood": mood,
+            "feeling": mood.word(),
+            "obsessions": obsessions,
+            "emoji_drift": h.emoji,
+            "hashtag_drift": h.hashtag,
+            "ticks": st.ticks(u),
+            "cooldown_until_minute": st.cooldown_until(u),
+            "actions_in_window": st.history().len_of(u),
+            "folded_actions": st.history().folded(u).map(|f| f.by_kind.iter().sum::<u32>()).unwrap_or(0),
+            "tags": tags,
+            "external_id": st.external_id(u),
+        },
+        "recent_history": history,
+        "reflections": reflections,
+        "relationships": relationships,
+    });
+    if args.json {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
 }
@@ -483,6 +697,7 @@ fn main() -> std::process::ExitCode {
         Command::Population(args) => run_population(args),
         Command::Classify(args) => run_classify(args),
         Command::Run(args) => run_pipeline(args),
+        Command::Inspect(args) => run_inspect(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -201,7 +201,8 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     if version != VERSION {
         return Err(r.fail(format!("format version {version}, this build reads {VERSION}")));
     }
-    let end = bytes.len() - 16;
+    // The trailer: "END\0", length 4, the CRC, 4 bytes of padding.
+    let end = bytes.len() - 20;
     if &bytes[end..end + 4] != b"END\0" {
         return Err(r.fail("truncated (no end section)"));
     }

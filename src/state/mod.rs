@@ -11,9 +11,12 @@
 //! Rules (all documented defaults in [`StateConfig`]):
 //! - **Mood** is a valence and an arousal deviation from the baseline the user's traits give
 //!   (extraversion and agreeableness up, neuroticism down); each deviation halves every
-//!   `mood_half_life_hours` of game time. An action moves the author's valence by its
-//!   sentiment (and arousal by the event's intensity); likes and reposts received lift it;
-//!   hostile replies and quotes received ("dunked on") lower valence and raise arousal.
+//!   `mood_half_life_hours` of game time. An event moves everyone affiliated to its
+//!   stakeholders (their team lost: fans down, rival fans up), whether or not they post
+//!   ([`UserState::feel`]). An action moves the author's valence by its
+//!   sentiment (and arousal by the event's intensity); reactions received lift it (the k-th
+//!   reaction to a post by 0.03/k); hostile replies and quotes received ("dunked on") lower
+//!   valence by 0.08/√k and raise arousal.
 //!   Time of day shades the mood as read: mornings (6–10 local) refreshed, late nights (0–4)
 //!   irritable. Scheduled shifts ([`MoodShift`]) move everyone or one tag at a game time.
 //! - **Energy**: each action costs fatigue (post 10, reply 7, quote 7, GIF 4, repost 2, like 1
@@ -28,8 +31,9 @@
 //! - **Reflections**: every `reflect_every` actions, or when |valence| crosses `peak`, or when a
 //!   feud is returned, or when a post draws `praise_at` reactions.
 //! - **Relationships**: see [`relations`].
-//! - **Style drift**: when a post gets reactions, its author's emoji and hashtag habits move a
-//!   step toward what that post did (±`drift_step`, bounded to ±64 out of 255).
+//! - **Style drift**: when a post gets its first reaction, its author's emoji and hashtag habits
+//!   move a step toward what that post did (+`drift_step` if it had them, −half a step if not,
+//!   bounded to ±64 out of 255).
 //!
 //! Invariants: updates happen in timeline order after each event, so the state is a pure
 //! function of (population, events); nothing is shared between threads while it changes.
@@ -309,6 +313,16 @@ impl UserState {
         (m.valence as f32 / 127.0 * k, m.arousal as f32 / 127.0 * k, fatigue)
     }
 
+    /// User `u`'s (valence, arousal) deviation from their baseline and their fatigue at
+    /// `minute`, after decay (time of day aside).
+    pub fn deviation(&self, u: u32, minute: u32) -> (f32, f32, f32) {
+        if (u as usize) < self.len() {
+            self.decayed(u as usize, minute)
+        } else {
+            (0.0, 0.0, 0.0)
+        }
+    }
+
     /// User `u`'s mood at game minute `minute`, with the time of day at their local hour.
     pub fn mood(&self, population: &Population, u: u32, minute: u32) -> MoodNow {
         let (bv, ba) = UserState::baseline(population, u);
@@ -523,6 +537,27 @@ impl UserState {
         m.minute = minute.max(m.minute);
     }
 
+    /// Moves the mood of users an event touches whether or not they react (see
+    /// [`crate::filter::affected`]): valence by side × the event's valence × 0.12 × (0.5 +
+    /// intensity), arousal by 0.05 × intensity.
+    pub fn feel(&mut self, affected: &[(u32, i8)], class: &Classification, minute: u32) {
+        let valence = match class.valence {
+            crate::events::Valence::Positive => 1.0,
+            crate::events::Valence::Negative => -1.0,
+            crate::events::Valence::Neutral => 0.0,
+        };
+        let intensity = class.intensity.clamp(0.0, 1.0);
+        if valence == 0.0 && intensity == 0.0 {
+            return;
+        }
+        for &(u, side) in affected {
+            if (u as usize) < self.len() {
+                let dv = side as f32 * valence * 0.12 * (0.5 + intensity);
+                self.nudge(u as usize, minute, dv, 0.05 * intensity, 0.0);
+            }
+        }
+    }
+
     /// Updates everyone touched by one event's posts, in timeline order: authors' mood,
     /// energy, cooldown, ticks, history, obsessions and reflections; the reacted-to authors'
     /// mood, style habits and relationships.
@@ -632,26 +667,28 @@ impl UserState {
                 report.reflections += 1;
             }
             let bi = b as usize;
+            // Reactions received: each post's k-th reaction counts 1/k (likes) or 1/sqrt(k)
+            // (hostility), so a viral post moves its author a lot but not without bound.
+            let n = received.entry(t.id).or_default();
+            *n += 1;
+            let k = *n as f32;
             if hostile {
-                self.nudge(bi, minute, -0.06, 0.08, 0.0);
+                self.nudge(bi, minute, -0.08 / k.sqrt(), 0.1 / k.sqrt(), 0.0);
             } else {
-                self.nudge(bi, minute, 0.02, 0.01, 0.0);
-                let n = received.entry(t.id).or_default();
-                *n += 1;
+                self.nudge(bi, minute, 0.03 / k, 0.01 / k, 0.0);
                 if *n == self.config.praise_at.max(1) {
                     self.reflect(b, Kind::Praise, minute, class.category as u8, about, 1.0);
                     report.reflections += 1;
                 }
-                if matches!(p.kind, PostKind::Like | PostKind::Repost) {
+                // The first reaction to a post moves its author's habits toward what it did.
+                if *n == 1 {
                     let text = t.text.as_deref().unwrap_or("");
-                    let step = self.config.drift_step;
+                    let step = self.config.drift_step as i16;
                     let h = &mut self.habits[bi];
                     let emoji = text.chars().any(|c| c as u32 >= 0x1F000);
-                    h.emoji =
-                        (h.emoji as i16 + if emoji { step as i16 } else { -(step as i16) / 2 }).clamp(-64, 64) as i8;
+                    h.emoji = (h.emoji as i16 + if emoji { step } else { -step / 2 }).clamp(-64, 64) as i8;
                     let tag = text.contains('#');
-                    h.hashtag =
-                        (h.hashtag as i16 + if tag { step as i16 } else { -(step as i16) / 2 }).clamp(-64, 64) as i8;
+                    h.hashtag = (h.hashtag as i16 + if tag { step } else { -step / 2 }).clamp(-64, 64) as i8;
                 }
             }
         }

@@ -16,4 +16,5 @@ mod judges;
 mod run;
 mod seeds;
 mod snapshot;
+mod state;
 mod templates;
