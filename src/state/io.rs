@@ -3,7 +3,7 @@
 //!
 //! Layout (little-endian): magic `CHORUSST`, a `u32` version, a reserved `u32`; sections (4-byte
 //! tag, `u64` length, payload, zero padding to 8 bytes): `META` (JSON: population fingerprint,
-//! config, tags, external ids, counters), `MENT`, `HABT`, `COOL`, `TICK` (dense columns),
+//! config, tags, external ids, counters), `CELL` (the dense per-user cells),
 //! `HHED`, `HCNT`, `HPOL`, `HOLD`, `HFRE`, `HFLD` (history), `RELS`, `REFL`, `GIFM`; then
 //! `END\0` with the CRC-32 of everything before it. Written to `<path>.tmp` and renamed.
 //!
@@ -13,7 +13,7 @@
 use super::history::{Folded, History, Record, CHUNK};
 use super::reflect::{Reflection, Reflections};
 use super::relations::{Relation, Relations};
-use super::{Habits, Mental, StateConfig, UserState};
+use super::{Cell, StateConfig, UserState};
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use std::collections::BTreeMap;
@@ -121,10 +121,7 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
         out.put(&VERSION.to_le_bytes())?;
         out.put(&0u32.to_le_bytes())?;
         out.section(b"META", &meta)?;
-        out.section(b"MENT", bytemuck::cast_slice(&state.mental))?;
-        out.section(b"HABT", bytemuck::cast_slice(&state.habits))?;
-        out.section(b"COOL", bytemuck::cast_slice(&state.cooldown_until))?;
-        out.section(b"TICK", bytemuck::cast_slice(&state.ticks))?;
+        out.section(b"CELL", bytemuck::cast_slice(&state.cells))?;
         out.section(b"HHED", bytemuck::cast_slice(head))?;
         out.section(b"HCNT", bytemuck::cast_slice(count))?;
         out.section(b"HPOL", bytemuck::cast_slice(pool))?;
@@ -217,10 +214,7 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
             meta.users, meta.fingerprint
         )));
     }
-    let mental: Vec<Mental> = r.array(b"MENT", Some(users))?;
-    let habits: Vec<Habits> = r.array(b"HABT", Some(users))?;
-    let cooldown_until: Vec<u32> = r.array(b"COOL", Some(users))?;
-    let ticks: Vec<u32> = r.array(b"TICK", Some(users))?;
+    let cells: Vec<Cell> = r.array(b"CELL", Some(users))?;
     let head: Vec<u32> = r.array(b"HHED", Some(users))?;
     let count: Vec<u16> = r.array(b"HCNT", Some(users))?;
     let pool: Vec<[Record; CHUNK]> = r.array(b"HPOL", None)?;
@@ -247,10 +241,7 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     )
     .map_err(|m| r.fail(m))?;
     let mut state = UserState::new(users, meta.config).map_err(|e| r.fail(e.to_string()))?;
-    state.mental = mental;
-    state.habits = habits;
-    state.cooldown_until = cooldown_until;
-    state.ticks = ticks;
+    state.cells = cells;
     state.history = history;
     state.relations = Relations::from_flat(rels.into_iter().map(|x| (x.user, x.rel)).collect());
     state.reflections =

@@ -171,7 +171,7 @@ impl Bank {
 /// All users' reflections.
 #[derive(Clone, Debug, Default)]
 pub struct Reflections {
-    by_user: HashMap<u32, Vec<Reflection>>,
+    by_user: super::IdMap<Vec<Reflection>>,
     formed: u64,
 }
 
@@ -249,7 +249,7 @@ impl Reflections {
     }
 
     pub(crate) fn from_flat(formed: u64, items: Vec<(u32, Reflection)>) -> Reflections {
-        let mut by_user: HashMap<u32, Vec<Reflection>> = HashMap::new();
+        let mut by_user: super::IdMap<Vec<Reflection>> = super::IdMap::default();
         for (u, r) in items {
             by_user.entry(u).or_default().push(r);
         }

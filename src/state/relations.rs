@@ -11,7 +11,7 @@
 //! Invariant: each user keeps at most `MAX_PER_USER` relationships (the weakest is forgotten),
 //! so memory is bounded by users × that; every update is ordered and deterministic.
 
-use std::collections::HashMap;
+use super::IdMap;
 
 /// Most relationships remembered per user.
 pub const MAX_PER_USER: usize = 32;
@@ -93,7 +93,7 @@ pub enum Label {
 /// The relationships of all users.
 #[derive(Clone, Debug, Default)]
 pub struct Relations {
-    by_user: HashMap<u32, Vec<Relation>>,
+    by_user: IdMap<Vec<Relation>>,
 }
 
 /// Weight after drifting from `minute` to `now` with the given half-life.
@@ -145,7 +145,7 @@ impl Relations {
         if a == b {
             return;
         }
-        let list = self.by_user.entry(a).or_default();
+        let list = self.by_user.entry(a).or_insert_with(|| Vec::with_capacity(4));
         let slot = match list.iter().position(|r| r.other == b) {
             Some(k) => k,
             None => {
@@ -223,7 +223,7 @@ impl Relations {
     /// list (every choice over it breaks ties by id), so a restored store behaves exactly like
     /// the one saved.
     pub(crate) fn from_flat(items: Vec<(u32, Relation)>) -> Relations {
-        let mut by_user: HashMap<u32, Vec<Relation>> = HashMap::new();
+        let mut by_user: IdMap<Vec<Relation>> = IdMap::default();
         for (a, r) in items {
             by_user.entry(a).or_default().push(r);
         }
