@@ -25,6 +25,46 @@ enum Command {
     Classify(ClassifyArgs),
     /// Run the pipeline: events in, the simulated users' posts out as a JSONL timeline.
     Run(RunArgs),
+    /// Run the pipeline and stream the timeline (and optionally users and edges) to files
+    /// (JSONL, CSV, Parquet, with a manifest) and/or a Bolt graph database.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Event file, one JSON event per line (`-` for standard input).
+    #[arg(long)]
+    events: PathBuf,
+    /// Write the export files into this directory (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Comma-separated formats: jsonl, csv, parquet.
+    #[arg(long, default_value = "jsonl")]
+    format: String,
+    /// Also export the users with their traits (users.<format>).
+    #[arg(long)]
+    population: bool,
+    /// Also export the relationship graph as an edge list (edges.<format>).
+    #[arg(long)]
+    graph: bool,
+    /// Parquet row-group size in rows.
+    #[arg(long, default_value_t = 65_536)]
+    row_group: usize,
+    /// Number of users to generate (ignored with --load).
+    #[arg(long, default_value_t = 100_000)]
+    users: u32,
+    /// Master seed (ignored with --load).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Start from a saved population snapshot instead of generating one.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Worker threads (default: all cores). The output is identical for any number.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -457,10 +497,11 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     for p in &posts {
         *by_kind.entry(p.kind).or_insert(0usize) += 1;
     }
-    let kinds: Vec<String> = [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like]
-        .iter()
-        .map(|k| format!("{} {}", format!("{k:?}").to_lowercase(), by_kind.get(k).copied().unwrap_or(0)))
-        .collect();
+    let kinds: Vec<String> =
+        [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like]
+            .iter()
+            .map(|k| format!("{} {}", format!("{k:?}").to_lowercase(), by_kind.get(k).copied().unwrap_or(0)))
+            .collect();
     eprintln!(
         "events {events} processed, {failed} rejected; {} reactions ({:.2}% of users per event on average)",
         reacting,
@@ -476,12 +517,91 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The population of `run`/`export`: loaded from a snapshot or generated from the embedded data.
+fn run_population_for(load: Option<&std::path::Path>, users: u32, seed: u64, meter: &StageMeter) -> Result<Population> {
+    Ok(match load {
+        Some(path) => {
+            meter.begin("load", 1);
+            chorus::snapshot::load(path)?
+        }
+        None => {
+            let world = World::embedded()?;
+            let seeds = SeedSet::embedded(&world)?;
+            let config = PopulationConfig { users, seed, ..PopulationConfig::default() };
+            Population::generate_with(&seeds, &world, &config, meter)?
+        }
+    })
+}
+
+fn run_export(args: ExportArgs) -> Result<()> {
+    use chorus::engine::Pipeline;
+    use chorus::events::parse_events_numbered;
+    use chorus::export::{ExportOptions, Exporter, Format, RunInfo};
+    let formats = Format::parse_list(&args.format).context("--format")?;
+    let Some(dir) = &args.out else {
+        anyhow::bail!("nothing to export to: give --out DIR");
+    };
+    if let Some(t) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
+    }
+    let meter = StageMeter::new(!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
+    meter.begin("setup", 1);
+    let mut pipeline = Pipeline::new(population)?;
+    let bytes = read_input(&args.events)?;
+    let parsed = parse_events_numbered(&bytes);
+    let options = ExportOptions { formats, population: args.population, graph: args.graph, row_group: args.row_group };
+    let mut exporter = Exporter::create(dir, &options)?;
+    if args.population || args.graph {
+        meter.begin("population", 1);
+        exporter.write_population(pipeline.population())?;
+    }
+    meter.begin("events", parsed.len() as u64);
+    let (mut failed, mut events) = (0u64, 0u64);
+    for (i, (line, item)) in parsed.into_iter().enumerate() {
+        match item.and_then(|event| pipeline.process(&event, i as u32, line)) {
+            Err(e) => {
+                failed += 1;
+                eprintln!("chorus: {}: {e}", args.events.display());
+            }
+            Ok((mut posts, _)) => {
+                events += 1;
+                chorus::timeline::sort(&mut posts);
+                exporter.write_posts(&posts)?;
+            }
+        }
+        meter.advance(1);
+    }
+    meter.begin("finish", 1);
+    let pop = pipeline.population();
+    let run = RunInfo {
+        seed: pop.config().seed,
+        users: pop.len() as u64,
+        edges: pop.graph().edges(),
+        events,
+        rejected: failed,
+    };
+    let manifest = exporter.finish(run)?;
+    let stages = meter.finish();
+    for f in &manifest.files {
+        eprintln!("wrote {}  {} rows, {} bytes", dir.join(&f.name).display(), f.rows, f.bytes);
+    }
+    for st in &stages {
+        eprintln!("stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib);
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} events were rejected (see the messages above); the others are exported");
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Population(args) => run_population(args),
         Command::Classify(args) => run_classify(args),
         Command::Run(args) => run_pipeline(args),
+        Command::Export(args) => run_export(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,15 +6,15 @@
 use crate::events::GameTime;
 use crate::ids::UserId;
 use crate::templates::Sentiment;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A post's id: `(event index << 32) | sequence within the event`, unique in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PostId(pub u64);
 
 /// What kind of action a timeline entry records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PostKind {
     /// A new post about the event.
@@ -31,8 +31,26 @@ pub enum PostKind {
     Gif,
 }
 
+impl PostKind {
+    /// All kinds.
+    pub const ALL: [PostKind; 6] =
+        [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like];
+
+    /// Lowercase name, as in the JSONL.
+    pub fn name(self) -> &'static str {
+        match self {
+            PostKind::Post => "post",
+            PostKind::Reply => "reply",
+            PostKind::Quote => "quote",
+            PostKind::Repost => "repost",
+            PostKind::Like => "like",
+            PostKind::Gif => "gif",
+        }
+    }
+}
+
 /// Where a post's text came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// A filled template.
@@ -43,8 +61,19 @@ pub enum Source {
     Llm,
 }
 
+impl Source {
+    /// Lowercase name, as in the JSONL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Template => "template",
+            Source::Cache => "cache",
+            Source::Llm => "llm",
+        }
+    }
+}
+
 /// One timeline entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     /// Unique id.
     pub id: PostId,
