@@ -74,6 +74,7 @@ pub struct TableFile {
     rows: u64,
     inner: Inner,
     scratch: String,
+    line: Vec<u8>,
 }
 
 enum Inner {
@@ -106,7 +107,7 @@ impl TableFile {
             Format::Csv => Inner::Csv(Box::new(CsvOut::new(file, table)?)),
             Format::Parquet => Inner::Parquet(Box::new(ParquetOut::new(file, table, row_group)?)),
         };
-        Ok(TableFile { table, format, rows: 0, inner, scratch: String::new() })
+        Ok(TableFile { table, format, rows: 0, inner, scratch: String::new(), line: Vec::with_capacity(1024) })
     }
 
     /// The table.
@@ -119,10 +120,7 @@ impl TableFile {
         debug_assert_eq!(self.table, Table::Posts);
         self.rows += 1;
         match &mut self.inner {
-            Inner::Jsonl(f) => {
-                serde_json::to_writer(&mut *f.writer(), p).map_err(|e| f.err(e.into()))?;
-                f.writer().write_all(b"\n").map_err(|e| f.err(e))
-            }
+            Inner::Jsonl(f) => json_line(f, &mut self.line, p),
             Inner::Csv(c) => c.row(|v| visit_post(p, v)),
             Inner::Parquet(pq) => pq.row(|v| visit_post(p, v)),
         }
@@ -134,10 +132,7 @@ impl TableFile {
         self.rows += 1;
         let scratch = &mut self.scratch;
         match &mut self.inner {
-            Inner::Jsonl(f) => {
-                serde_json::to_writer(&mut *f.writer(), u).map_err(|e| f.err(e.into()))?;
-                f.writer().write_all(b"\n").map_err(|e| f.err(e))
-            }
+            Inner::Jsonl(f) => json_line(f, &mut self.line, u),
             Inner::Csv(c) => c.row(|v| visit_user(pop, u, scratch, v)),
             Inner::Parquet(pq) => pq.row(|v| visit_user(pop, u, scratch, v)),
         }
@@ -157,8 +152,7 @@ impl TableFile {
                     weight: f32,
                 }
                 let row = Row { source: source.0, target: e.target.0, kind: e.kind.name(), weight: e.weight };
-                serde_json::to_writer(&mut *f.writer(), &row).map_err(|e| f.err(e.into()))?;
-                f.writer().write_all(b"\n").map_err(|e| f.err(e))
+                json_line(f, &mut self.line, &row)
             }
             Inner::Csv(c) => c.row(|v| visit_edge(source, e, v)),
             Inner::Parquet(pq) => pq.row(|v| visit_edge(source, e, v)),
@@ -174,6 +168,15 @@ impl TableFile {
         };
         Ok(Finished { table: self.table, format: self.format, rows: self.rows, file })
     }
+}
+
+/// Writes `value` as one JSON line: serialized into `line` first, so the file (and its
+/// checksum) sees one write per row.
+fn json_line<T: serde::Serialize>(f: &mut AtomicFile, line: &mut Vec<u8>, value: &T) -> Result<()> {
+    line.clear();
+    serde_json::to_writer(&mut *line, value).map_err(|e| f.err(e.into()))?;
+    line.push(b'\n');
+    f.writer().write_all(line).map_err(|e| f.err(e))
 }
 
 /// CSV output: the csv crate's writer over the checksumming file.

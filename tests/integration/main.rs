@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod determinism;
 mod engine;
+mod export;
 mod filter;
 mod graph_stats;
 mod run;
