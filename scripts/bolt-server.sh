@@ -8,7 +8,7 @@
 # Settings (environment): CHORUS_BOLT_PORT (7687), CHORUS_BOLT_HTTP_PORT (2480),
 # CHORUS_BOLT_PASSWORD (chorus-test-pw), CHORUS_BOLT_DIR (target/bolt-server), CHORUS_BOLT_ENV
 # (target/bolt-env, the virtual environment). The server binds to 127.0.0.1, runs with -Xmx1g
-# and serves one database, `chorus`, with the user root.
+# and serves one database, `neo4j` (the name Neo4j clients default to), with the user root.
 # `eval "$(scripts/bolt-server.sh start)"` sets CHORUS_NEO4J_URI, CHORUS_NEO4J_USER and
 # CHORUS_NEO4J_PASSWORD for the tests.
 set -euo pipefail
@@ -43,13 +43,13 @@ start() {
     setsid "$pkg/jre/bin/java" -Xmx1g \
       -Darcadedb.server.rootPath="$dir" \
       -Darcadedb.server.rootPassword="$password" \
-      -Darcadedb.server.defaultDatabases="chorus[root]" \
+      -Darcadedb.server.defaultDatabases="neo4j[root]" \
       -Darcadedb.server.httpIncomingHost=127.0.0.1 \
       -Darcadedb.server.httpIncomingPort="$http_port" \
       -Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin \
       -Darcadedb.bolt.host=127.0.0.1 \
       -Darcadedb.bolt.port="$port" \
-      -Darcadedb.bolt.defaultDatabase=chorus \
+      -Darcadedb.bolt.defaultDatabase=neo4j \
       -cp "$pkg/jars/*" com.arcadedb.server.ArcadeDBServer >>"$log" 2>&1 </dev/null &
     echo $! >"$pidfile"
     # Ready means the log line, not the port: the default database is created after the port opens.

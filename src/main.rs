@@ -50,6 +50,25 @@ struct ExportArgs {
     /// Parquet row-group size in rows.
     #[arg(long, default_value_t = 65_536)]
     row_group: usize,
+    /// Also write users, relationships and posts into this Bolt (Neo4j protocol) database,
+    /// e.g. bolt://127.0.0.1:7687.
+    #[arg(long, value_name = "URI")]
+    neo4j: Option<String>,
+    /// Bolt user name.
+    #[arg(long, default_value = "neo4j")]
+    neo4j_user: String,
+    /// Bolt password (default: the CHORUS_NEO4J_PASSWORD environment variable).
+    #[arg(long)]
+    neo4j_password: Option<String>,
+    /// Bolt database name.
+    #[arg(long, default_value = "neo4j")]
+    neo4j_db: String,
+    /// Rows per Bolt transaction.
+    #[arg(long, default_value_t = 5_000)]
+    neo4j_batch: usize,
+    /// Also write the CSV files `neo4j-admin database import` takes into DIR.
+    #[arg(long, value_name = "DIR")]
+    neo4j_admin: Option<PathBuf>,
     /// Number of users to generate (ignored with --load).
     #[arg(long, default_value_t = 100_000)]
     users: u32,
@@ -538,8 +557,21 @@ fn run_export(args: ExportArgs) -> Result<()> {
     use chorus::events::parse_events_numbered;
     use chorus::export::{ExportOptions, Exporter, Format, RunInfo};
     let formats = Format::parse_list(&args.format).context("--format")?;
-    let Some(dir) = &args.out else {
-        anyhow::bail!("nothing to export to: give --out DIR");
+    if args.out.is_none() && args.neo4j.is_none() && args.neo4j_admin.is_none() {
+        anyhow::bail!("nothing to export to: give --out DIR, --neo4j URI or --neo4j-admin DIR");
+    }
+    let bolt_config = match &args.neo4j {
+        None => None,
+        Some(uri) => {
+            let password = args.neo4j_password.clone().or_else(|| std::env::var("CHORUS_NEO4J_PASSWORD").ok());
+            let Some(password) = &password else {
+                anyhow::bail!("--neo4j needs a password: --neo4j-password or CHORUS_NEO4J_PASSWORD");
+            };
+            let mut c = chorus::export::neo4j::BoltConfig::new(uri, &args.neo4j_user, password);
+            c.database = args.neo4j_db.clone();
+            c.batch = args.neo4j_batch;
+            Some(c)
+        }
     };
     if let Some(t) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
@@ -551,10 +583,38 @@ fn run_export(args: ExportArgs) -> Result<()> {
     let bytes = read_input(&args.events)?;
     let parsed = parse_events_numbered(&bytes);
     let options = ExportOptions { formats, population: args.population, graph: args.graph, row_group: args.row_group };
-    let mut exporter = Exporter::create(dir, &options)?;
-    if args.population || args.graph {
+    // Connect first: a server that is down fails the command before any work.
+    let mut bolt = match &bolt_config {
+        Some(c) => Some(chorus::export::neo4j::BoltExporter::connect(c)?),
+        None => None,
+    };
+    let mut exporter = match &args.out {
+        Some(dir) => Some(Exporter::create(dir, &options)?),
+        None => None,
+    };
+    let mut admin = match &args.neo4j_admin {
+        Some(dir) => Some(chorus::export::neo4j_admin::AdminImport::create(dir, pipeline.population())?),
+        None => None,
+    };
+    if let Some(exporter) = exporter.as_mut().filter(|_| args.population || args.graph) {
         meter.begin("population", 1);
         exporter.write_population(pipeline.population())?;
+    }
+    if let Some(bolt) = bolt.as_mut() {
+        let pop = pipeline.population();
+        let key = format!(
+            "chorus {} seed {} users {} edges {} events crc32 {:08x}",
+            env!("CARGO_PKG_VERSION"),
+            pop.config().seed,
+            pop.len(),
+            pop.graph().edges(),
+            crc32fast::hash(&bytes)
+        );
+        bolt.begin(&key)?;
+        meter.begin("bolt users", 1);
+        bolt.write_users(pipeline.population())?;
+        meter.begin("bolt edges", 1);
+        bolt.write_edges(pipeline.population())?;
     }
     meter.begin("events", parsed.len() as u64);
     let (mut failed, mut events) = (0u64, 0u64);
@@ -567,7 +627,15 @@ fn run_export(args: ExportArgs) -> Result<()> {
             Ok((mut posts, _)) => {
                 events += 1;
                 chorus::timeline::sort(&mut posts);
-                exporter.write_posts(&posts)?;
+                if let Some(exporter) = exporter.as_mut() {
+                    exporter.write_posts(&posts)?;
+                }
+                if let Some(bolt) = bolt.as_mut() {
+                    bolt.write_posts(&posts)?;
+                }
+                if let Some(admin) = admin.as_mut() {
+                    admin.write_posts(&posts)?;
+                }
             }
         }
         meter.advance(1);
@@ -581,10 +649,29 @@ fn run_export(args: ExportArgs) -> Result<()> {
         events,
         rejected: failed,
     };
-    let manifest = exporter.finish(run)?;
+    let manifest = match (exporter, &args.out) {
+        (Some(exporter), Some(dir)) => Some((dir, exporter.finish(run)?)),
+        _ => None,
+    };
+    let bolt_counts = match bolt {
+        Some(b) => Some(b.finish()?),
+        None => None,
+    };
+    let admin_files = match admin {
+        Some(a) => Some(a.finish()?),
+        None => None,
+    };
     let stages = meter.finish();
-    for f in &manifest.files {
-        eprintln!("wrote {}  {} rows, {} bytes", dir.join(&f.name).display(), f.rows, f.bytes);
+    if let Some((dir, manifest)) = &manifest {
+        for f in &manifest.files {
+            eprintln!("wrote {}  {} rows, {} bytes", dir.join(&f.name).display(), f.rows, f.bytes);
+        }
+    }
+    if let (Some(c), Some(uri)) = (&bolt_counts, &args.neo4j) {
+        eprintln!("wrote {uri}: {} users, {} relationships, {} posts", c.users, c.edges, c.posts);
+    }
+    if let (Some(files), Some(dir)) = (&admin_files, &args.neo4j_admin) {
+        eprintln!("wrote {} neo4j-admin import files to {} (see import.sh there)", files.len(), dir.display());
     }
     for st in &stages {
         eprintln!("stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib);

@@ -180,7 +180,7 @@ fn json_line<T: serde::Serialize>(f: &mut AtomicFile, line: &mut Vec<u8>, value:
 }
 
 /// CSV output: the csv crate's writer over the checksumming file.
-struct CsvOut {
+pub(crate) struct CsvOut {
     w: csv::Writer<HashingWriter>,
     pending: PendingFile,
     num: Vec<u8>,
@@ -189,13 +189,19 @@ struct CsvOut {
 
 impl CsvOut {
     fn new(file: AtomicFile, table: Table) -> Result<CsvOut> {
+        Self::with_header(file, table.columns().iter().map(|c| c.name.to_string()))
+    }
+
+    /// A CSV file with the given header row.
+    pub(crate) fn with_header(file: AtomicFile, header: impl IntoIterator<Item = String>) -> Result<CsvOut> {
         let (writer, pending) = file.into_parts();
         let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 16).from_writer(writer);
-        w.write_record(table.columns().iter().map(|c| c.name)).map_err(|e| csv_err(&pending, e))?;
+        w.write_record(header).map_err(|e| csv_err(&pending, e))?;
         Ok(CsvOut { w, pending, num: Vec::with_capacity(32), error: None })
     }
 
-    fn row(&mut self, f: impl FnOnce(&mut dyn CellVisitor)) -> Result<()> {
+    /// Writes one record: `f` feeds its cells.
+    pub(crate) fn row(&mut self, f: impl FnOnce(&mut dyn CellVisitor)) -> Result<()> {
         f(self);
         if let Err(e) = self.w.write_record(None::<&[u8]>) {
             self.error.get_or_insert(e);
@@ -220,7 +226,8 @@ impl CsvOut {
         self.num = num;
     }
 
-    fn finish(self) -> Result<Written> {
+    /// Flushes and commits the file.
+    pub(crate) fn finish(self) -> Result<Written> {
         let CsvOut { w, pending, .. } = self;
         let writer = w.into_inner().map_err(|e| Error::io(pending.tmp_path(), e.into_error()))?;
         pending.commit(writer)

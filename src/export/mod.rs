@@ -22,6 +22,9 @@
 pub mod files;
 pub mod formats;
 pub mod manifest;
+#[cfg(feature = "neo4j")]
+pub mod neo4j;
+pub mod neo4j_admin;
 pub mod table;
 
 pub use formats::{arrow_schema, Format};
