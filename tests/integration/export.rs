@@ -201,3 +201,67 @@ fn bad_export_arguments_fail_clearly() {
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && stderr.contains("file") && !stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn the_timeline_command_gives_the_firehose_threads_and_a_users_timelines() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = events_file(dir.path(), 40);
+    let out = dir.path().join("x");
+    assert!(export(&events, &out, &[]).status.success());
+    let run_out = dir.path().join("run.jsonl");
+    let r = chorus()
+        .args(["run", "--users", "20000", "--seed", "5", "-q", "--events"])
+        .arg(&events)
+        .arg("--out")
+        .arg(&run_out)
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let posts_file = out.join("posts.jsonl");
+    let timeline = |args: &[&str]| {
+        let r = chorus()
+            .args(["timeline", "--users", "20000", "--seed", "5", "--timeline"])
+            .arg(&posts_file)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        String::from_utf8(r.stdout).unwrap()
+    };
+    // The firehose of the exported file is exactly what `chorus run` writes.
+    crate::common::assert_same_bytes(
+        timeline(&["--firehose"]).as_bytes(),
+        &std::fs::read(&run_out).unwrap(),
+        "firehose vs chorus run",
+    );
+    // An event's thread trees hold its posts and quotes with every reply below them.
+    let posts = jsonl(&posts_file);
+    let event = posts[0]["event"].as_str().unwrap().to_string();
+    fn size(v: &serde_json::Value) -> usize {
+        1 + v["replies"].as_array().unwrap().iter().map(size).sum::<usize>()
+    }
+    let trees: Vec<serde_json::Value> =
+        timeline(&["--event", &event]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected = posts
+        .iter()
+        .filter(|p| {
+            p["event"] == event.as_str() && ["post", "quote", "reply", "gif"].contains(&p["kind"].as_str().unwrap())
+        })
+        .count();
+    assert_eq!(trees.iter().map(size).sum::<usize>(), expected);
+    // A user's profile holds their entries (likes excluded), newest first.
+    let author = posts.iter().find(|p| p["kind"] == "post").unwrap()["author"].as_u64().unwrap();
+    let v: serde_json::Value = serde_json::from_str(timeline(&["--user", &author.to_string()]).trim()).unwrap();
+    let profile = v["profile"].as_array().unwrap();
+    let own = posts.iter().filter(|p| p["author"] == author && p["kind"] != "like").count();
+    assert_eq!(profile.len(), own);
+    assert!(profile.windows(2).all(|w| w[0]["time"].as_i64() >= w[1]["time"].as_i64()));
+    // A user outside the population is refused clearly.
+    let r = chorus()
+        .args(["timeline", "--users", "20000", "--user", "20000", "--timeline"])
+        .arg(&posts_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && stderr.contains("20000 users") && !stderr.contains("panicked"), "{stderr}");
+}
