@@ -78,13 +78,33 @@ impl Pipeline {
         event_index: u32,
         line: usize,
     ) -> std::result::Result<(Vec<Post>, usize), EventError> {
+        self.process_detailed(event, event_index, line).map(|p| (p.posts, p.reactions.len()))
+    }
+
+    /// [`Pipeline::process`] keeping the classification and the reactions (for training data).
+    pub fn process_detailed(
+        &mut self,
+        event: &GameEvent,
+        event_index: u32,
+        line: usize,
+    ) -> std::result::Result<Processed, EventError> {
         event.validate().map_err(|(field, error)| EventError { line, id: Some(event.id.clone()), field, error })?;
         let class = self.classifier.classify(event, line)?;
         let reactions = filter(&self.population, &self.index, &self.filter, &class, event.time, Some(&self.cooldowns));
         self.cooldowns.record(&reactions, event.time);
         let posts = act(&self.population, &self.templates, &self.actions, event, &class, event_index, &reactions);
-        Ok((posts, reactions.len()))
+        Ok(Processed { posts, reactions, class })
     }
+}
+
+/// One processed event: its posts, the users who reacted, and its classification.
+pub struct Processed {
+    /// The posts, in no particular order.
+    pub posts: Vec<Post>,
+    /// Who reacted and how (the filter's output).
+    pub reactions: Vec<crate::filter::Reaction>,
+    /// The event's classification.
+    pub class: crate::classify::Classification,
 }
 
 /// What the game sends.

@@ -100,6 +100,17 @@ struct ExportArgs {
     /// Rows per Bolt transaction.
     #[arg(long, default_value_t = 5_000)]
     neo4j_batch: usize,
+    /// Also write a training dataset of sampled (user, event) decisions to FILE (JSONL; schema
+    /// in docs/TRAINING_DATA.md).
+    #[arg(long, value_name = "FILE")]
+    training: Option<PathBuf>,
+    /// Share of each action class in the training data, summing to 1, e.g.
+    /// none=0.5,like=0.15,repost=0.1,reply=0.1,quote=0.05,post=0.05,gif=0.05 (the default).
+    #[arg(long, value_name = "RATES")]
+    training_rates: Option<String>,
+    /// Training records per event at most.
+    #[arg(long, default_value_t = 1_000)]
+    training_per_event: usize,
     /// Also write the CSV files `neo4j-admin database import` takes into DIR.
     #[arg(long, value_name = "DIR")]
     neo4j_admin: Option<PathBuf>,
@@ -591,9 +602,16 @@ fn run_export(args: ExportArgs) -> Result<()> {
     use chorus::events::parse_events_numbered;
     use chorus::export::{ExportOptions, Exporter, Format, RunInfo};
     let formats = Format::parse_list(&args.format).context("--format")?;
-    if args.out.is_none() && args.neo4j.is_none() && args.neo4j_admin.is_none() {
-        anyhow::bail!("nothing to export to: give --out DIR, --neo4j URI or --neo4j-admin DIR");
+    if args.out.is_none() && args.neo4j.is_none() && args.neo4j_admin.is_none() && args.training.is_none() {
+        anyhow::bail!("nothing to export to: give --out DIR, --neo4j URI, --neo4j-admin DIR or --training FILE");
     }
+    let training_config = chorus::export::training::TrainingConfig {
+        rates: match &args.training_rates {
+            Some(r) => chorus::export::training::SamplingRates::parse(r).context("--training-rates")?,
+            None => Default::default(),
+        },
+        per_event: args.training_per_event,
+    };
     let bolt_config = match &args.neo4j {
         None => None,
         Some(uri) => {
@@ -630,6 +648,14 @@ fn run_export(args: ExportArgs) -> Result<()> {
         Some(dir) => Some(chorus::export::neo4j_admin::AdminImport::create(dir, pipeline.population())?),
         None => None,
     };
+    let mut training = match &args.training {
+        Some(path) => Some(chorus::export::training::TrainingWriter::create(
+            path,
+            training_config,
+            pipeline.population().config().seed,
+        )?),
+        None => None,
+    };
     if let Some(exporter) = exporter.as_mut().filter(|_| args.population || args.graph) {
         meter.begin("population", 1);
         exporter.write_population(pipeline.population())?;
@@ -653,14 +679,20 @@ fn run_export(args: ExportArgs) -> Result<()> {
     meter.begin("events", parsed.len() as u64);
     let (mut failed, mut events) = (0u64, 0u64);
     for (i, (line, item)) in parsed.into_iter().enumerate() {
-        match item.and_then(|event| pipeline.process(&event, i as u32, line)) {
+        let result = item.and_then(|event| pipeline.process_detailed(&event, i as u32, line).map(|p| (event, p)));
+        match result {
             Err(e) => {
                 failed += 1;
                 eprintln!("chorus: {}: {e}", args.events.display());
             }
-            Ok((mut posts, _)) => {
+            Ok((event, processed)) => {
                 events += 1;
+                let mut posts = processed.posts;
                 chorus::timeline::sort(&mut posts);
+                if let Some(t) = training.as_mut() {
+                    let pop = pipeline.population();
+                    t.write_event(pop, &event, i as u32, &processed.class, &processed.reactions, &posts)?;
+                }
                 if let Some(exporter) = exporter.as_mut() {
                     exporter.write_posts(&posts)?;
                 }
@@ -691,6 +723,10 @@ fn run_export(args: ExportArgs) -> Result<()> {
         Some(b) => Some(b.finish()?),
         None => None,
     };
+    let training_done = match training {
+        Some(t) => Some(t.finish()?),
+        None => None,
+    };
     let admin_files = match admin {
         Some(a) => Some(a.finish()?),
         None => None,
@@ -703,6 +739,9 @@ fn run_export(args: ExportArgs) -> Result<()> {
     }
     if let (Some(c), Some(uri)) = (&bolt_counts, &args.neo4j) {
         eprintln!("wrote {uri}: {} users, {} relationships, {} posts", c.users, c.edges, c.posts);
+    }
+    if let Some((file, rows)) = &training_done {
+        eprintln!("wrote {}  {rows} training records, {} bytes", file.path.display(), file.bytes);
     }
     if let (Some(files), Some(dir)) = (&admin_files, &args.neo4j_admin) {
         eprintln!("wrote {} neo4j-admin import files to {} (see import.sh there)", files.len(), dir.display());

@@ -26,6 +26,7 @@ pub mod manifest;
 pub mod neo4j;
 pub mod neo4j_admin;
 pub mod table;
+pub mod training;
 
 pub use formats::{arrow_schema, Format};
 pub use manifest::{FileEntry, Manifest, RunInfo, SCHEMA_VERSION};

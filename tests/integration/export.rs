@@ -265,3 +265,66 @@ fn the_timeline_command_gives_the_firehose_threads_and_a_users_timelines() {
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && stderr.contains("20000 users") && !stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn training_data_samples_decisions_by_the_rates_with_state_action_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = events_file(dir.path(), 30);
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let rates = "none=0.5,like=0.2,repost=0.1,reply=0.1,quote=0.05,post=0.05";
+    for (file, threads) in [(&a, "1"), (&b, "2")] {
+        let r = chorus()
+            .args(["export", "--users", "20000", "--seed", "5", "-q", "--threads", threads, "--events"])
+            .arg(&events)
+            .arg("--training")
+            .arg(file)
+            .args(["--training-rates", rates, "--training-per-event", "40"])
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    crate::common::assert_same_bytes(&std::fs::read(&a).unwrap(), &std::fs::read(&b).unwrap(), "training data");
+    let records = jsonl(&a);
+    let mut per_event: std::collections::HashMap<(String, String), usize> = Default::default();
+    for r in &records {
+        let action = r["action"].as_str().unwrap().to_string();
+        *per_event.entry((r["event"].as_str().unwrap().to_string(), action.clone())).or_default() += 1;
+        let state = &r["state"];
+        assert!(state["profile"]["big5"].as_array().unwrap().len() == 5 && state["event"]["category"].is_string());
+        assert!(state["mood"].is_null(), "mood arrives with issue 5");
+        if action == "none" {
+            assert!(state["filter"].is_null() && r["outcome"]["post"].is_null());
+        } else {
+            assert!(state["filter"]["engagement"].is_u64() && r["outcome"]["post"].is_u64());
+            assert!(r["outcome"]["delay"].as_i64().unwrap() >= 0);
+        }
+        if ["like", "repost", "reply"].contains(&action.as_str()) {
+            assert!(state["target"]["author"].is_u64(), "{r}");
+        }
+    }
+    let quota = |a: &str| match a {
+        "none" => 20,
+        "like" => 8,
+        "repost" | "reply" => 4,
+        _ => 2,
+    };
+    for ((event, action), n) in &per_event {
+        assert!(*n <= quota(action), "{event} {action}: {n}");
+    }
+    let nones = per_event.iter().filter(|((_, a), _)| a == "none").map(|(_, n)| *n).collect::<Vec<_>>();
+    assert!(nones.len() == 30 && nones.iter().all(|&n| n == 20), "20 non-reacting users per event");
+    // Posts that got replies show them as outcomes.
+    assert!(records
+        .iter()
+        .any(|r| r["outcome"]["replies"].as_u64().unwrap() > 0 || r["outcome"]["likes"].as_u64().unwrap() > 0));
+    let r = chorus()
+        .args(["export", "--users", "2000", "-q", "--events"])
+        .arg(&events)
+        .arg("--training")
+        .arg(dir.path().join("c.jsonl"))
+        .args(["--training-rates", "none=0.7,like=0.2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && stderr.contains("sum to") && !stderr.contains("panicked"), "{stderr}");
+}
