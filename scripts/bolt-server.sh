@@ -18,6 +18,8 @@ http_port=${CHORUS_BOLT_HTTP_PORT:-2480}
 password=${CHORUS_BOLT_PASSWORD:-chorus-test-pw}
 dir=${CHORUS_BOLT_DIR:-$PWD/target/bolt-server}
 env_dir=${CHORUS_BOLT_ENV:-$PWD/target/bolt-env}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
 pidfile=$dir/server.pid
 log=$dir/server.log
 
@@ -40,6 +42,8 @@ start() {
     mkdir -p "$dir"
     : >"$log"
     # setsid: the server gets its own session, so the caller's terminal signals do not reach it.
+    # It runs in $dir, where it writes its log/ folder.
+    cd "$dir"
     setsid "$pkg/jre/bin/java" -Xmx1g \
       -Darcadedb.server.rootPath="$dir" \
       -Darcadedb.server.rootPassword="$password" \
@@ -52,6 +56,7 @@ start() {
       -Darcadedb.bolt.defaultDatabase=neo4j \
       -cp "$pkg/jars/*" com.arcadedb.server.ArcadeDBServer >>"$log" 2>&1 </dev/null &
     echo $! >"$pidfile"
+    cd - >/dev/null
     # Ready means the log line, not the port: the default database is created after the port opens.
     local waited=0
     until grep -q "ArcadeDB Server started" "$log"; do
