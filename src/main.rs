@@ -581,6 +581,56 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "neo4j")]
+use chorus::export::neo4j as bolt;
+
+/// Stand-in for `chorus::export::neo4j` in a build without the `neo4j` feature: `--neo4j`
+/// fails with a clear message.
+#[cfg(not(feature = "neo4j"))]
+mod bolt {
+    use anyhow::{bail, Result};
+
+    pub struct BoltConfig {
+        pub database: String,
+        pub batch: usize,
+    }
+
+    impl BoltConfig {
+        pub fn new(_uri: &str, _user: &str, _password: &str) -> BoltConfig {
+            BoltConfig { database: String::new(), batch: 0 }
+        }
+    }
+
+    pub struct BoltCounts {
+        pub users: u64,
+        pub edges: u64,
+        pub posts: u64,
+    }
+
+    pub enum BoltExporter {}
+
+    impl BoltExporter {
+        pub fn connect(_: &BoltConfig) -> Result<BoltExporter> {
+            bail!("--neo4j: this chorus was built without the `neo4j` cargo feature")
+        }
+        pub fn begin(&mut self, _: &str) -> Result<()> {
+            match *self {}
+        }
+        pub fn write_users(&mut self, _: &chorus::Population) -> Result<()> {
+            match *self {}
+        }
+        pub fn write_edges(&mut self, _: &chorus::Population) -> Result<()> {
+            match *self {}
+        }
+        pub fn write_posts(&mut self, _: &[chorus::timeline::Post]) -> Result<()> {
+            match *self {}
+        }
+        pub fn finish(self) -> Result<BoltCounts> {
+            match self {}
+        }
+    }
+}
+
 /// The population of `run`/`export`: loaded from a snapshot or generated from the embedded data.
 fn run_population_for(load: Option<&std::path::Path>, users: u32, seed: u64, meter: &StageMeter) -> Result<Population> {
     Ok(match load {
@@ -619,7 +669,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
             let Some(password) = &password else {
                 anyhow::bail!("--neo4j needs a password: --neo4j-password or CHORUS_NEO4J_PASSWORD");
             };
-            let mut c = chorus::export::neo4j::BoltConfig::new(uri, &args.neo4j_user, password);
+            let mut c = bolt::BoltConfig::new(uri, &args.neo4j_user, password);
             c.database = args.neo4j_db.clone();
             c.batch = args.neo4j_batch;
             Some(c)
@@ -637,7 +687,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
     let options = ExportOptions { formats, population: args.population, graph: args.graph, row_group: args.row_group };
     // Connect first: a server that is down fails the command before any work.
     let mut bolt = match &bolt_config {
-        Some(c) => Some(chorus::export::neo4j::BoltExporter::connect(c)?),
+        Some(c) => Some(bolt::BoltExporter::connect(c)?),
         None => None,
     };
     let mut exporter = match &args.out {
