@@ -328,3 +328,48 @@ fn training_data_samples_decisions_by_the_rates_with_state_action_and_outcome() 
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && stderr.contains("sum to") && !stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn neo4j_admin_import_files_hold_every_node_and_relationship_with_typed_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = events_file(dir.path(), 20);
+    let (out, admin) = (dir.path().join("x"), dir.path().join("admin"));
+    let r = export(&events, &out, &["--graph"]).status;
+    assert!(r.success());
+    let r = chorus()
+        .args(["export", "--users", "20000", "--seed", "5", "-q", "--events"])
+        .arg(&events)
+        .arg("--neo4j-admin")
+        .arg(&admin)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let m = Manifest::verify(&out).unwrap();
+    let read = |name: &str| {
+        let mut rd = csv::Reader::from_path(admin.join(name)).unwrap();
+        let header: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+        (header, rows)
+    };
+    let (h, users) = read("users.csv");
+    assert_eq!(&h[..3], [":ID(User)", ":LABEL", "id:int"]);
+    assert_eq!(users.len(), 20_000);
+    let (h, rels) = read("relationships.csv");
+    assert_eq!(h, [":START_ID(User)", ":END_ID(User)", ":TYPE", "weight:float"]);
+    assert_eq!(rels.len() as u64, m.run.edges);
+    assert!(rels.iter().all(|r| ["FOLLOWS", "FRIEND", "COLLEAGUE", "RIVAL"].contains(&&r[2])));
+    let posts = jsonl(&out.join("posts.jsonl"));
+    let (h, post_rows) = read("posts.csv");
+    assert!(h.contains(&"time:long".to_string()) && h[0] == ":ID(Post)");
+    assert_eq!(post_rows.len(), posts.len());
+    assert_eq!(read("posted.csv").1.len(), posts.len());
+    assert_eq!(read("about.csv").1.len(), posts.len());
+    let links = posts.iter().filter(|p| p.get("parent").is_some()).count()
+        + posts.iter().filter(|p| p.get("quoted").is_some()).count();
+    assert_eq!(read("post_links.csv").1.len(), links);
+    // Every relationship end names a node in the files.
+    let ids: std::collections::HashSet<&str> = post_rows.iter().map(|r| r.get(0).unwrap()).collect();
+    assert!(read("post_links.csv").1.iter().all(|r| ids.contains(&r[0]) && ids.contains(&r[1])));
+    let script = std::fs::read_to_string(admin.join("import.sh")).unwrap();
+    assert!(script.contains("neo4j-admin database import full") && script.contains("--nodes=users.csv"));
+}
