@@ -161,6 +161,16 @@ impl Pipeline {
         event_index: u32,
         line: usize,
     ) -> std::result::Result<(Vec<Post>, usize), EventError> {
+        self.process_detailed(event, event_index, line).map(|p| (p.posts, p.reactions.len()))
+    }
+
+    /// [`Pipeline::process`] keeping the classification and the reactions (for training data).
+    pub fn process_detailed(
+        &mut self,
+        event: &GameEvent,
+        event_index: u32,
+        line: usize,
+    ) -> std::result::Result<Processed, EventError> {
         event.validate().map_err(|(field, error)| EventError { line, id: Some(event.id.clone()), field, error })?;
         if let Some(tag) = event.audience.iter().flatten().find(|t| self.state.tag_bit(t).is_none()) {
             return Err(EventError {
@@ -194,8 +204,18 @@ impl Pipeline {
                 self.gif_memory.record(p.author.0, g);
             }
         }
-        Ok((posts, reactions.len()))
+        Ok(Processed { posts, reactions, class })
     }
+}
+
+/// One processed event: its posts, the users who reacted, and its classification.
+pub struct Processed {
+    /// The posts, in no particular order.
+    pub posts: Vec<Post>,
+    /// Who reacted and how (the filter's output).
+    pub reactions: Vec<crate::filter::Reaction>,
+    /// The event's classification.
+    pub class: crate::classify::Classification,
 }
 
 /// What the game sends.

@@ -29,6 +29,15 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A database export failed (connection refused, authentication, a query the server
+    /// rejected): names the server and what was being done.
+    #[error("{target}: {message}")]
+    Database {
+        /// The server (URI) and database.
+        target: String,
+        /// What failed, with the server's message.
+        message: String,
+    },
     /// An I/O error, with the path involved.
     #[error("{path}: {source}")]
     Io {

@@ -28,6 +28,7 @@ pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod filter;
 pub mod graph;
 pub mod ids;

@@ -63,6 +63,8 @@ pub mod domain {
     pub const WORKPLACE: u64 = 7;
     /// Template choice, phrases and style transforms of one post.
     pub const TEMPLATE: u64 = 8;
+    /// Training-data sampling.
+    pub const TRAINING: u64 = 9;
 }
 
 /// A deterministic stream for one key: a PCG generator seeded from [`hash3`].

@@ -38,7 +38,7 @@ pub enum Action {
 }
 
 /// The user's feeling about what they post about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sentiment {
     /// Good news for them.
@@ -50,6 +50,15 @@ pub enum Sentiment {
 }
 
 impl Sentiment {
+    /// Lowercase name, as in the JSONL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sentiment::Positive => "positive",
+            Sentiment::Negative => "negative",
+            Sentiment::Neutral => "neutral",
+        }
+    }
+
     /// From a stance in -127..=127.
     pub fn from_stance(stance: i8) -> Sentiment {
         match stance {

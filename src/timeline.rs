@@ -6,15 +6,15 @@
 use crate::events::GameTime;
 use crate::ids::UserId;
 use crate::templates::Sentiment;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A post's id: `(event index << 32) | sequence within the event`, unique in a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PostId(pub u64);
 
 /// What kind of action a timeline entry records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PostKind {
     /// A new post about the event.
@@ -31,8 +31,26 @@ pub enum PostKind {
     Gif,
 }
 
+impl PostKind {
+    /// All kinds.
+    pub const ALL: [PostKind; 6] =
+        [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like];
+
+    /// Lowercase name, as in the JSONL.
+    pub fn name(self) -> &'static str {
+        match self {
+            PostKind::Post => "post",
+            PostKind::Reply => "reply",
+            PostKind::Quote => "quote",
+            PostKind::Repost => "repost",
+            PostKind::Like => "like",
+            PostKind::Gif => "gif",
+        }
+    }
+}
+
 /// Where a post's text came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// A filled template.
@@ -43,8 +61,19 @@ pub enum Source {
     Llm,
 }
 
+impl Source {
+    /// Lowercase name, as in the JSONL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Template => "template",
+            Source::Cache => "cache",
+            Source::Llm => "llm",
+        }
+    }
+}
+
 /// One timeline entry.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Post {
     /// Unique id.
     pub id: PostId,
@@ -102,11 +131,47 @@ pub fn write_jsonl<W: std::io::Write>(posts: &[Post], mut w: W) -> std::io::Resu
     w.flush()
 }
 
-/// A run's timeline indexed for queries: per-author posts and per-post engagement.
+/// Reads a JSONL timeline (as `chorus run` or `chorus export` write it); errors name the line.
+pub fn read_jsonl<R: std::io::BufRead>(r: R, name: &str) -> crate::Result<Vec<Post>> {
+    let mut posts = Vec::new();
+    for (i, line) in r.lines().enumerate() {
+        let line = line.map_err(|e| crate::Error::io(name, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let post: Post =
+            serde_json::from_str(&line).map_err(|e| crate::Error::data(name, i + 1, "-", e.to_string()))?;
+        posts.push(post);
+    }
+    Ok(posts)
+}
+
+/// A post with the reply tree below it (replies and GIF replies, oldest first).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThreadNode<'a> {
+    /// The post.
+    #[serde(flatten)]
+    pub post: &'a Post,
+    /// Its direct replies, each with its own subtree.
+    pub replies: Vec<ThreadNode<'a>>,
+}
+
+impl ThreadNode<'_> {
+    /// Number of posts in the tree, this one included.
+    pub fn size(&self) -> usize {
+        1 + self.replies.iter().map(ThreadNode::size).sum::<usize>()
+    }
+}
+
+/// A run's timeline indexed for queries: per-author posts, per-post engagement, reply trees
+/// and per-event posts.
 pub struct Timeline {
     posts: Vec<Post>,
     by_author: std::collections::HashMap<UserId, Vec<usize>>,
     engagement: std::collections::HashMap<PostId, u32>,
+    index: std::collections::HashMap<PostId, usize>,
+    replies: std::collections::HashMap<PostId, Vec<usize>>,
+    by_event: std::collections::HashMap<String, Vec<usize>>,
 }
 
 impl Timeline {
@@ -115,13 +180,72 @@ impl Timeline {
         sort(&mut posts);
         let mut by_author: std::collections::HashMap<UserId, Vec<usize>> = std::collections::HashMap::new();
         let mut engagement: std::collections::HashMap<PostId, u32> = std::collections::HashMap::new();
+        let mut index = std::collections::HashMap::with_capacity(posts.len());
+        let mut replies: std::collections::HashMap<PostId, Vec<usize>> = std::collections::HashMap::new();
+        let mut by_event: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
         for (i, p) in posts.iter().enumerate() {
             by_author.entry(p.author).or_default().push(i);
+            index.insert(p.id, i);
+            by_event.entry(p.event.clone()).or_default().push(i);
             for target in [p.parent, p.quoted].into_iter().flatten() {
                 *engagement.entry(target).or_default() += 1;
             }
+            if let (Some(parent), PostKind::Reply | PostKind::Gif) = (p.parent, p.kind) {
+                replies.entry(parent).or_default().push(i);
+            }
         }
-        Timeline { posts, by_author, engagement }
+        Timeline { posts, by_author, engagement, index, replies, by_event }
+    }
+
+    /// The global firehose: every entry in game-time order (ties by id).
+    pub fn firehose(&self) -> &[Post] {
+        &self.posts
+    }
+
+    /// The firehose between two game times (inclusive), by binary search.
+    pub fn firehose_between(&self, from: GameTime, to: GameTime) -> &[Post] {
+        let a = self.posts.partition_point(|p| p.time < from);
+        let b = self.posts.partition_point(|p| p.time <= to);
+        &self.posts[a..b.max(a)]
+    }
+
+    /// A post by id.
+    pub fn post(&self, id: PostId) -> Option<&Post> {
+        self.index.get(&id).map(|&i| &self.posts[i])
+    }
+
+    /// The reply tree under `root` (any post; replies of replies follow to any depth).
+    pub fn thread(&self, root: PostId) -> Option<ThreadNode<'_>> {
+        let &i = self.index.get(&root)?;
+        Some(self.subtree(i))
+    }
+
+    fn subtree(&self, i: usize) -> ThreadNode<'_> {
+        let post = &self.posts[i];
+        let replies =
+            self.replies.get(&post.id).map(|c| c.iter().map(|&j| self.subtree(j)).collect()).unwrap_or_default();
+        ThreadNode { post, replies }
+    }
+
+    /// The thread trees of one event: each of its original posts and quotes, oldest first,
+    /// with the replies under it.
+    pub fn event_threads(&self, event: &str) -> Vec<ThreadNode<'_>> {
+        self.by_event
+            .get(event)
+            .map(|ix| {
+                ix.iter()
+                    .filter(|&&i| matches!(self.posts[i].kind, PostKind::Post | PostKind::Quote))
+                    .map(|&i| self.subtree(i))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The events with posts, in order of their first post.
+    pub fn events(&self) -> Vec<&str> {
+        let mut v: Vec<(usize, &str)> = self.by_event.iter().map(|(e, ix)| (ix[0], e.as_str())).collect();
+        v.sort();
+        v.into_iter().map(|(_, e)| e).collect()
     }
 
     /// All entries in timeline order.
@@ -166,5 +290,59 @@ impl Timeline {
         }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.time.cmp(&a.1.time)).then(a.1.id.cmp(&b.1.id)));
         scored.into_iter().take(limit).map(|(_, p)| p).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(id: u64, kind: PostKind, parent: Option<u64>, time: i64, event: &str) -> Post {
+        Post {
+            id: PostId(id),
+            author: UserId(id as u32),
+            handle: format!("u{id}"),
+            kind,
+            parent: parent.map(PostId),
+            quoted: None,
+            root: parent.map(|_| PostId(1)),
+            depth: 0,
+            text: None,
+            gif: None,
+            image: None,
+            image_request: None,
+            event: event.into(),
+            time: GameTime(time),
+            sentiment: Sentiment::Neutral,
+            source: Source::Template,
+        }
+    }
+
+    #[test]
+    fn threads_firehose_and_jsonl_round_trip() {
+        let posts = vec![
+            post(4, PostKind::Reply, Some(2), 40, "a"),
+            post(1, PostKind::Post, None, 10, "a"),
+            post(2, PostKind::Reply, Some(1), 20, "a"),
+            post(3, PostKind::Like, Some(1), 30, "a"),
+            post(5, PostKind::Gif, Some(1), 35, "a"),
+            post(6, PostKind::Post, None, 15, "b"),
+        ];
+        let mut bytes = Vec::new();
+        write_jsonl(&posts, &mut bytes).unwrap();
+        let back = read_jsonl(&bytes[..], "t.jsonl").unwrap();
+        assert_eq!(back, posts);
+        let t = Timeline::new(back);
+        let ids: Vec<u64> = t.firehose().iter().map(|p| p.id.0).collect();
+        assert_eq!(ids, [1, 6, 2, 3, 5, 4]);
+        assert_eq!(t.firehose_between(GameTime(15), GameTime(30)).len(), 3);
+        let tree = t.thread(PostId(1)).unwrap();
+        assert_eq!(tree.size(), 4, "likes are not replies");
+        assert_eq!(tree.replies[0].post.id, PostId(2));
+        assert_eq!(tree.replies[0].replies[0].post.id, PostId(4));
+        assert_eq!(t.event_threads("a").len(), 1);
+        assert_eq!(t.events(), ["a", "b"]);
+        let err = read_jsonl(&b"{}\n"[..], "bad.jsonl").unwrap_err().to_string();
+        assert!(err.starts_with("bad.jsonl:1:"), "{err}");
     }
 }

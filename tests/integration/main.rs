@@ -5,11 +5,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod bolt;
 mod classify;
 mod cli;
 mod common;
 mod determinism;
 mod engine;
+mod export;
 mod filter;
 mod graph_stats;
 mod judges;
