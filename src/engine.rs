@@ -70,6 +70,16 @@ impl Pipeline {
         &self.population
     }
 
+    /// The classifier (to re-classify an event for routing).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
     /// Processes event number `event_index` (0-based; `line` is used in error records) and
     /// returns its posts and the number of users who reacted.
     pub fn process(

@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod actions;
+pub mod budget;
 pub mod classify;
 pub mod engine;
 pub mod error;
@@ -32,6 +33,7 @@ pub mod filter;
 pub mod graph;
 pub mod ids;
 pub(crate) mod jsonl;
+pub mod llm;
 pub mod markov;
 pub mod population;
 pub mod rng;
