@@ -541,10 +541,11 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     for p in &posts {
         *by_kind.entry(p.kind).or_insert(0usize) += 1;
     }
-    let kinds: Vec<String> = [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like]
-        .iter()
-        .map(|k| format!("{} {}", format!("{k:?}").to_lowercase(), by_kind.get(k).copied().unwrap_or(0)))
-        .collect();
+    let kinds: Vec<String> =
+        [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like]
+            .iter()
+            .map(|k| format!("{} {}", format!("{k:?}").to_lowercase(), by_kind.get(k).copied().unwrap_or(0)))
+            .collect();
     eprintln!(
         "events {events} processed, {failed} rejected; {} reactions ({:.2}% of users per event on average)",
         reacting,

@@ -72,7 +72,13 @@ impl moka::Expiry<CacheKey, Arc<Entry>> for UsageExpiry {
         let reads = value.reads.fetch_add(1, Ordering::Relaxed) + 1;
         Some(self.ttl * reads.saturating_add(1).min(8))
     }
-    fn expire_after_update(&self, _: &CacheKey, _: &Arc<Entry>, _: Instant, left: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &CacheKey,
+        _: &Arc<Entry>,
+        _: Instant,
+        left: Option<Duration>,
+    ) -> Option<Duration> {
         left
     }
 }
@@ -111,9 +117,8 @@ impl TextCache {
         if !self.config.enabled {
             return;
         }
-        let e = self
-            .inner
-            .get_with(key, || Arc::new(Entry { texts: Mutex::new(Vec::new()), reads: AtomicU32::new(0) }));
+        let e =
+            self.inner.get_with(key, || Arc::new(Entry { texts: Mutex::new(Vec::new()), reads: AtomicU32::new(0) }));
         let mut texts = e.texts.lock().unwrap_or_else(|p| p.into_inner());
         if texts.len() >= self.config.texts_per_entry.max(1) {
             texts.remove(0);

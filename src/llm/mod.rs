@@ -24,6 +24,7 @@ pub mod cache;
 pub mod client;
 pub mod prompt;
 pub mod route;
+pub mod stage;
 
 use crate::budget::{Budget, BudgetConfig, BudgetReport, ContentType};
 use crate::events::Priority;
@@ -304,6 +305,12 @@ impl Llm {
     /// The request body for `items` (ids "1".."n") and its budget reservation
     /// ([`Llm::estimate`] of the prompt and the completion cap).
     pub fn request_body(&self, items: &[&Item]) -> Result<(String, u64)> {
+        self.request_body_attempt(items, 0)
+    }
+
+    /// As [`Llm::request_body`], for retry number `attempt` (which moves the sampling seed, so
+    /// a retry does not get the same answer again).
+    pub fn request_body_attempt(&self, items: &[&Item], attempt: u32) -> Result<(String, u64)> {
         let prompt = self.prompts.render(items)?;
         let max_tokens = self.config.max_tokens_base + self.config.max_tokens_per_item * items.len() as u32;
         let req = Request {
@@ -311,7 +318,7 @@ impl Llm {
             messages: [Message { role: "user", content: &prompt }],
             max_tokens,
             temperature: self.config.temperature,
-            seed: self.config.seed,
+            seed: self.config.seed.wrapping_add(attempt as u64),
             grammar: self.config.grammar.then(|| prompt::grammar(items.len())),
         };
         let body = serde_json::to_string(&req).map_err(|e| crate::Error::Config(format!("request: {e}")))?;
@@ -324,15 +331,21 @@ impl Llm {
         prompt.len() as u64 + 64 + max_tokens as u64
     }
 
-    fn fallback(&self, item: &Item, population: &Population, templates: &Templates) -> Outcome {
+    /// A cached text for a similar request, re-styled for the item's author, if any.
+    pub fn from_cache(&self, item: &Item, population: &Population, templates: &Templates) -> Option<Outcome> {
         let pick = item.post.0 ^ (item.author.0 as u64).rotate_left(29);
-        let l = level(item.priority);
-        if let Some(text) = self.cache.get(&Self::cache_key(item), pick) {
-            self.stats().cache[l] += 1;
-            let styled = templates.restyle_text(population, item.author, pick, &text);
-            return Outcome { post: item.post, text: styled, source: Source::Cache };
+        let text = self.cache.get(&Self::cache_key(item), pick)?;
+        self.stats().cache[level(item.priority)] += 1;
+        let styled = templates.restyle_text(population, item.author, pick, &text);
+        Some(Outcome { post: item.post, text: styled, source: Source::Cache })
+    }
+
+    /// The outcome of an item the LLM did not answer: a cached text, else the template text.
+    pub fn fallback(&self, item: &Item, population: &Population, templates: &Templates) -> Outcome {
+        if let Some(o) = self.from_cache(item, population, templates) {
+            return o;
         }
-        self.stats().template[l] += 1;
+        self.stats().template[level(item.priority)] += 1;
         Outcome { post: item.post, text: item.fallback.clone(), source: Source::Template }
     }
 
@@ -361,8 +374,11 @@ impl Llm {
         population: &Population,
         templates: &Templates,
     ) -> Vec<Outcome> {
-        let slots: Vec<Slot> =
-            items.iter().zip(queued_us.iter().chain(std::iter::repeat(&0))).map(|(item, &q)| Slot { item, queued_us: q }).collect();
+        let slots: Vec<Slot> = items
+            .iter()
+            .zip(queued_us.iter().chain(std::iter::repeat(&0)))
+            .map(|(item, &q)| Slot { item, queued_us: q })
+            .collect();
         let mut done: Vec<Option<Outcome>> = vec![None; slots.len()];
         let mut pending: Vec<usize> = (0..slots.len()).collect();
         {
@@ -377,7 +393,7 @@ impl Llm {
         while !pending.is_empty() && tries <= self.config.client.max_retries {
             tries += 1;
             let batch: Vec<&Item> = pending.iter().map(|&i| slots[i].item).collect();
-            let Ok((body, estimate)) = self.request_body(&batch) else { break };
+            let Ok((body, estimate)) = self.request_body_attempt(&batch, tries - 1) else { break };
             let time = batch.iter().map(|i| i.time).min().unwrap_or_default();
             let ty = batch.first().map(|i| i.ty).unwrap_or(ContentType::Post);
             let Some(res) = self.budget.reserve(time, ty, estimate) else { break };
@@ -486,11 +502,8 @@ impl Llm {
         };
         for item in items {
             if item.priority != Priority::High {
-                let pick = item.post.0 ^ (item.author.0 as u64).rotate_left(29);
-                if let Some(text) = self.cache.get(&Self::cache_key(&item), pick) {
-                    self.stats().cache[level(item.priority)] += 1;
-                    let styled = templates.restyle_text(population, item.author, pick, &text);
-                    out.push(Outcome { post: item.post, text: styled, source: Source::Cache });
+                if let Some(o) = self.from_cache(&item, population, templates) {
+                    out.push(o);
                     continue;
                 }
             }

@@ -23,8 +23,17 @@ pub const MAX_CHARS: usize = 280;
 pub const MIN_CHARS: usize = 3;
 
 /// Phrases of the instructions that must not come back in a post.
-const ECHOES: [&str; 8] =
-    ["<<<", ">>>", "\"id\"", "json object", "one per line", "profiles", "5 to 200 characters", "fenced"];
+const ECHOES: [&str; 9] = [
+    "<<<",
+    ">>>",
+    "\"id\"",
+    "json object",
+    "one per line",
+    "profiles",
+    "5 to 200 characters",
+    "fenced",
+    "this changes everything for us",
+];
 
 /// Renders batch prompts.
 pub struct Prompts {
@@ -110,7 +119,8 @@ pub fn grammar(n: usize) -> String {
     for i in 1..=n {
         g.push_str(&format!("l{i} ::= \"{{\\\"id\\\": \\\"{i}\\\", \\\"text\\\": \\\"\" t \"\\\"}}\\n\"\n"));
     }
-    g.push_str("t ::= c{5,200}\nc ::= [^\"\\\\\\x00-\\x1f]\n");
+    // No text may open with "<" (base models echo placeholders such as "<the post>").
+    g.push_str("t ::= [^\"\\\\<\\x00-\\x1f ] c{4,199}\nc ::= [^\"\\\\\\x00-\\x1f]\n");
     g
 }
 

@@ -12,6 +12,7 @@ mod determinism;
 mod engine;
 mod filter;
 mod graph_stats;
+mod llm;
 mod run;
 mod seeds;
 mod snapshot;
