@@ -243,7 +243,7 @@ struct RecordLine {
 }
 
 /// Records every exchange of an inner transport to a JSONL file (`{"key", "status", "body"}`
-/// per line), and answers repeated requests from memory.
+/// per line, flushed as it goes), and answers repeated requests from memory.
 pub struct Recorder<T: Transport> {
     inner: T,
     seen: Mutex<HashMap<String, Exchange>>,
@@ -282,7 +282,7 @@ impl<T: Transport> Transport for Recorder<T> {
             let line = RecordLine { key: k, exchange: x.clone() };
             // A failed record write must not change the run; flush() reports it at the end.
             if serde_json::to_writer(&mut *f, &line).is_ok() {
-                let _ = f.write_all(b"\n");
+                let _ = f.write_all(b"\n").and_then(|_| f.flush());
             }
         }
         x
