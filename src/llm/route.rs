@@ -2,11 +2,13 @@
 //! routed post becomes (profile summary, event, thread context, template fallback).
 //!
 //! Policy (configurable with [`RoutingConfig`]):
-//! - **high**: every text post about an event the game marked `"priority": "high"` (replies to
-//!   and mentions of the player);
-//! - **medium**: text posts by influential accounts (the top `influential_top` fraction by
-//!   follower count), posts about events the game marked medium, and posts about events no
-//!   template fits well (classification `novel` or confidence below `weak_match`);
+//! - **high**: the direct reactions to an event the game marked `"priority": "high"` (the
+//!   player's own post or a mention of the player): new posts about it, which address the
+//!   player;
+//! - **medium**: the replies and quotes around a high-priority event, text posts by influential
+//!   accounts (the top `influential_top` fraction by follower count), posts about events the
+//!   game marked medium, and posts about events no template fits well (classification `novel`
+//!   or confidence below `weak_match`);
 //! - **low**: background chatter, routed only with probability `low_rate` (default 0: templates).
 //!
 //! Invariant: routing is a pure function of (population, event, classification, post);
@@ -143,8 +145,8 @@ impl Router {
             return None;
         }
         match event.priority {
-            Some(Priority::High) => return Some(Priority::High),
-            Some(Priority::Medium) if self.config.medium => return Some(Priority::Medium),
+            Some(Priority::High) if post.kind == PostKind::Post => return Some(Priority::High),
+            Some(Priority::High | Priority::Medium) if self.config.medium => return Some(Priority::Medium),
             _ => {}
         }
         let influential = population.graph().in_degree(post.author) >= self.influential_min;
