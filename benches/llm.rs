@@ -20,8 +20,9 @@ struct Instant;
 impl Transport for Instant {
     fn send(&self, body: &str, _attempt: u32) -> Exchange {
         let n = body.matches(" ::= \\\"{").count();
-        let content: String =
-            (1..=n).map(|i| format!("{{\"id\": \"{i}\", \"text\": \"what a day for the club, number {i}\"}}\n")).collect();
+        let content: String = (1..=n)
+            .map(|i| format!("{{\"id\": \"{i}\", \"text\": \"what a day for the club, number {i}\"}}\n"))
+            .collect();
         let body = serde_json::json!({"choices": [{"message": {"content": content}}],
             "usage": {"prompt_tokens": 300, "completion_tokens": 20 * n, "total_tokens": 300 + 20 * n}});
         Exchange { status: 200, retry_after_ms: None, body: body.to_string() }
@@ -71,8 +72,9 @@ fn stage(c: &mut Criterion) {
             let mut q: Batcher<u64> = Batcher::new(BatchConfig::default());
             let mut sent = 0;
             for i in 0..n {
-                let p = [chorus::events::Priority::High, chorus::events::Priority::Medium, chorus::events::Priority::Low]
-                    [(i % 3) as usize];
+                let p =
+                    [chorus::events::Priority::High, chorus::events::Priority::Medium, chorus::events::Priority::Low]
+                        [(i % 3) as usize];
                 let _ = q.push(i, p, i % 17, i);
                 while let Some(batch) = q.pop(i) {
                     sent += batch.items.len();

@@ -39,19 +39,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         budget: chorus::budget::BudgetConfig { per_day: 10_000_000, ..Default::default() },
         ..LlmConfig::default()
     };
-    let measure = |batches: Vec<Vec<chorus::llm::route::Item>>| -> Result<(u64, usize, u64), Box<dyn std::error::Error>> {
-        let llm = Llm::new(config.clone(), Box::new(Http::new(&client)?))?;
-        let mut made = 0;
-        for b in &batches {
-            made += llm
-                .run_batch(b, &[], pipeline.population(), pipeline.templates())
-                .iter()
-                .filter(|o| o.source == Source::Llm)
-                .count();
-        }
-        let r = llm.report();
-        Ok((r.budget.spent_total, made, r.requests))
-    };
+    let measure =
+        |batches: Vec<Vec<chorus::llm::route::Item>>| -> Result<(u64, usize, u64), Box<dyn std::error::Error>> {
+            let llm = Llm::new(config.clone(), Box::new(Http::new(&client)?))?;
+            let mut made = 0;
+            for b in &batches {
+                made += llm
+                    .run_batch(b, &[], pipeline.population(), pipeline.templates())
+                    .iter()
+                    .filter(|o| o.source == Source::Llm)
+                    .count();
+            }
+            let r = llm.report();
+            Ok((r.budget.spent_total, made, r.requests))
+        };
     let (g_tokens, g_posts, g_requests) = measure(vec![items.clone()])?;
     let (s_tokens, s_posts, s_requests) = measure(items.iter().map(|i| vec![i.clone()]).collect())?;
     let per = |t: u64, p: usize| if p == 0 { f64::NAN } else { t as f64 / p as f64 };

@@ -70,6 +70,7 @@ impl Stage {
 
     /// Hands an item to the stage without blocking; `Err` gives it back when the stage is full
     /// or stopped (the caller keeps the template text).
+    #[allow(clippy::result_large_err)] // the item comes back, as crossbeam's TrySendError does
     pub fn submit(&self, item: Item) -> Result<(), Item> {
         match &self.items {
             Some(tx) => tx.try_send(item).map_err(|e| match e {

@@ -470,8 +470,8 @@ proptest! {
         });
         let r = llm.report();
         prop_assert_eq!(r.budget.reserved, 0);
-        for i in 0..4 {
-            prop_assert!(r.budget.spent[i] <= limits[i], "type {} spent {} of {}", i, r.budget.spent[i], limits[i]);
+        for (i, (spent, limit)) in r.budget.spent.iter().zip(limits).enumerate() {
+            prop_assert!(*spent <= limit, "type {} spent {} of {}", i, spent, limit);
         }
     }
 }
