@@ -619,7 +619,10 @@ fn llm_summary(r: &chorus::llm::LlmReport, wall: std::time::Duration) -> String 
     let b = &r.budget;
     let sum = |a: [u64; 3]| a.iter().sum::<u64>();
     format!(
-        "llm      items: llm {} (high {}, medium {}, low {}), cache {}, template fallback {}; {} requests in {:.1} s\n         llm      tokens spent {} of {}/day over {} day(s): reply {}, quote {}, post {}, media {}; fallbacks {:?}; refused reservations {}\n         llm      faults: {:?}\n         llm      queue wait ms p50 {:.1} p99 {:.1}; latency ms p50 {:.0} p99 {:.0}; batch size mean {:.1} max {}\n",
+        "llm      items: llm {} (high {}, medium {}, low {}), cache {}, template fallback {}; {} requests in {:.1} s\n\
+         llm      tokens spent {} of {}/day over {} day(s): reply {}, quote {}, post {}, media {}; fallbacks {:?}; refused reservations {}\n\
+         llm      faults: {:?}\n\
+         llm      queue wait ms p50 {:.1} p99 {:.1}; latency ms p50 {:.0} p99 {:.0}; batch size mean {:.1} max {}\n",
         sum(r.llm),
         r.llm[0],
         r.llm[1],
@@ -725,7 +728,9 @@ struct BudgetRow {
 
 fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, price: f64) -> String {
     let mut t = format!(
-        "{posts} posts with text, {routed} routed to the LLM stage; cost at ${price} per million tokens\n\n         | budget/day | tokens | reply | quote | post | media | llm % | cache % | template % | fallbacks | wait p50 ms | wait p99 ms | cost $ |\n         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "{posts} posts with text, {routed} routed to the LLM stage; cost at ${price} per million tokens\n\n\
+         | budget/day | tokens | reply | quote | post | media | llm % | cache % | template % | fallbacks | wait p50 ms | wait p99 ms | cost $ |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {
         t.push_str(&format!(
@@ -761,7 +766,12 @@ fn budget_svg(rows: &[BudgetRow]) -> String {
     let ys = |v: f64| top + ph * (1.0 - v / max_share);
     let yt = |v: f64| top + ph * (1.0 - v / max_tok);
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">What a token budget buys</text>\n         <line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n         <line x1=\"{l}\" y1=\"{top}\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>\n         <line x1=\"{}\" y1=\"{top}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">What a token budget buys</text>\n\
+         <line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{l}\" y1=\"{top}\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{}\" y1=\"{top}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
         w / 2.0,
         top + ph,
         l + pw,
@@ -799,7 +809,10 @@ fn budget_svg(rows: &[BudgetRow]) -> String {
     s.push_str(&line(rows.iter().enumerate().map(|(i, r)| (x(i), ys((r.llm + r.cache) * 100.0))).collect(), "#1f77b4"));
     s.push_str(&line(rows.iter().enumerate().map(|(i, r)| (x(i), yt(r.total as f64))).collect(), "#7f7f7f"));
     s.push_str(&format!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">token budget per game day</text>\n         <text x=\"{l}\" y=\"{}\" fill=\"#d62728\">LLM posts (% of all)</text>\n         <text x=\"{}\" y=\"{}\" fill=\"#1f77b4\">LLM + cache (%)</text>\n         <text x=\"{}\" y=\"{}\" fill=\"#7f7f7f\">tokens spent (right axis)</text>\n</svg>\n",
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">token budget per game day</text>\n\
+         <text x=\"{l}\" y=\"{}\" fill=\"#d62728\">LLM posts (% of all)</text>\n\
+         <text x=\"{}\" y=\"{}\" fill=\"#1f77b4\">LLM + cache (%)</text>\n\
+         <text x=\"{}\" y=\"{}\" fill=\"#7f7f7f\">tokens spent (right axis)</text>\n</svg>\n",
         l + pw / 2.0,
         h - 18.0,
         h - 4.0,

@@ -157,6 +157,30 @@ fn real_model_run_is_recorded_and_replays_byte_for_byte() {
     let text = String::from_utf8_lossy(&live);
     assert!(text.contains("\"source\":\"llm\""), "the recorded run has LLM posts");
     common::assert_same_bytes(&live, &replayed, "replayed timeline");
+    // The budget sweep over the same record: budget 0 spends nothing, the recorded budget
+    // reproduces the recorded LLM posts.
+    let (table, plot) = (dir.path().join("budget.md"), dir.path().join("budget.svg"));
+    let o = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["budget", "--users", "2000", "--budgets", "0,20000", "--events"])
+        .arg(&events)
+        .args(["--replay", record.to_str().unwrap(), "--llm-config", cfg, "--table"])
+        .arg(&table)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = std::fs::read_to_string(&table).unwrap();
+    let rows: Vec<Vec<&str>> = t
+        .lines()
+        .filter(|l| l.starts_with("| 0 |") || l.starts_with("| 20000 |"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{t}");
+    assert_eq!(rows[0][1], "0", "budget 0 spends no tokens: {t}");
+    assert!(rows[1][1].parse::<u64>().unwrap() > 0, "{t}");
+    assert!(rows[1][6].parse::<f64>().unwrap() > 0.0, "LLM share at the recorded budget: {t}");
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
     // Without the LLM flags the timeline is the template one: same posts, template sources.
     let plain = run(&[], &dir.path().join("plain.jsonl"));
     assert_eq!(live.iter().filter(|&&b| b == b'\n').count(), plain.iter().filter(|&&b| b == b'\n').count());
