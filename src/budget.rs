@@ -95,7 +95,8 @@ impl BudgetConfig {
         let sum: f64 = self.shares.iter().sum();
         let mut out = [0u64; 4];
         for (o, s) in out.iter_mut().zip(self.shares) {
-            *o = if sum > 0.0 { (self.per_day as f64 * s / sum).floor() as u64 } else { 0 };
+            // The epsilon absorbs float error in shares that sum to 1 (0.4 + 0.2 + 0.3 + 0.1).
+            *o = if sum > 0.0 { (self.per_day as f64 * s / sum + 1e-6).floor() as u64 } else { 0 };
         }
         out
     }
