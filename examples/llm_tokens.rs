@@ -6,7 +6,9 @@
 //! cargo run --release --example llm_tokens -- 10
 //! ```
 //!
-//! The argument is the batch size (default 10). Prints one JSON object.
+//! The argument is the batch size (default 10): the first n routed items of one player event
+//! (posts, replies and quotes), sent as one grouped batch and then one request each. Prints
+//! one JSON object.
 
 use chorus::engine::Pipeline;
 use chorus::events::parse_event;
@@ -31,7 +33,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let class = pipeline.classifier().classify(&event, 1).map_err(|e| e.to_string())?;
     let router = Router::new(pipeline.population(), RoutingConfig { low_rate: 1.0, ..RoutingConfig::default() });
     let mut items = router.items(pipeline.population(), &event, &class, &posts);
-    items.retain(|i| i.kind == chorus::timeline::PostKind::Reply);
     items.truncate(n);
     let config = LlmConfig {
         client: client.clone(),
