@@ -34,23 +34,28 @@ use crate::classify::Classifier;
 use crate::error::Result;
 use crate::events::{EventError, GameEvent, GameTime};
 use crate::filter::{filter, AudienceIndex, FilterConfig};
+use crate::llm::route::Router;
+use crate::llm::stage::Stage;
+use crate::llm::{Llm, LlmConfig, Outcome};
 use crate::media::{GifMemory, Media};
 use crate::population::Population;
 use crate::state::io::PipelineMemory;
 use crate::state::{minute_of, ApplyReport, StateConfig, UserState};
 use crate::templates::Templates;
 use crate::timeline::Post;
+use crate::timeline::PostId;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// The per-event pipeline shared by `chorus run` and the [`Engine`] thread: validate,
 /// classify, filter (reading user state), act, then update user state. Events are numbered by
 /// the caller; [`Pipeline::numbered`] remembers how far, for save and resume.
 pub struct Pipeline {
-    population: Population,
+    population: Arc<Population>,
     classifier: Classifier,
-    templates: Templates,
+    templates: Arc<Templates>,
     media: Media,
     gif_memory: GifMemory,
     index: AudienceIndex,
@@ -77,9 +82,9 @@ impl Pipeline {
         let index = AudienceIndex::new(&population, &filter);
         let state = UserState::new(population.len(), state)?;
         Ok(Pipeline {
-            population,
+            population: Arc::new(population),
             classifier,
-            templates,
+            templates: Arc::new(templates),
             media,
             gif_memory: GifMemory::new(),
             index,
@@ -151,6 +156,16 @@ impl Pipeline {
     /// The population.
     pub fn population(&self) -> &Population {
         &self.population
+    }
+
+    /// The classifier (to re-classify an event for routing).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
     }
 
     /// Processes event number `event_index` (0-based; `line` is used in error records) and
@@ -268,12 +283,36 @@ impl Engine {
     /// Starts an engine over `population` with channels of `capacity` messages each (at least
     /// 1). Costs the audience index build (about 0.2 s per million users).
     pub fn start(population: Population, capacity: usize) -> Result<Engine> {
+        Engine::launch(Pipeline::new(population)?, None, capacity)
+    }
+
+    /// Starts an engine whose routed posts (see [`crate::llm::route`]) are filled by an LLM
+    /// stage over `transport`. The engine never waits for the LLM: a routed post is released
+    /// with its template text (source `template`) if no answer arrived before its game time.
+    /// Output then depends on the LLM's timing; without `--llm` it does not.
+    pub fn start_with_llm(
+        population: Population,
+        capacity: usize,
+        config: LlmConfig,
+        transport: Box<dyn crate::llm::client::Transport>,
+    ) -> Result<Engine> {
         let pipeline = Pipeline::new(population)?;
+        let router = Router::new(&pipeline.population, config.routing.clone());
+        let llm = Arc::new(Llm::new(config, transport)?);
+        let stage = Stage::start(llm, pipeline.population.clone(), pipeline.templates.clone())?;
+        Engine::launch(
+            pipeline,
+            Some(LlmHook { router, stage, pending: HashSet::new(), ready: HashMap::new() }),
+            capacity,
+        )
+    }
+
+    fn launch(pipeline: Pipeline, llm: Option<LlmHook>, capacity: usize) -> Result<Engine> {
         let (in_tx, in_rx) = bounded::<Input>(capacity.max(1));
         let (out_tx, out_rx) = bounded::<Output>(capacity.max(1));
         let thread = std::thread::Builder::new()
             .name("chorus-engine".into())
-            .spawn(move || run(pipeline, in_rx, out_tx))
+            .spawn(move || run(pipeline, llm, in_rx, out_tx))
             .map_err(|e| crate::Error::io("chorus-engine thread", e))?;
         Ok(Engine { events: in_tx, timeline: out_rx, thread: Some(thread) })
     }
@@ -301,7 +340,42 @@ impl Engine {
     }
 }
 
-fn run(mut pipeline: Pipeline, input: Receiver<Input>, output: Sender<Output>) {
+/// The engine's side of the LLM stage: routed posts in flight and answers not yet due.
+struct LlmHook {
+    router: Router,
+    stage: Stage,
+    pending: HashSet<PostId>,
+    ready: HashMap<PostId, Outcome>,
+}
+
+impl LlmHook {
+    fn submit(&mut self, pipeline: &Pipeline, event: &GameEvent, line: usize, posts: &[Post]) {
+        let Ok(class) = pipeline.classifier.classify(event, line) else { return };
+        for item in self.router.items(&pipeline.population, event, &class, posts) {
+            let id = item.post;
+            if self.stage.submit(item).is_ok() {
+                self.pending.insert(id);
+            }
+        }
+    }
+
+    /// Fills `post` from its answer if one has arrived; a late answer is dropped later.
+    fn fill(&mut self, post: &mut Post) {
+        while let Ok(o) = self.stage.outcomes().try_recv() {
+            if self.pending.contains(&o.post) {
+                self.ready.insert(o.post, o);
+            }
+        }
+        if self.pending.remove(&post.id) {
+            if let Some(o) = self.ready.remove(&post.id) {
+                post.text = Some(o.text);
+                post.source = o.source;
+            }
+        }
+    }
+}
+
+fn run(mut pipeline: Pipeline, mut llm: Option<LlmHook>, input: Receiver<Input>, output: Sender<Output>) {
     let mut due: BinaryHeap<Due> = BinaryHeap::new();
     // Events are numbered from 0 in arrival order, as `chorus run` numbers lines, so post ids
     // match between the two.
@@ -312,7 +386,12 @@ fn run(mut pipeline: Pipeline, input: Receiver<Input>, output: Sender<Output>) {
                 let event_index = seq;
                 seq = seq.wrapping_add(1);
                 match pipeline.process(&event, event_index, event_index as usize + 1) {
-                    Ok((posts, _)) => due.extend(posts.into_iter().map(Due)),
+                    Ok((posts, _)) => {
+                        if let Some(hook) = llm.as_mut() {
+                            hook.submit(&pipeline, &event, event_index as usize + 1, &posts);
+                        }
+                        due.extend(posts.into_iter().map(Due));
+                    }
                     Err(e) => {
                         if output.send(Output::Rejected(e)).is_err() {
                             return;
@@ -322,7 +401,10 @@ fn run(mut pipeline: Pipeline, input: Receiver<Input>, output: Sender<Output>) {
             }
             Input::Tick(now) => {
                 while due.peek().is_some_and(|d| d.0.time <= now) {
-                    if let Some(Due(p)) = due.pop() {
+                    if let Some(Due(mut p)) = due.pop() {
+                        if let Some(hook) = llm.as_mut() {
+                            hook.fill(&mut p);
+                        }
                         if output.send(Output::Post(p)).is_err() {
                             return;
                         }

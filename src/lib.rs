@@ -24,6 +24,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod actions;
+pub mod budget;
 pub mod classify;
 pub mod engine;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod filter;
 pub mod graph;
 pub mod ids;
 pub(crate) mod jsonl;
+pub mod llm;
 pub mod markov;
 pub mod media;
 pub mod population;

@@ -33,6 +33,8 @@ enum Command {
     /// Query a JSONL timeline: a user's home and profile timelines, an event's reply trees,
     /// or the firehose in game-time order.
     Timeline(TimelineArgs),
+    /// Replay an event script at several token budgets and report what each buys.
+    Budget(BudgetArgs),
 }
 
 #[derive(clap::Args)]
@@ -171,6 +173,80 @@ struct ExportArgs {
     quiet: bool,
 }
 
+/// LLM flags shared by `run` and `budget`.
+#[derive(clap::Args, Clone)]
+struct LlmArgs {
+    /// OpenAI-compatible API base URL (e.g. http://127.0.0.1:8080/v1); model and key come from
+    /// CHORUS_LLM_MODEL and CHORUS_LLM_KEY (or --llm-config).
+    #[arg(long, value_name = "URL")]
+    llm: Option<String>,
+    /// Record every LLM exchange (request hash -> response) to this JSONL file.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Answer LLM requests from a record file instead of a server (reproduces a recorded run).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["llm", "record"])]
+    replay: Option<PathBuf>,
+    /// LLM stage settings as a JSON file (see chorus::llm::LlmConfig: routing, budget shares,
+    /// batch sizes, cache, client limits).
+    #[arg(long, value_name = "FILE")]
+    llm_config: Option<PathBuf>,
+}
+
+impl LlmArgs {
+    fn enabled(&self) -> bool {
+        self.llm.is_some() || self.replay.is_some()
+    }
+
+    /// The settings and the transport the flags ask for.
+    fn resolve(&self) -> Result<(chorus::llm::LlmConfig, std::sync::Arc<dyn chorus::llm::client::Transport>)> {
+        use chorus::llm::client::{Http, Recorder, Replay};
+        let mut config: chorus::llm::LlmConfig = match &self.llm_config {
+            Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("{}: not a valid LLM configuration", p.display()))?,
+            None => chorus::llm::LlmConfig::default(),
+        };
+        if let Some(url) = &self.llm {
+            config.client.url = url.clone();
+        }
+        config.client = config.client.with_env();
+        let transport: std::sync::Arc<dyn chorus::llm::client::Transport> = match (&self.replay, &self.record) {
+            (Some(path), _) => std::sync::Arc::new(Replay::load(path)?),
+            (None, record) => std::sync::Arc::new(Recorder::new(Http::new(&config.client)?, record.as_deref())?),
+        };
+        Ok((config, transport))
+    }
+}
+
+#[derive(clap::Args)]
+struct BudgetArgs {
+    /// Event file, one JSON event per line (`-` for standard input).
+    #[arg(long)]
+    events: PathBuf,
+    /// Number of users to generate (ignored with --load).
+    #[arg(long, default_value_t = 100_000)]
+    users: u32,
+    /// Master seed (ignored with --load).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Start from a saved population snapshot instead of generating one.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Budgets to compare, tokens per game day, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0,10000,50000,200000")]
+    budgets: Vec<u64>,
+    /// Price per million tokens, for the cost column.
+    #[arg(long, default_value_t = 0.10)]
+    price_per_million: f64,
+    /// Write the table here as well (Markdown).
+    #[arg(long)]
+    table: Option<PathBuf>,
+    /// Write an SVG plot of post sources and tokens against the budget.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    #[command(flatten)]
+    llm: LlmArgs,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// Event file, one JSON event per line (`-` for standard input).
@@ -199,6 +275,11 @@ struct RunArgs {
     /// Save the evolving state at the end (to continue later with --resume).
     #[arg(long)]
     save_state: Option<PathBuf>,
+    /// Token budget per game day for the LLM (with --llm or --replay).
+    #[arg(long, value_name = "N")]
+    budget: Option<u64>,
+    #[command(flatten)]
+    llm: LlmArgs,
 }
 
 #[derive(clap::Args)]
@@ -572,24 +653,28 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     let bytes = read_input(&args.events)?;
     let parsed = parse_events_numbered(&bytes);
     meter.begin("events", parsed.len() as u64);
-    let (mut posts, mut failed, mut events, mut reacting) = (Vec::new(), 0usize, 0usize, 0usize);
-    // Events are numbered by position (post ids depend on it), after those of a resumed run;
-    // errors name the file line.
+    // Events are numbered by position (post ids depend on it), after those of a resumed run.
     let base = pipeline.numbered();
     let count = parsed.len() as u32;
-    for (i, (line, item)) in parsed.into_iter().enumerate() {
-        match item.and_then(|event| pipeline.process(&event, base + i as u32, line)) {
-            Err(e) => {
-                failed += 1;
-                eprintln!("chorus: {}: {e}", args.events.display());
-            }
-            Ok((new_posts, reactions)) => {
-                events += 1;
-                reacting += reactions;
-                posts.extend(new_posts);
-            }
+    let llm = if args.llm.enabled() {
+        let (mut config, transport) = args.llm.resolve()?;
+        if let Some(b) = args.budget {
+            config.budget.per_day = b;
         }
-        meter.advance(1);
+        let router = chorus::llm::route::Router::new(pipeline.population(), config.routing.clone());
+        Some((chorus::llm::Llm::new(config, Box::new(SharedTransport(transport)))?, router))
+    } else {
+        None
+    };
+    let router = llm.as_ref().map(|(_, r)| r);
+    let (mut posts, failed, events, reacting, items) =
+        run_events(&mut pipeline, parsed, base, router, &args.events, &meter);
+    if let Some((llm, _)) = &llm {
+        meter.begin("llm", items.len() as u64);
+        let started = Instant::now();
+        let outcomes = llm.resolve(items, pipeline.population(), pipeline.templates());
+        chorus::llm::apply(&mut posts, &outcomes);
+        eprint!("{}", llm_summary(&llm.report(), started.elapsed()));
     }
     pipeline.set_numbered(base + count);
     if let Some(path) = &args.save_state {
@@ -623,7 +708,14 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         reacting,
         if events > 0 { reacting as f64 / events as f64 / pipeline.population().len() as f64 * 100.0 } else { 0.0 }
     );
-    eprintln!("timeline {} entries: {} (all text from templates)", posts.len(), kinds.join(", "));
+    let sources = if llm.is_some() {
+        let n = |s: chorus::timeline::Source| posts.iter().filter(|p| p.text.is_some() && p.source == s).count();
+        use chorus::timeline::Source;
+        format!("text from llm {}, cache {}, templates {}", n(Source::Llm), n(Source::Cache), n(Source::Template))
+    } else {
+        "all text from templates".to_string()
+    };
+    eprintln!("timeline {} entries: {} ({sources})", posts.len(), kinds.join(", "));
     report_state(&pipeline, posts.last().map(|p| p.time).unwrap_or_default());
     for st in &stages {
         eprintln!("stage {:<12} {:>8.3} s  peak RSS {:>8.1} MiB", st.stage, st.seconds, st.peak_rss_mib);
@@ -1074,6 +1166,264 @@ fn run_timeline(args: TimelineArgs) -> Result<()> {
     Ok(())
 }
 
+/// A shared transport (one per process: the budget sweep reuses answers across budgets).
+struct SharedTransport(std::sync::Arc<dyn chorus::llm::client::Transport>);
+
+impl chorus::llm::client::Transport for SharedTransport {
+    fn send(&self, body: &str, attempt: u32) -> chorus::llm::client::Exchange {
+        self.0.send(body, attempt)
+    }
+    fn live(&self) -> bool {
+        self.0.live()
+    }
+}
+
+type EventsRun = (Vec<chorus::timeline::Post>, usize, usize, usize, Vec<chorus::llm::route::Item>);
+
+/// Runs every event through the pipeline; with a router, also collects the routed items.
+fn run_events(
+    pipeline: &mut chorus::engine::Pipeline,
+    parsed: Vec<(usize, std::result::Result<chorus::events::GameEvent, chorus::events::EventError>)>,
+    base: u32,
+    router: Option<&chorus::llm::route::Router>,
+    file: &std::path::Path,
+    meter: &StageMeter,
+) -> EventsRun {
+    let (mut posts, mut failed, mut events, mut reacting, mut items) = (Vec::new(), 0usize, 0usize, 0usize, Vec::new());
+    // Events are numbered by position after `base` (post ids depend on it); errors name the
+    // file line.
+    for (i, (line, item)) in parsed.into_iter().enumerate() {
+        match item.and_then(|event| pipeline.process(&event, base + i as u32, line).map(|r| (event, r))) {
+            Err(e) => {
+                failed += 1;
+                eprintln!("chorus: {}: {e}", file.display());
+            }
+            Ok((event, (new_posts, reactions))) => {
+                events += 1;
+                reacting += reactions;
+                if let Some(router) = router {
+                    if let Ok(class) = pipeline.classifier().classify(&event, line) {
+                        items.extend(router.items(pipeline.population(), &event, &class, &new_posts));
+                    }
+                }
+                posts.extend(new_posts);
+            }
+        }
+        meter.advance(1);
+    }
+    (posts, failed, events, reacting, items)
+}
+
+/// The LLM stage's report as text lines.
+fn llm_summary(r: &chorus::llm::LlmReport, wall: std::time::Duration) -> String {
+    let b = &r.budget;
+    let sum = |a: [u64; 3]| a.iter().sum::<u64>();
+    format!(
+        "llm      items: llm {} (high {}, medium {}, low {}), cache {}, template fallback {}; {} requests in {:.1} s\n\
+         llm      tokens spent {} of {}/day over {} day(s): reply {}, quote {}, post {}, media {}; fallbacks {:?}; refused reservations {}\n\
+         llm      faults: {:?}\n\
+         llm      queue wait ms p50 {:.1} p99 {:.1}; latency ms p50 {:.0} p99 {:.0}; batch size mean {:.1} max {}\n",
+        sum(r.llm),
+        r.llm[0],
+        r.llm[1],
+        r.llm[2],
+        sum(r.cache),
+        sum(r.template),
+        r.requests,
+        wall.as_secs_f64(),
+        b.spent_total,
+        b.per_day,
+        b.days,
+        b.spent[0],
+        b.spent[1],
+        b.spent[2],
+        b.spent[3],
+        b.fallbacks,
+        b.refused,
+        r.faults,
+        r.queue_wait_ms.p50,
+        r.queue_wait_ms.p99,
+        r.latency_ms.p50,
+        r.latency_ms.p99,
+        r.batch_size.mean,
+        r.batch_size.max,
+    )
+}
+
+fn run_budget(args: BudgetArgs) -> Result<()> {
+    use chorus::engine::Pipeline;
+    use chorus::events::parse_events_numbered;
+    use chorus::timeline::Source;
+    if !args.llm.enabled() {
+        anyhow::bail!("chorus budget needs --llm URL or --replay FILE");
+    }
+    let (base, transport) = args.llm.resolve()?;
+    let meter = StageMeter::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let population = match &args.load {
+        Some(path) => chorus::snapshot::load(path)?,
+        None => {
+            let world = World::embedded()?;
+            let seeds = SeedSet::embedded(&world)?;
+            let config = PopulationConfig { users: args.users, seed: args.seed, ..PopulationConfig::default() };
+            Population::generate_with(&seeds, &world, &config, &meter)?
+        }
+    };
+    let mut pipeline = Pipeline::new(population)?;
+    let router = chorus::llm::route::Router::new(pipeline.population(), base.routing.clone());
+    let parsed = parse_events_numbered(&read_input(&args.events)?);
+    meter.begin("events", parsed.len() as u64);
+    let (posts, failed, _, _, items) = run_events(&mut pipeline, parsed, 0, Some(&router), &args.events, &meter);
+    meter.finish();
+    let text_posts = posts.iter().filter(|p| p.text.is_some()).count().max(1);
+    let mut rows = Vec::new();
+    for &b in &args.budgets {
+        let mut config = base.clone();
+        config.budget.per_day = b;
+        let llm = chorus::llm::Llm::new(config, Box::new(SharedTransport(transport.clone())))?;
+        let outcomes = llm.resolve(items.clone(), pipeline.population(), pipeline.templates());
+        let count = |s: Source| outcomes.iter().filter(|o| o.source == s).count();
+        let (l, c) = (count(Source::Llm), count(Source::Cache));
+        let r = llm.report();
+        rows.push(BudgetRow {
+            budget: b,
+            tokens: r.budget.spent,
+            total: r.budget.spent_total,
+            llm: l as f64 / text_posts as f64,
+            cache: c as f64 / text_posts as f64,
+            template: (text_posts - l - c) as f64 / text_posts as f64,
+            fallbacks: r.budget.fallbacks.iter().sum(),
+            wait_p50_ms: r.queue_wait_ms.p50,
+            wait_p99_ms: r.queue_wait_ms.p99,
+            cost: r.budget.spent_total as f64 * args.price_per_million / 1e6,
+        });
+        eprintln!("budget {b}: done ({} requests)", r.requests);
+    }
+    let table = budget_table(&rows, text_posts, items.len(), args.price_per_million);
+    print!("{table}");
+    if let Some(p) = &args.table {
+        std::fs::write(p, &table).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &args.plot {
+        std::fs::write(p, budget_svg(&rows)).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} events were rejected (see the messages above)");
+    }
+    Ok(())
+}
+
+/// One budget's results.
+struct BudgetRow {
+    budget: u64,
+    tokens: [u64; 4],
+    total: u64,
+    llm: f64,
+    cache: f64,
+    template: f64,
+    fallbacks: u64,
+    wait_p50_ms: f64,
+    wait_p99_ms: f64,
+    cost: f64,
+}
+
+fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, price: f64) -> String {
+    let mut t = format!(
+        "{posts} posts with text, {routed} routed to the LLM stage; cost at ${price} per million tokens\n\n\
+         | budget/day | tokens | reply | quote | post | media | llm % | cache % | template % | fallbacks | wait p50 ms | wait p99 ms | cost $ |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for r in rows {
+        t.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.4} |\n",
+            r.budget,
+            r.total,
+            r.tokens[0],
+            r.tokens[1],
+            r.tokens[2],
+            r.tokens[3],
+            r.llm * 100.0,
+            r.cache * 100.0,
+            r.template * 100.0,
+            r.fallbacks,
+            r.wait_p50_ms,
+            r.wait_p99_ms,
+            r.cost
+        ));
+    }
+    t
+}
+
+/// A hand-written SVG: shares of LLM and cache posts (left axis, %) and tokens spent (right
+/// axis) against the budget.
+fn budget_svg(rows: &[BudgetRow]) -> String {
+    let (w, h, l, r, top, bottom) = (720.0, 420.0, 70.0, 90.0, 40.0, 60.0);
+    let pw = w - l - r;
+    let ph = h - top - bottom;
+    let n = rows.len().max(2) as f64 - 1.0;
+    let x = |i: usize| l + pw * i as f64 / n;
+    let max_share = rows.iter().map(|r| r.llm + r.cache).fold(0.0f64, f64::max).max(0.001) * 100.0;
+    let max_tok = rows.iter().map(|r| r.total).max().unwrap_or(0).max(1) as f64;
+    let ys = |v: f64| top + ph * (1.0 - v / max_share);
+    let yt = |v: f64| top + ph * (1.0 - v / max_tok);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">What a token budget buys</text>\n\
+         <line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{l}\" y1=\"{top}\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{}\" y1=\"{top}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        w / 2.0,
+        top + ph,
+        l + pw,
+        top + ph,
+        top + ph,
+        l + pw,
+        l + pw,
+        top + ph
+    );
+    for k in 0..=4 {
+        let f = k as f64 / 4.0;
+        s.push_str(&format!(
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{:.2}%</text>\n<text x=\"{}\" y=\"{:.1}\">{:.0}</text>\n",
+            l - 6.0,
+            top + ph * (1.0 - f) + 4.0,
+            max_share * f,
+            l + pw + 6.0,
+            top + ph * (1.0 - f) + 4.0,
+            max_tok * f
+        ));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            x(i),
+            top + ph + 18.0,
+            row.budget
+        ));
+    }
+    let line = |pts: Vec<(f64, f64)>, colour: &str| {
+        let p: Vec<String> = pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
+        format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n", p.join(" "))
+    };
+    s.push_str(&line(rows.iter().enumerate().map(|(i, r)| (x(i), ys(r.llm * 100.0))).collect(), "#d62728"));
+    s.push_str(&line(rows.iter().enumerate().map(|(i, r)| (x(i), ys((r.llm + r.cache) * 100.0))).collect(), "#1f77b4"));
+    s.push_str(&line(rows.iter().enumerate().map(|(i, r)| (x(i), yt(r.total as f64))).collect(), "#7f7f7f"));
+    s.push_str(&format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">token budget per game day</text>\n\
+         <text x=\"{l}\" y=\"{}\" fill=\"#d62728\">LLM posts (% of all)</text>\n\
+         <text x=\"{}\" y=\"{}\" fill=\"#1f77b4\">LLM + cache (%)</text>\n\
+         <text x=\"{}\" y=\"{}\" fill=\"#7f7f7f\">tokens spent (right axis)</text>\n</svg>\n",
+        l + pw / 2.0,
+        h - 18.0,
+        h - 4.0,
+        l + 190.0,
+        h - 4.0,
+        l + 360.0,
+        h - 4.0
+    ));
+    s
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -1083,6 +1433,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => run_inspect(args),
         Command::Export(args) => run_export(args),
         Command::Timeline(args) => run_timeline(args),
+        Command::Budget(args) => run_budget(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

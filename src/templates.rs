@@ -430,6 +430,16 @@ impl Templates {
         self.restyle(population, user, false, 0, &mut rng, out);
     }
 
+    /// Re-styles a ready text (a cached LLM answer) for `user`, as a filled template is:
+    /// slang, typos, casing, ending and emoji by the user's style, drawn from a stream keyed
+    /// by `key`.
+    pub fn restyle_text(&self, population: &Population, user: UserId, key: u64, text: &str) -> String {
+        let mut rng = Stream::new(population.config().seed, domain::TEMPLATE ^ 0x7265_7374, key, user.0 as u64);
+        let mut out = text.to_string();
+        self.restyle(population, user, false, 0, &mut rng, &mut out);
+        out
+    }
+
     /// Per-user style transforms after filling, in one pass over the words: slang
     /// substitutions (probability = slang level), typos (two letters swapped, per-word
     /// probability = typo rate), casing habit (handles and hashtags keep theirs); then the

@@ -55,9 +55,9 @@ impl PostKind {
 pub enum Source {
     /// A filled template.
     Template,
-    /// A cached LLM answer (not produced yet).
+    /// A cached LLM answer for a similar request, re-styled for the author.
     Cache,
-    /// An LLM answer (not produced yet).
+    /// An LLM answer.
     Llm,
 }
 

@@ -15,6 +15,7 @@ mod export;
 mod filter;
 mod graph_stats;
 mod judges;
+mod llm;
 mod run;
 mod seeds;
 mod snapshot;

@@ -1,0 +1,536 @@
+//! The LLM stage: routed would-be posts ([`route`]) are queued by priority and batched
+//! ([`batch`]), turned into grouped prompts ([`prompt`]), sent within the token budget
+//! ([`crate::budget`]) through the client ([`client`]), parsed and checked; what the LLM does
+//! not deliver comes from the cache ([`cache`]) or stays the template text.
+//!
+//! ```no_run
+//! use chorus::llm::{client::{ClientConfig, Http}, Llm, LlmConfig};
+//! # fn main() -> chorus::Result<()> {
+//! let mut config = LlmConfig::default();
+//! config.client = ClientConfig { url: "http://127.0.0.1:8080/v1".into(), ..ClientConfig::default() }.with_env();
+//! let llm = Llm::new(config.clone(), Box::new(Http::new(&config.client)?))?;
+//! # let _ = llm; Ok(()) }
+//! ```
+//!
+//! Invariants: every item handed to [`Llm::resolve`] or [`Llm::run_batch`] comes back exactly
+//! once as an [`Outcome`] whose [`Source`] says where its text came from (LLM, cache or
+//! template). Budget is reserved before each attempt and reconciled with the reported usage
+//! (or charged in full when the usage is unknown), so retries never overspend. `resolve` is
+//! sequential and uses no wall-clock time in its decisions: the same items and the same
+//! exchanges (live or replayed) give the same outcomes.
+
+pub mod batch;
+pub mod cache;
+pub mod client;
+pub mod prompt;
+pub mod route;
+pub mod stage;
+
+use crate::budget::{Budget, BudgetConfig, BudgetReport, ContentType};
+use crate::events::Priority;
+use crate::population::Population;
+use crate::rng::Stream;
+use crate::templates::Templates;
+use crate::timeline::{PostId, Source};
+use crate::Result;
+use batch::{BatchConfig, Batcher};
+use cache::{CacheConfig, CacheKey, TextCache};
+use client::{completion, ClientConfig, Transport};
+use hdrhistogram::Histogram;
+use route::{Item, RoutingConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Domain tag of backoff jitter.
+const JITTER: u64 = 0x6a69_7474;
+
+/// Everything the LLM stage needs to know.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Server, model, key, timeouts, retries and limits.
+    pub client: ClientConfig,
+    /// The token budget.
+    pub budget: BudgetConfig,
+    /// Which posts go to the LLM.
+    pub routing: RoutingConfig,
+    /// Queues and batches.
+    pub batch: BatchConfig,
+    /// The output cache.
+    pub cache: CacheConfig,
+    /// Completion tokens allowed per item in a batch (default 120; 10 items get 1,240 with the
+    /// base).
+    pub max_tokens_per_item: u32,
+    /// Completion tokens added per request (default 40).
+    pub max_tokens_base: u32,
+    /// Sampling temperature (default 0.8).
+    pub temperature: f32,
+    /// Sampling seed sent with each request (default 42).
+    pub seed: u64,
+    /// Send the GBNF `grammar` field (llama.cpp; default true). Turn off for servers that
+    /// reject unknown fields; output is then parsed leniently only.
+    pub grammar: bool,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            client: ClientConfig::default(),
+            budget: BudgetConfig::default(),
+            routing: RoutingConfig::default(),
+            batch: BatchConfig::default(),
+            cache: CacheConfig::default(),
+            max_tokens_per_item: 120,
+            max_tokens_base: 40,
+            temperature: 0.8,
+            seed: 42,
+            grammar: true,
+        }
+    }
+}
+
+/// How one routed item ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The post it fills.
+    pub post: PostId,
+    /// Its text.
+    pub text: String,
+    /// Where the text came from.
+    pub source: Source,
+}
+
+/// Failed attempts by cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Faults {
+    /// No response (timeout, connection error, not in the replay record).
+    pub no_response: u64,
+    /// 429 Too Many Requests.
+    pub rate_limited: u64,
+    /// 5xx (and 408).
+    pub server_error: u64,
+    /// Other 4xx (not retried).
+    pub client_error: u64,
+    /// A 200 whose body is not a chat completion.
+    pub garbage: u64,
+    /// Items missing or rejected in a parsed answer (wrong ids, truncation, failed checks).
+    pub missing_items: u64,
+}
+
+/// Percentiles of a histogram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+fn summary(h: &Histogram<u64>, scale: f64) -> Summary {
+    if h.is_empty() {
+        return Summary::default();
+    }
+    Summary {
+        count: h.len(),
+        p50: h.value_at_quantile(0.5) as f64 / scale,
+        p99: h.value_at_quantile(0.99) as f64 / scale,
+        mean: h.mean() / scale,
+        max: h.max() as f64 / scale,
+    }
+}
+
+/// What the stage did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LlmReport {
+    /// Budget state.
+    pub budget: BudgetReport,
+    /// Items resolved by the LLM, per priority (high, medium, low).
+    pub llm: [u64; 3],
+    /// Items resolved from the cache, per priority.
+    pub cache: [u64; 3],
+    /// Items left with their template text, per priority.
+    pub template: [u64; 3],
+    /// HTTP attempts.
+    pub requests: u64,
+    /// Failed attempts by cause.
+    pub faults: Faults,
+    /// Queue wait per item, milliseconds.
+    pub queue_wait_ms: Summary,
+    /// Latency per attempt, milliseconds.
+    pub latency_ms: Summary,
+    /// Items per batch.
+    pub batch_size: Summary,
+}
+
+struct Stats {
+    queue_wait_us: Histogram<u64>,
+    latency_us: Histogram<u64>,
+    batch_size: Histogram<u64>,
+    llm: [u64; 3],
+    cache: [u64; 3],
+    template: [u64; 3],
+    requests: u64,
+    faults: Faults,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Three significant digits; auto-resizing, so recording cannot fail on range.
+    #[allow(clippy::expect_used)]
+    let mut h = Histogram::new(3).expect("3 significant digits is a valid histogram precision");
+    h.auto(true);
+    h
+}
+
+fn level(p: Priority) -> usize {
+    match p {
+        Priority::High => 0,
+        Priority::Medium => 1,
+        Priority::Low => 2,
+    }
+}
+
+/// The LLM stage. Thread-safe; share it by reference or `Arc`.
+pub struct Llm {
+    config: LlmConfig,
+    transport: Box<dyn Transport>,
+    budget: Budget,
+    cache: TextCache,
+    prompts: prompt::Prompts,
+    stats: Mutex<Stats>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    model: &'a str,
+    messages: [Message<'a>; 1],
+    max_tokens: u32,
+    temperature: f32,
+    seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grammar: Option<String>,
+}
+
+/// Per-item work state inside a batch.
+struct Slot<'a> {
+    item: &'a Item,
+    queued_us: u64,
+}
+
+impl Llm {
+    /// A stage over `transport` (an [`client::Http`], a [`client::Recorder`] or a
+    /// [`client::Replay`]).
+    pub fn new(config: LlmConfig, transport: Box<dyn Transport>) -> Result<Llm> {
+        config.budget.validate()?;
+        Ok(Llm {
+            budget: Budget::new(config.budget.clone()),
+            cache: TextCache::new(config.cache.clone()),
+            prompts: prompt::Prompts::embedded()?,
+            transport,
+            stats: Mutex::new(Stats {
+                queue_wait_us: histogram(),
+                latency_us: histogram(),
+                batch_size: histogram(),
+                llm: [0; 3],
+                cache: [0; 3],
+                template: [0; 3],
+                requests: 0,
+                faults: Faults::default(),
+            }),
+            config,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &LlmConfig {
+        &self.config
+    }
+
+    /// The budget.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the stage did so far.
+    pub fn report(&self) -> LlmReport {
+        let s = self.stats();
+        LlmReport {
+            budget: self.budget.report(),
+            llm: s.llm,
+            cache: s.cache,
+            template: s.template,
+            requests: s.requests,
+            faults: s.faults,
+            queue_wait_ms: summary(&s.queue_wait_us, 1_000.0),
+            latency_ms: summary(&s.latency_us, 1_000.0),
+            batch_size: summary(&s.batch_size, 1.0),
+        }
+    }
+
+    /// The batch group of an item: same event, same action, same mood.
+    pub fn group(item: &Item) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in item.event.id.bytes().chain([item.kind as u8, item.sentiment as u8]) {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    }
+
+    fn cache_key(item: &Item) -> CacheKey {
+        CacheKey {
+            category: item.event.category,
+            archetype: item.archetype,
+            action: item.kind,
+            sentiment: item.sentiment,
+        }
+    }
+
+    /// The request body for `items` (ids "1".."n") and its budget reservation
+    /// ([`Llm::estimate`] of the prompt and the completion cap).
+    pub fn request_body(&self, items: &[&Item]) -> Result<(String, u64)> {
+        self.request_body_attempt(items, 0)
+    }
+
+    /// As [`Llm::request_body`], for retry number `attempt` (which moves the sampling seed, so
+    /// a retry does not get the same answer again).
+    pub fn request_body_attempt(&self, items: &[&Item], attempt: u32) -> Result<(String, u64)> {
+        let prompt = self.prompts.render(items)?;
+        let max_tokens = self.config.max_tokens_base + self.config.max_tokens_per_item * items.len() as u32;
+        let req = Request {
+            model: &self.config.client.model,
+            messages: [Message { role: "user", content: &prompt }],
+            max_tokens,
+            temperature: self.config.temperature,
+            seed: self.config.seed.wrapping_add(attempt as u64),
+            grammar: self.config.grammar.then(|| prompt::grammar(items.len())),
+        };
+        let body = serde_json::to_string(&req).map_err(|e| crate::Error::Config(format!("request: {e}")))?;
+        Ok((body, Self::estimate(&prompt, max_tokens)))
+    }
+
+    /// The budget reservation for a prompt: its bytes (no byte-level tokenizer makes more
+    /// tokens than bytes) plus 64 for the chat template, plus the completion cap.
+    pub fn estimate(prompt: &str, max_tokens: u32) -> u64 {
+        prompt.len() as u64 + 64 + max_tokens as u64
+    }
+
+    /// A cached text for a similar request, re-styled for the item's author, if any.
+    pub fn from_cache(&self, item: &Item, population: &Population, templates: &Templates) -> Option<Outcome> {
+        let pick = item.post.0 ^ (item.author.0 as u64).rotate_left(29);
+        let text = self.cache.get(&Self::cache_key(item), pick)?;
+        self.stats().cache[level(item.priority)] += 1;
+        let styled = templates.restyle_text(population, item.author, pick, &text);
+        Some(Outcome { post: item.post, text: styled, source: Source::Cache })
+    }
+
+    /// The outcome of an item the LLM did not answer: a cached text, else the template text.
+    pub fn fallback(&self, item: &Item, population: &Population, templates: &Templates) -> Outcome {
+        if let Some(o) = self.from_cache(item, population, templates) {
+            return o;
+        }
+        self.stats().template[level(item.priority)] += 1;
+        Outcome { post: item.post, text: item.fallback.clone(), source: Source::Template }
+    }
+
+    fn backoff(&self, body_key: u64, tries: u32, retry_after_ms: Option<u64>) {
+        if !self.transport.live() {
+            return;
+        }
+        let c = &self.config.client;
+        let base = c.backoff_ms.saturating_mul(1u64 << (tries.saturating_sub(1)).min(20)).min(c.backoff_max_ms);
+        let jitter = Stream::new(self.config.seed, JITTER, body_key, tries as u64).f64();
+        let mut ms = (base as f64 * (0.5 + 0.5 * jitter)) as u64;
+        if let Some(ra) = retry_after_ms {
+            ms = ms.max(ra.min(c.backoff_max_ms));
+        }
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+
+    /// Sends one batch (items about one event, of one action), with retries for failed
+    /// attempts and for items missing from an answer, within the budget. Items the LLM does
+    /// not deliver fall back to the cache, then to their template text. `queued_us` is each
+    /// item's wait in the queue so far (for the latency report).
+    pub fn run_batch(
+        &self,
+        items: &[Item],
+        queued_us: &[u64],
+        population: &Population,
+        templates: &Templates,
+    ) -> Vec<Outcome> {
+        let slots: Vec<Slot> = items
+            .iter()
+            .zip(queued_us.iter().chain(std::iter::repeat(&0)))
+            .map(|(item, &q)| Slot { item, queued_us: q })
+            .collect();
+        let mut done: Vec<Option<Outcome>> = vec![None; slots.len()];
+        let mut pending: Vec<usize> = (0..slots.len()).collect();
+        {
+            let mut s = self.stats();
+            s.batch_size.record(slots.len() as u64).ok();
+            for sl in &slots {
+                s.queue_wait_us.record(sl.queued_us).ok();
+            }
+        }
+        let mut sent: HashMap<String, u32> = HashMap::new();
+        let mut tries = 0u32;
+        while !pending.is_empty() && tries <= self.config.client.max_retries {
+            tries += 1;
+            let batch: Vec<&Item> = pending.iter().map(|&i| slots[i].item).collect();
+            let Ok((body, estimate)) = self.request_body_attempt(&batch, tries - 1) else { break };
+            let time = batch.iter().map(|i| i.time).min().unwrap_or_default();
+            let ty = batch.first().map(|i| i.ty).unwrap_or(ContentType::Post);
+            let Some(res) = self.budget.reserve(time, ty, estimate) else { break };
+            let attempt = sent.entry(body.clone()).or_insert(0);
+            let n = *attempt;
+            *attempt += 1;
+            let t0 = Instant::now();
+            let x = self.transport.send(&body, n);
+            let body_key = crc32fast::hash(body.as_bytes()) as u64;
+            {
+                let mut s = self.stats();
+                s.requests += 1;
+                if self.transport.live() {
+                    s.latency_us.record(t0.elapsed().as_micros() as u64).ok();
+                }
+            }
+            match x.status {
+                200 => match completion(&x.body) {
+                    Some(c) => {
+                        let actual = c.usage.map(|u| u.total_tokens).unwrap_or(res.tokens);
+                        self.budget.reconcile(res, actual);
+                        let texts = prompt::parse_batch(&c.content, batch.len());
+                        let mut still = Vec::new();
+                        for (&i, text) in pending.iter().zip(texts) {
+                            match text {
+                                Some(t) => {
+                                    let item = slots[i].item;
+                                    self.cache.insert(Self::cache_key(item), t.clone());
+                                    self.stats().llm[level(item.priority)] += 1;
+                                    done[i] = Some(Outcome { post: item.post, text: t, source: Source::Llm });
+                                }
+                                None => still.push(i),
+                            }
+                        }
+                        self.stats().faults.missing_items += still.len() as u64;
+                        pending = still;
+                    }
+                    None => {
+                        // Unknown usage: charge what was reserved.
+                        let all = res.tokens;
+                        self.budget.reconcile(res, all);
+                        self.stats().faults.garbage += 1;
+                        self.backoff(body_key, tries, None);
+                    }
+                },
+                429 | 408 | 500..=599 => {
+                    self.budget.release(res);
+                    let mut s = self.stats();
+                    if x.status == 429 {
+                        s.faults.rate_limited += 1;
+                    } else {
+                        s.faults.server_error += 1;
+                    }
+                    drop(s);
+                    self.backoff(body_key, tries, x.retry_after_ms);
+                }
+                0 => {
+                    self.stats().faults.no_response += 1;
+                    if x.body.starts_with("timeout") || x.body.starts_with("transport") {
+                        // The server may have done the work: charge the reservation.
+                        let all = res.tokens;
+                        self.budget.reconcile(res, all);
+                    } else {
+                        self.budget.release(res);
+                    }
+                    if !self.transport.live() && x.body == "not recorded" {
+                        break;
+                    }
+                    self.backoff(body_key, tries, None);
+                }
+                _ => {
+                    self.budget.release(res);
+                    self.stats().faults.client_error += 1;
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(slots.len());
+        for (i, d) in done.into_iter().enumerate() {
+            match d {
+                Some(o) => out.push(o),
+                None => {
+                    let item = slots[i].item;
+                    self.budget.record_fallback(item.ty, 1);
+                    out.push(self.fallback(item, population, templates));
+                }
+            }
+        }
+        out
+    }
+
+    /// Resolves routed items deterministically: high-priority items go to the LLM; others are
+    /// served from the cache when it has a similar text, else queued. Full groups are sent as
+    /// they fill, the rest when the input ends; items the bounded queue refuses fall back.
+    /// Sequential: the same items and exchanges give the same outcomes.
+    pub fn resolve(&self, items: Vec<Item>, population: &Population, templates: &Templates) -> Vec<Outcome> {
+        let clock = Instant::now();
+        let now = || clock.elapsed().as_micros() as u64;
+        let mut out = Vec::with_capacity(items.len());
+        let mut batcher: Batcher<Item> = Batcher::new(self.config.batch.clone());
+        let send = |b: batch::Batch<Item>, out: &mut Vec<Outcome>| {
+            let t = now();
+            let queued: Vec<u64> = b.items.iter().map(|(q, _)| t.saturating_sub(*q)).collect();
+            let items: Vec<Item> = b.items.into_iter().map(|(_, i)| i).collect();
+            out.extend(self.run_batch(&items, &queued, population, templates));
+        };
+        for item in items {
+            if item.priority != Priority::High {
+                if let Some(o) = self.from_cache(&item, population, templates) {
+                    out.push(o);
+                    continue;
+                }
+            }
+            let (p, g) = (item.priority, Self::group(&item));
+            if let Err(back) = batcher.push(item, p, g, now()) {
+                self.budget.record_fallback(back.ty, 1);
+                out.push(self.fallback(&back, population, templates));
+            }
+            // Logical time 0: only full groups are due; waits do not depend on the wall clock.
+            while let Some(b) = batcher.pop(0) {
+                send(b, &mut out);
+            }
+        }
+        while let Some(b) = batcher.flush() {
+            send(b, &mut out);
+        }
+        out
+    }
+}
+
+/// Applies outcomes to posts (by id): text and source.
+pub fn apply(posts: &mut [crate::timeline::Post], outcomes: &[Outcome]) {
+    let by_id: HashMap<PostId, &Outcome> = outcomes.iter().map(|o| (o.post, o)).collect();
+    for p in posts.iter_mut() {
+        if let Some(o) = by_id.get(&p.id) {
+            p.text = Some(o.text.clone());
+            p.source = o.source;
+        }
+    }
+}

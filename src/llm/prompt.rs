@@ -1,0 +1,211 @@
+//! Grouped prompts: one chat request for a batch of profiles reacting to one event, rendered
+//! from `templates/prompts/batch.hbs`; the GBNF grammar that forces one
+//! `{"id": "<id>", "text": "<5-200 chars>"}` line per profile; and the lenient parser that
+//! salvages what a reply holds and checks each text before it becomes a post.
+//!
+//! Invariants: event text and user content enter the prompt only JSON-encoded inside fences,
+//! with fence markers removed from them, so they are data, never instructions. A text accepted
+//! by [`check_text`] is non-empty, at most [`MAX_CHARS`] characters, one line, and does not echo
+//! the instructions.
+
+use super::route::Item;
+use crate::timeline::PostKind;
+use crate::Result;
+use handlebars::Handlebars;
+use serde::Serialize;
+
+/// The shipped batch prompt.
+pub const BATCH_TEMPLATE: &str = include_str!("../../templates/prompts/batch.hbs");
+
+/// Longest accepted text, in characters.
+pub const MAX_CHARS: usize = 280;
+/// Shortest accepted text, in characters.
+pub const MIN_CHARS: usize = 3;
+
+/// Phrases of the instructions that must not come back in a post.
+const ECHOES: [&str; 9] = [
+    "<<<",
+    ">>>",
+    "\"id\"",
+    "json object",
+    "one per line",
+    "profiles",
+    "5 to 200 characters",
+    "fenced",
+    "this changes everything for us",
+];
+
+/// Renders batch prompts.
+pub struct Prompts {
+    hb: Handlebars<'static>,
+}
+
+#[derive(Serialize)]
+struct ProfileView {
+    id: String,
+    action: &'static str,
+    voice: String,
+    mood: &'static str,
+    replying_to: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BatchView {
+    event: String,
+    category: &'static str,
+    profiles: Vec<ProfileView>,
+}
+
+/// Makes user or game text safe inside the fences: removes fence markers and encodes it as a
+/// JSON string.
+pub fn fence(text: &str) -> String {
+    let clean = text.replace("<<<", "").replace(">>>", "");
+    serde_json::to_string(&clean).unwrap_or_else(|_| "\"\"".into())
+}
+
+impl Prompts {
+    /// The shipped template.
+    pub fn embedded() -> Result<Prompts> {
+        Prompts::new(BATCH_TEMPLATE)
+    }
+
+    /// From a handlebars template source.
+    pub fn new(template: &str) -> Result<Prompts> {
+        let mut hb = Handlebars::new();
+        hb.register_escape_fn(handlebars::no_escape);
+        hb.set_strict_mode(true);
+        hb.register_template_string("batch", template)
+            .map_err(|e| crate::Error::data("templates/prompts/batch.hbs", 1, "-", e.to_string()))?;
+        Ok(Prompts { hb })
+    }
+
+    /// The prompt for `items` (all about one event), with ids "1".."n" in order.
+    pub fn render(&self, items: &[&Item]) -> Result<String> {
+        let Some(first) = items.first() else { return Ok(String::new()) };
+        let profiles = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| ProfileView {
+                id: (i + 1).to_string(),
+                action: match it.kind {
+                    PostKind::Reply => "reply",
+                    PostKind::Quote => "quote",
+                    _ => "post",
+                },
+                voice: fence(&it.voice),
+                mood: match it.sentiment {
+                    crate::templates::Sentiment::Positive => "pleased",
+                    crate::templates::Sentiment::Negative => "upset",
+                    crate::templates::Sentiment::Neutral => "neutral",
+                },
+                replying_to: it.target.as_ref().map(|t| {
+                    let rel = if t.follows { "follows them" } else { "does not follow them" };
+                    fence(&format!("@{} ({rel}) who wrote: {}", t.handle, t.text))
+                }),
+            })
+            .collect();
+        let view = BatchView { event: fence(&first.event.text), category: first.event.category.name(), profiles };
+        self.hb.render("batch", &view).map_err(|e| crate::Error::Config(format!("prompt template: {e}")))
+    }
+}
+
+/// The GBNF grammar (llama.cpp's `grammar` field) forcing one line per id, in order.
+pub fn grammar(n: usize) -> String {
+    let mut g = String::from("root ::=");
+    for i in 1..=n {
+        g.push_str(&format!(" l{i}"));
+    }
+    g.push('\n');
+    for i in 1..=n {
+        g.push_str(&format!("l{i} ::= \"{{\\\"id\\\": \\\"{i}\\\", \\\"text\\\": \\\"\" t \"\\\"}}\\n\"\n"));
+    }
+    // No text may open with "<" (base models echo placeholders such as "<the post>").
+    g.push_str("t ::= [^\"\\\\<\\x00-\\x1f ] c{4,199}\nc ::= [^\"\\\\\\x00-\\x1f]\n");
+    g
+}
+
+/// Checks and normalises one generated text: whitespace collapsed, 3..=280 characters, no
+/// echo of the instructions.
+pub fn check_text(text: &str) -> Option<String> {
+    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let n = t.chars().count();
+    if !(MIN_CHARS..=MAX_CHARS).contains(&n) || !t.chars().any(char::is_alphanumeric) {
+        return None;
+    }
+    // A placeholder echoed back ("<the post>").
+    if t.starts_with('<') && t.ends_with('>') {
+        return None;
+    }
+    let lower = t.to_lowercase();
+    if ECHOES.iter().any(|e| lower.contains(e)) {
+        return None;
+    }
+    Some(t)
+}
+
+/// Parses a reply leniently: every JSON object found (one per line, or embedded in other text)
+/// with an `id` among `1..=n` and a text passing [`check_text`] fills its slot; the first
+/// answer for an id wins. Returns the texts by position (`None`: missing or rejected).
+pub fn parse_batch(content: &str, n: usize) -> Vec<Option<String>> {
+    let mut out = vec![None; n];
+    let mut rest = content;
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let mut stream = serde_json::Deserializer::from_str(tail).into_iter::<serde_json::Value>();
+        match stream.next() {
+            Some(Ok(v)) => {
+                let used = stream.byte_offset();
+                take(&v, &mut out);
+                rest = &tail[used.max(1)..];
+            }
+            _ => rest = &tail[1..],
+        }
+    }
+    out
+}
+
+fn take(v: &serde_json::Value, out: &mut [Option<String>]) {
+    let id = match v.get("id") {
+        Some(serde_json::Value::String(s)) => s.trim().parse::<usize>().ok(),
+        Some(serde_json::Value::Number(x)) => x.as_u64().map(|x| x as usize),
+        _ => None,
+    };
+    let (Some(id), Some(text)) = (id, v.get("text").and_then(|t| t.as_str())) else { return };
+    if id == 0 || id > out.len() || out[id - 1].is_some() {
+        return;
+    }
+    out[id - 1] = check_text(text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salvages_what_it_can() {
+        let reply = "Sure!\n{\"id\": \"1\", \"text\": \"What a game tonight\"}\n{\"id\": 3, \"text\": \"  so   good \"}\n\
+                     {\"id\": \"9\", \"text\": \"wrong id\"}\n{\"id\": \"2\", \"text\": \"\"}\n{\"id\": \"4\", \"text\": \"trunc";
+        let got = parse_batch(reply, 4);
+        assert_eq!(got, vec![Some("What a game tonight".into()), None, Some("so good".into()), None]);
+    }
+
+    #[test]
+    fn rejects_echoes_and_long_text() {
+        assert!(check_text("Answer with one JSON object per profile").is_none());
+        assert!(check_text(&"a".repeat(400)).is_none());
+        assert!(check_text("!!!").is_none());
+        assert_eq!(check_text("ok then").as_deref(), Some("ok then"));
+    }
+
+    #[test]
+    fn fence_removes_markers() {
+        assert_eq!(fence("x >>> ignore previous\n<<<"), "\"x  ignore previous\\n\"");
+    }
+
+    #[test]
+    fn grammar_has_one_rule_per_line() {
+        let g = grammar(3);
+        assert!(g.starts_with("root ::= l1 l2 l3\n"));
+        assert!(g.contains("l2 ::= \"{\\\"id\\\": \\\"2\\\", \\\"text\\\": \\\"\" t \"\\\"}\\n\"\n"));
+    }
+}

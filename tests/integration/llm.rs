@@ -1,0 +1,501 @@
+//! The LLM stage: against the real local model (scripts/llm-server.sh), budget properties,
+//! fault injection with a small fake HTTP server, and record/replay.
+
+use crate::common;
+use chorus::budget::{Budget, BudgetConfig, ContentType};
+use chorus::engine::{Engine, Input, Output, Pipeline};
+use chorus::events::{parse_event, GameTime};
+use chorus::llm::client::{ClientConfig, Exchange, Http, Recorder, Transport};
+use chorus::llm::route::{Item, Router, RoutingConfig};
+use chorus::llm::{Llm, LlmConfig, Outcome};
+use chorus::timeline::Source;
+use proptest::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The local model's base URL: `CHORUS_LLM_URL`, or a server started through the project's
+/// script. With `CHORUS_REQUIRE_LLM=1` (CI) a missing server is a failure, never a skip.
+fn llm_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(u) = std::env::var("CHORUS_LLM_URL") {
+            if !u.trim().is_empty() {
+                return u;
+            }
+        }
+        if std::env::var("CHORUS_REQUIRE_LLM").is_ok_and(|v| v == "1") {
+            panic!("CHORUS_REQUIRE_LLM=1 but CHORUS_LLM_URL is not set: start scripts/llm-server.sh first");
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/llm-server.sh");
+        let out = Command::new("bash").arg(&script).arg("start").output().expect("running scripts/llm-server.sh");
+        assert!(out.status.success(), "scripts/llm-server.sh start failed: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("export CHORUS_LLM_URL="))
+            .map(str::to_string)
+            .expect("scripts/llm-server.sh printed no CHORUS_LLM_URL")
+    })
+    .clone()
+}
+
+/// The local server answers one request at a time: tests that use it take turns.
+fn model_turn() -> std::sync::MutexGuard<'static, ()> {
+    static M: Mutex<()> = Mutex::new(());
+    M.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pipeline_items(users: u32, event: &str, n: usize) -> (Pipeline, Vec<Item>) {
+    let mut pipeline = Pipeline::new(common::generate(users, 77)).unwrap();
+    let ev = parse_event(1, event).unwrap();
+    let (posts, _) = pipeline.process(&ev, 0, 1).unwrap();
+    let class = pipeline.classifier().classify(&ev, 1).unwrap();
+    let router = Router::new(pipeline.population(), RoutingConfig::default());
+    let mut items = router.items(pipeline.population(), &ev, &class, &posts);
+    // One budget type: the most common action.
+    let g = items.iter().map(|i| i.kind).fold(HashMap::new(), |mut m, k| {
+        *m.entry(k).or_insert(0) += 1;
+        m
+    });
+    let best = g.into_iter().max_by_key(|&(k, c)| (c, k)).map(|(k, _)| k).unwrap();
+    items.retain(|i| i.kind == best);
+    items.truncate(n);
+    (pipeline, items)
+}
+
+const PLAYER_EVENT: &str = r#"{"id": "p1", "time": 600, "text": "The player's club Redhawks sign a star striker from Dustwater", "priority": "high", "category": "sports"}"#;
+
+fn check_complete(items: &[Item], outcomes: &[Outcome]) {
+    let want: HashSet<_> = items.iter().map(|i| i.post).collect();
+    let got: Vec<_> = outcomes.iter().map(|o| o.post).collect();
+    let got_set: HashSet<_> = got.iter().copied().collect();
+    assert_eq!(got.len(), items.len(), "one outcome per item");
+    assert_eq!(got_set, want, "no item lost, none duplicated");
+    for o in outcomes {
+        assert!(!o.text.trim().is_empty());
+    }
+}
+
+#[test]
+fn real_model_grouped_batch_parses_and_budget_matches_usage() {
+    let url = llm_url();
+    let _turn = model_turn();
+    let (pipeline, items) = pipeline_items(20_000, PLAYER_EVENT, 10);
+    assert!(items.len() >= 6, "need a batch, got {} items", items.len());
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("exchanges.jsonl");
+    // A busy 2-core machine can take minutes for a batch of 10.
+    let client = ClientConfig { url, timeout_ms: 600_000, ..ClientConfig::default() };
+    let config = LlmConfig { client: client.clone(), ..LlmConfig::default() };
+    let transport = Recorder::new(Http::new(&client).unwrap(), Some(&record)).unwrap();
+    let llm = Llm::new(config, Box::new(transport)).unwrap();
+    let outcomes = llm.run_batch(&items, &[], pipeline.population(), pipeline.templates());
+    check_complete(&items, &outcomes);
+    let from_llm: Vec<&Outcome> = outcomes.iter().filter(|o| o.source == Source::Llm).collect();
+    assert!(
+        from_llm.len() * 10 >= items.len() * 7,
+        "grammar-constrained output should parse: {} of {} from the LLM",
+        from_llm.len(),
+        items.len()
+    );
+    for o in &from_llm {
+        let n = o.text.chars().count();
+        assert!((3..=280).contains(&n), "bounded text, got {n} chars: {:?}", o.text);
+    }
+    // Budget accounting equals the usage the server reported, summed over its answers.
+    let mut reported = 0u64;
+    for line in std::fs::read_to_string(&record).unwrap().lines() {
+        let x: serde_json::Value = serde_json::from_str(line).unwrap();
+        if x["status"] == 200 {
+            let body: serde_json::Value = serde_json::from_str(x["body"].as_str().unwrap()).unwrap();
+            reported += body["usage"]["total_tokens"].as_u64().unwrap();
+        }
+    }
+    let report = llm.report();
+    assert!(reported > 0);
+    assert_eq!(report.budget.spent_total, reported);
+    assert_eq!(report.budget.spent[ContentType::of(items[0].kind).unwrap().index()], reported);
+    assert_eq!(report.budget.reserved, 0);
+    assert_eq!(report.budget.overruns, 0, "the reservation is an upper bound");
+}
+
+#[test]
+fn real_model_run_is_recorded_and_replays_byte_for_byte() {
+    let url = llm_url();
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        format!("{PLAYER_EVENT}\n{{\"id\": \"b1\", \"time\": 900, \"text\": \"Light rain expected in Cedar Bay tonight\"}}\n"),
+    )
+    .unwrap();
+    let run = |extra: &[&str], out: &std::path::Path| {
+        let mut args: Vec<String> =
+            ["run", "--users", "2000", "-q", "--budget", "20000", "--events"].iter().map(|s| s.to_string()).collect();
+        args.push(events.display().to_string());
+        args.push("--out".into());
+        args.push(out.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = Command::new(env!("CARGO_BIN_EXE_chorus")).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out).unwrap()
+    };
+    let record = dir.path().join("rec.jsonl");
+    let config = dir.path().join("llm.json");
+    std::fs::write(&config, r#"{"client": {"timeout_ms": 600000}}"#).unwrap();
+    let cfg = config.to_str().unwrap();
+    let live = run(
+        &["--llm", &url, "--record", record.to_str().unwrap(), "--llm-config", cfg],
+        &dir.path().join("live.jsonl"),
+    );
+    let replayed = run(&["--replay", record.to_str().unwrap(), "--llm-config", cfg], &dir.path().join("replay.jsonl"));
+    let text = String::from_utf8_lossy(&live);
+    assert!(text.contains("\"source\":\"llm\""), "the recorded run has LLM posts");
+    common::assert_same_bytes(&live, &replayed, "replayed timeline");
+    // The budget sweep over the same record: budget 0 spends nothing, the recorded budget
+    // reproduces the recorded LLM posts.
+    let (table, plot) = (dir.path().join("budget.md"), dir.path().join("budget.svg"));
+    let o = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["budget", "--users", "2000", "--budgets", "0,20000", "--events"])
+        .arg(&events)
+        .args(["--replay", record.to_str().unwrap(), "--llm-config", cfg, "--table"])
+        .arg(&table)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = std::fs::read_to_string(&table).unwrap();
+    let rows: Vec<Vec<&str>> = t
+        .lines()
+        .filter(|l| l.starts_with("| 0 |") || l.starts_with("| 20000 |"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{t}");
+    assert_eq!(rows[0][1], "0", "budget 0 spends no tokens: {t}");
+    assert!(rows[1][1].parse::<u64>().unwrap() > 0, "{t}");
+    assert!(rows[1][6].parse::<f64>().unwrap() > 0.0, "LLM share at the recorded budget: {t}");
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    // Without the LLM flags the timeline is the template one: same posts, template sources.
+    let plain = run(&[], &dir.path().join("plain.jsonl"));
+    assert_eq!(live.iter().filter(|&&b| b == b'\n').count(), plain.iter().filter(|&&b| b == b'\n').count());
+    assert!(!String::from_utf8_lossy(&plain).contains("\"source\":\"llm\""));
+}
+
+// ---- fault injection ---------------------------------------------------------------------
+
+/// One scripted answer of the fake server.
+#[derive(Clone)]
+enum Fault {
+    /// A good answer for every id.
+    Ok,
+    /// Sleep past the client's timeout.
+    Hang,
+    /// 429 with Retry-After seconds.
+    RateLimited(u32),
+    /// 500.
+    ServerError,
+    /// A 200 whose body is not JSON.
+    Garbage,
+    /// Answers for the first ids only, the last line cut.
+    Truncated,
+    /// Answers with ids that were not asked for.
+    WrongIds,
+}
+
+struct FakeServer {
+    url: String,
+    requests: Arc<AtomicUsize>,
+    times: Arc<Mutex<Vec<Instant>>>,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 answering chat completions by script (the last entry
+/// repeats).
+fn fake_server(script: Vec<Fault>) -> FakeServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let (r, t) = (requests.clone(), times.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let k = r.fetch_add(1, Ordering::SeqCst);
+            t.lock().unwrap().push(Instant::now());
+            let fault = script[k.min(script.len() - 1)].clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let n = req["grammar"].as_str().unwrap().lines().next().unwrap().split_whitespace().count() - 2;
+                let answer = |ids: Vec<usize>, cut: bool| {
+                    let mut c: String = ids
+                        .iter()
+                        .map(|i| format!("{{\"id\": \"{i}\", \"text\": \"fake answer number {i}\"}}\n"))
+                        .collect();
+                    if cut {
+                        c.push_str("{\"id\": \"99\", \"text\": \"cut of");
+                    }
+                    serde_json::json!({"choices": [{"message": {"role": "assistant", "content": c}}],
+                        "usage": {"prompt_tokens": 100, "completion_tokens": 20 * n, "total_tokens": 100 + 20 * n}})
+                    .to_string()
+                };
+                let (status, extra, text) = match fault {
+                    Fault::Ok => (200, String::new(), answer((1..=n).collect(), false)),
+                    Fault::Hang => {
+                        std::thread::sleep(Duration::from_secs(3));
+                        (200, String::new(), answer((1..=n).collect(), false))
+                    }
+                    Fault::RateLimited(s) => {
+                        (429, format!("Retry-After: {s}\r\n"), "{\"error\": \"slow down\"}".into())
+                    }
+                    Fault::ServerError => (500, String::new(), "{\"error\": \"boom\"}".into()),
+                    Fault::Garbage => (200, String::new(), "<html>not json at all".into()),
+                    Fault::Truncated => (200, String::new(), answer((1..=n / 2).collect(), true)),
+                    Fault::WrongIds => (200, String::new(), answer((n + 1..=2 * n).collect(), false)),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{text}",
+                    text.len()
+                );
+                let _ = stream.write_all(resp.as_bytes());
+            });
+        }
+    });
+    FakeServer { url, requests, times }
+}
+
+fn fake_llm(url: &str) -> Llm {
+    let client = ClientConfig {
+        url: url.into(),
+        timeout_ms: 800,
+        backoff_ms: 10,
+        backoff_max_ms: 2_000,
+        max_retries: 3,
+        ..ClientConfig::default()
+    };
+    Llm::new(LlmConfig { client: client.clone(), ..LlmConfig::default() }, Box::new(Http::new(&client).unwrap()))
+        .unwrap()
+}
+
+fn fault_items() -> &'static (Pipeline, Vec<Item>) {
+    static P: OnceLock<(Pipeline, Vec<Item>)> = OnceLock::new();
+    P.get_or_init(|| pipeline_items(20_000, PLAYER_EVENT, 6))
+}
+
+/// Runs one batch against a scripted fake server; returns outcomes, requests seen, the gaps
+/// between requests, and the time taken.
+fn run_fault(script: Vec<Fault>) -> (Vec<Outcome>, usize, Vec<Duration>, Duration) {
+    let (pipeline, items) = fault_items();
+    let server = fake_server(script);
+    let llm = fake_llm(&server.url);
+    let t0 = Instant::now();
+    let outcomes = llm.run_batch(items, &[], pipeline.population(), pipeline.templates());
+    let took = t0.elapsed();
+    check_complete(items, &outcomes);
+    let times = server.times.lock().unwrap().clone();
+    let gaps = times.windows(2).map(|w| w[1] - w[0]).collect();
+    (outcomes, server.requests.load(Ordering::SeqCst), gaps, took)
+}
+
+fn count(outcomes: &[Outcome], s: Source) -> usize {
+    outcomes.iter().filter(|o| o.source == s).count()
+}
+
+#[test]
+fn fault_timeout_is_retried() {
+    let (out, requests, _, took) = run_fault(vec![Fault::Hang, Fault::Ok]);
+    assert_eq!(requests, 2);
+    assert_eq!(count(&out, Source::Llm), out.len());
+    assert!(took < Duration::from_secs(10));
+}
+
+#[test]
+fn fault_429_honours_retry_after() {
+    let (out, requests, gaps, _) = run_fault(vec![Fault::RateLimited(1), Fault::Ok]);
+    assert_eq!(requests, 2);
+    assert!(gaps[0] >= Duration::from_millis(950), "waited {:?} after Retry-After: 1", gaps[0]);
+    assert_eq!(count(&out, Source::Llm), out.len());
+}
+
+#[test]
+fn fault_500_is_retried() {
+    let (out, requests, _, _) = run_fault(vec![Fault::ServerError, Fault::ServerError, Fault::Ok]);
+    assert_eq!(requests, 3);
+    assert_eq!(count(&out, Source::Llm), out.len());
+}
+
+#[test]
+fn fault_garbage_falls_back_to_templates() {
+    let (out, requests, _, took) = run_fault(vec![Fault::Garbage]);
+    assert_eq!(requests, 4, "first attempt and three retries");
+    assert_eq!(count(&out, Source::Template), out.len());
+    let (_, items) = fault_items();
+    for (o, i) in out.iter().zip(items) {
+        assert_eq!(o.text, i.fallback);
+    }
+    assert!(took < Duration::from_secs(10));
+}
+
+#[test]
+fn fault_truncated_output_is_salvaged_and_the_rest_retried() {
+    let (out, requests, _, _) = run_fault(vec![Fault::Truncated, Fault::Ok]);
+    assert_eq!(requests, 2);
+    assert_eq!(count(&out, Source::Llm), out.len(), "half salvaged, the rest from the retry");
+}
+
+#[test]
+fn fault_wrong_ids_end_in_fallback() {
+    let (out, requests, _, _) = run_fault(vec![Fault::WrongIds]);
+    assert_eq!(requests, 4);
+    assert_eq!(count(&out, Source::Llm), 0);
+    assert_eq!(count(&out, Source::Template) + count(&out, Source::Cache), out.len());
+}
+
+#[test]
+fn engine_never_waits_for_a_hanging_llm() {
+    let server = fake_server(vec![Fault::Hang]);
+    let client = ClientConfig { url: server.url.clone(), timeout_ms: 800, backoff_ms: 10, ..ClientConfig::default() };
+    let config = LlmConfig { client: client.clone(), ..LlmConfig::default() };
+    let engine =
+        Engine::start_with_llm(common::generate(3_000, 77), 64, config, Box::new(Http::new(&client).unwrap())).unwrap();
+    let t0 = Instant::now();
+    engine.events().send(Input::Event(parse_event(1, PLAYER_EVENT).unwrap())).unwrap();
+    engine.events().send(Input::Tick(GameTime(90_000))).unwrap();
+    let mut posts = Vec::new();
+    for out in engine.timeline().iter() {
+        match out {
+            Output::Post(p) => posts.push(p),
+            Output::Clock(_) => break,
+            Output::Rejected(e) => panic!("{e}"),
+        }
+    }
+    assert!(t0.elapsed() < Duration::from_secs(2), "the timeline came out without waiting for the LLM");
+    assert!(!posts.is_empty());
+    assert!(posts.iter().all(|p| p.source == Source::Template));
+    let ids: HashSet<_> = posts.iter().map(|p| p.id).collect();
+    assert_eq!(ids.len(), posts.len());
+    engine.shutdown();
+}
+
+// ---- budget property ---------------------------------------------------------------------
+
+/// A transport with a scripted, random mix of answers, faults and usages.
+struct Chaos {
+    script: Vec<u8>,
+    next: AtomicUsize,
+}
+
+impl Transport for Chaos {
+    fn send(&self, body: &str, _attempt: u32) -> Exchange {
+        let k = self.next.fetch_add(1, Ordering::SeqCst);
+        let r = self.script[k % self.script.len()];
+        let n = body.matches(" ::= \\\"{").count().max(1);
+        let ok = |used: u64| {
+            let c: String = (1..=n).map(|i| format!("{{\"id\": \"{i}\", \"text\": \"answer {i}\"}}\n")).collect();
+            serde_json::json!({"choices": [{"message": {"content": c}}], "usage": {"total_tokens": used}}).to_string()
+        };
+        match r % 6 {
+            0 => Exchange { status: 429, retry_after_ms: Some(0), body: String::new() },
+            1 => Exchange { status: 503, retry_after_ms: None, body: String::new() },
+            2 => Exchange { status: 0, retry_after_ms: None, body: "timeout: fake".into() },
+            3 => Exchange { status: 200, retry_after_ms: None, body: "garbage".into() },
+            _ => Exchange { status: 200, retry_after_ms: None, body: ok(200 + r as u64 * 7) },
+        }
+    }
+    fn live(&self) -> bool {
+        false
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Concurrent reservations, reconciliations and releases never take a type, a day or an
+    /// hour past its limit.
+    #[test]
+    fn budget_is_never_exceeded(
+        per_day in 0u64..20_000,
+        per_hour in proptest::option::of(500u64..5_000),
+        flow_down in any::<bool>(),
+        ops in proptest::collection::vec((0usize..4, 1u64..3_000, 0u64..100, 0i64..(2 * 86_400)), 1..120),
+    ) {
+        let config = BudgetConfig { per_day, per_hour, flow_down, ..BudgetConfig::default() };
+        let limits = config.limits();
+        let budget = Budget::new(config);
+        std::thread::scope(|s| {
+            for chunk in ops.chunks(ops.len().div_ceil(4)) {
+                let budget = &budget;
+                s.spawn(move || {
+                    for &(ty, tokens, frac, time) in chunk {
+                        let ty = ContentType::ALL[ty];
+                        if let Some(r) = budget.reserve(GameTime(time), ty, tokens) {
+                            let used = budget.used_in_day(GameTime(time));
+                            if flow_down {
+                                assert!(used.iter().sum::<u64>() <= limits.iter().sum::<u64>());
+                            } else {
+                                assert!(used[ty.index()] <= limits[ty.index()]);
+                            }
+                            if frac < 20 {
+                                budget.release(r);
+                            } else {
+                                let actual = r.tokens * frac / 100;
+                                budget.reconcile(r, actual);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        let report = budget.report();
+        prop_assert_eq!(report.reserved, 0);
+        prop_assert_eq!(report.overruns, 0);
+        prop_assert!(report.spent_total <= per_day * report.days.max(1) as u64);
+    }
+
+    /// Whole batches with random faults and retries, run concurrently through the LLM stage:
+    /// every item comes back once and the day's budget holds.
+    #[test]
+    fn concurrent_batches_with_retries_stay_in_budget(
+        per_day in 0u64..12_000,
+        script in proptest::collection::vec(any::<u8>(), 1..40),
+    ) {
+        let (pipeline, items) = fault_items();
+        let config = LlmConfig { budget: BudgetConfig { per_day, ..BudgetConfig::default() }, ..LlmConfig::default() };
+        let llm = Llm::new(config.clone(), Box::new(Chaos { script, next: AtomicUsize::new(0) })).unwrap();
+        let limits = config.budget.limits();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let (llm, pipeline, items) = (&llm, pipeline, items);
+                s.spawn(move || {
+                    let out = llm.run_batch(items, &[], pipeline.population(), pipeline.templates());
+                    check_complete(items, &out);
+                });
+            }
+        });
+        let r = llm.report();
+        prop_assert_eq!(r.budget.reserved, 0);
+        for (i, (spent, limit)) in r.budget.spent.iter().zip(limits).enumerate() {
+            prop_assert!(*spent <= limit, "type {} spent {} of {}", i, spent, limit);
+        }
+    }
+}
