@@ -64,6 +64,7 @@ pub struct Pipeline {
     state: UserState,
     numbered: u32,
     last_report: ApplyReport,
+    capture_before: bool,
 }
 
 impl Pipeline {
@@ -93,6 +94,7 @@ impl Pipeline {
             state,
             numbered: 0,
             last_report: ApplyReport::default(),
+            capture_before: false,
         })
     }
 
@@ -120,6 +122,12 @@ impl Pipeline {
     /// What the last processed event changed in the user state.
     pub fn last_report(&self) -> ApplyReport {
         self.last_report
+    }
+
+    /// Whether [`Pipeline::process_detailed`] records the state it is about to change (for
+    /// training data; costs a map of the touched users per event).
+    pub fn capture_before(&mut self, on: bool) {
+        self.capture_before = on;
     }
 
     /// Events numbered so far: the next event's index after a resume.
@@ -212,14 +220,29 @@ impl Pipeline {
             Some(&self.state),
         );
         let touched = crate::filter::affected(&self.population, &self.index, &class);
-        self.state.feel(&touched, &class, minute_of(event.time));
+        let minute = minute_of(event.time);
+        let mut before = StateBefore::default();
+        if self.capture_before {
+            // What the update below will change: the mood of reactors and affiliated users,
+            // and each actor's relationship to the author they react to.
+            for u in reactions.iter().map(|r| r.user.0).chain(touched.iter().map(|t| t.0)) {
+                before.moods.entry(u).or_insert_with(|| self.state.mood(&self.population, u, minute));
+            }
+            let author: HashMap<PostId, u32> = posts.iter().map(|p| (p.id, p.author.0)).collect();
+            for p in &posts {
+                if let Some(&b) = p.parent.or(p.quoted).and_then(|id| author.get(&id)) {
+                    before.relations.insert(p.author.0, (b, self.state.relation(p.author.0, b, minute)));
+                }
+            }
+        }
+        self.state.feel(&touched, &class, minute);
         self.last_report = self.state.apply(&self.population, &class, &posts);
         for p in &posts {
             if let Some(g) = p.gif.as_deref().and_then(|id| self.media.gif_index(id)) {
                 self.gif_memory.record(p.author.0, g);
             }
         }
-        Ok(Processed { posts, reactions, class })
+        Ok(Processed { posts, reactions, class, before })
     }
 }
 
@@ -231,6 +254,18 @@ pub struct Processed {
     pub reactions: Vec<crate::filter::Reaction>,
     /// The event's classification.
     pub class: crate::classify::Classification,
+    /// State the event changed, as it was before (filled when [`Pipeline::capture_before`] is
+    /// on).
+    pub before: StateBefore,
+}
+
+/// Parts of the user state as they were before an event changed them.
+#[derive(Clone, Debug, Default)]
+pub struct StateBefore {
+    /// Mood at the event's time of every user the event's update touches.
+    pub moods: HashMap<u32, crate::state::MoodNow>,
+    /// Each actor's (author reacted to, relationship weight toward them) before the event.
+    pub relations: HashMap<u32, (u32, f32)>,
 }
 
 /// What the game sends.

@@ -988,6 +988,7 @@ fn run_export(args: ExportArgs) -> Result<()> {
     let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
     meter.begin("setup", 1);
     let mut pipeline = Pipeline::new(population)?;
+    pipeline.capture_before(args.training.is_some());
     let bytes = read_input(&args.events)?;
     let parsed = parse_events_numbered(&bytes);
     let options = ExportOptions { formats, population: args.population, graph: args.graph, row_group: args.row_group };
@@ -1047,7 +1048,8 @@ fn run_export(args: ExportArgs) -> Result<()> {
                 chorus::timeline::sort(&mut posts);
                 if let Some(t) = training.as_mut() {
                     let pop = pipeline.population();
-                    t.write_event(pop, &event, i as u32, &processed.class, &processed.reactions, &posts)?;
+                    let state = Some((pipeline.state(), &processed.before));
+                    t.write_event(pop, &event, i as u32, &processed.class, &processed.reactions, &posts, state)?;
                 }
                 if let Some(exporter) = exporter.as_mut() {
                     exporter.write_posts(&posts)?;

@@ -162,7 +162,7 @@ struct State<'a> {
     event: &'a Classification,
     filter: Option<FilterView>,
     target: Option<Target>,
-    mood: Option<()>,
+    mood: Option<crate::state::MoodNow>,
 }
 
 #[derive(serde::Serialize)]
@@ -207,7 +207,7 @@ struct Outcome {
     likes: u32,
     reposts: u32,
     quotes: u32,
-    relationship_change: Option<()>,
+    relationship_change: Option<f32>,
 }
 
 impl TrainingWriter {
@@ -226,7 +226,9 @@ impl TrainingWriter {
         class: &Classification,
         reactions: &[Reaction],
         posts: &[Post],
+        state: Option<(&crate::state::UserState, &crate::engine::StateBefore)>,
     ) -> Result<()> {
+        let minute = crate::state::minute_of(event.time);
         // Each user's own entry about the event (the earliest), and what their posts received.
         let mut own: HashMap<UserId, &Post> = HashMap::new();
         let mut by_id: HashMap<PostId, &Post> = HashMap::new();
@@ -329,7 +331,9 @@ impl TrainingWriter {
                     event: class,
                     filter: reacted.get(&u).map(|r| FilterView { stance: r.stance, engagement: r.engagement }),
                     target,
-                    mood: None,
+                    mood: state.map(|(st, before)| {
+                        before.moods.get(&u.0).copied().unwrap_or_else(|| st.mood(pop, u.0, minute))
+                    }),
                 },
                 outcome: Outcome {
                     post: post.map(|p| p.id.0),
@@ -338,7 +342,11 @@ impl TrainingWriter {
                     likes: got[1],
                     reposts: got[2],
                     quotes: got[3],
-                    relationship_change: None,
+                    relationship_change: state.and_then(|(st, before)| {
+                        let &(b, was) = before.relations.get(&u.0)?;
+                        let at = post.map_or(minute, |p| crate::state::minute_of(p.time));
+                        Some(((st.relation(u.0, b, at) - was) * 1000.0).round() / 1000.0)
+                    }),
                 },
             };
             self.line.clear();

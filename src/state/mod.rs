@@ -609,20 +609,20 @@ impl UserState {
         // (a post is ~200 bytes, a record 24).
         let acts: Vec<Act> = posts
             .iter()
-            .enumerate()
-            .map(|(k, p)| {
+            .map(|p| {
                 let target = p.parent.or(p.quoted).and_then(find);
                 let sign = sentiment_sign(p);
                 let (t_author, hostile) = match target {
                     Some(t) => (posts[t].author.0, sign * sentiment_sign(&posts[t]) < 0.0),
                     None => (u32::MAX, false),
                 };
+                let thread = p.root.or_else(|| target.map(|t| posts[t].root.unwrap_or(posts[t].id)));
                 Act {
                     author: p.author.0,
                     minute: minute_of(p.time),
-                    index: k as u32,
                     target: target.map_or(u32::MAX, |t| t as u32),
                     target_author: t_author,
+                    thread: thread.map_or(u32::MAX, |r| r.0 as u32),
                     kind: p.kind as u8,
                     sign: sign as i8,
                     hostile,
@@ -682,19 +682,12 @@ impl UserState {
             {
                 formed = Some(Kind::Routine);
             }
-            let p = &posts[act.index as usize];
-            let thread = p.root.or_else(|| {
-                (act.target != u32::MAX).then(|| {
-                    let t = &posts[act.target as usize];
-                    t.root.unwrap_or(t.id)
-                })
-            });
             self.history.push(
                 a,
                 Record {
                     minute,
                     other: act.target_author,
-                    thread: thread.map(|r| r.0 as u32).unwrap_or(u32::MAX),
+                    thread: act.thread,
                     entity: entity.unwrap_or(u16::MAX),
                     kind_category: act.kind | (class.category as u8) << 4,
                     stance: (sign * 100.0) as i8,
@@ -891,10 +884,11 @@ impl UserState {
 struct Act {
     author: u32,
     minute: u32,
-    index: u32,
     /// Index of the post reacted to, or `u32::MAX`.
     target: u32,
     target_author: u32,
+    /// Low 32 bits of the thread root's id, or `u32::MAX`.
+    thread: u32,
     kind: u8,
     sign: i8,
     hostile: bool,

@@ -291,7 +291,15 @@ fn training_data_samples_decisions_by_the_rates_with_state_action_and_outcome() 
         *per_event.entry((r["event"].as_str().unwrap().to_string(), action.clone())).or_default() += 1;
         let state = &r["state"];
         assert!(state["profile"]["big5"].as_array().unwrap().len() == 5 && state["event"]["category"].is_string());
-        assert!(state["mood"].is_null(), "mood arrives with issue 5");
+        let mood = &state["mood"];
+        assert!((-1.0..=1.0).contains(&mood["valence"].as_f64().unwrap()), "{r}");
+        assert!((0.0..=1.0).contains(&mood["energy"].as_f64().unwrap()), "{r}");
+        if ["like", "repost", "reply", "quote"].contains(&action.as_str()) {
+            let change = r["outcome"]["relationship_change"].as_f64().unwrap();
+            assert!((-0.35..=0.25).contains(&change) && change != 0.0, "{r}");
+        } else if action == "none" {
+            assert!(r["outcome"]["relationship_change"].is_null());
+        }
         if action == "none" {
             assert!(state["filter"].is_null() && r["outcome"]["post"].is_null());
         } else {
