@@ -218,6 +218,7 @@ impl TrainingWriter {
     }
 
     /// Samples and writes the records of one processed event.
+    #[allow(clippy::too_many_arguments)]
     pub fn write_event(
         &mut self,
         pop: &Population,
