@@ -95,6 +95,14 @@ impl History {
         self.window
     }
 
+    /// Makes room for `n` more chunks without reallocating (a burst's worth, at most one per
+    /// acting user).
+    pub fn reserve(&mut self, n: usize) {
+        let missing = n.saturating_sub(self.free.len());
+        self.pool.reserve(missing);
+        self.older.reserve(missing);
+    }
+
     /// Appends an action to user `u`'s window, folding the oldest chunk when the window is
     /// full.
     pub fn push(&mut self, u: u32, r: Record) {

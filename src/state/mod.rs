@@ -636,6 +636,7 @@ impl UserState {
             let a = &acts[k as usize];
             (a.author, a.minute, k)
         });
+        self.history.reserve(by_author.len());
         for &k in &by_author {
             let act = acts[k as usize];
             let a = act.author;
