@@ -754,7 +754,7 @@ fn report_state(pipeline: &chorus::engine::Pipeline, now: chorus::events::GameTi
     let minute = chorus::state::minute_of(now);
     let (shares, energy, n) = st.mood_summary(pipeline.population(), minute);
     eprintln!(
-        "state: {n} users have acted; mood negative {:.1}%, neutral {:.1}%, positive {:.1}%, mean energy {:.2}; \
+        "state: {n} users touched by events; mood negative {:.1}%, neutral {:.1}%, positive {:.1}%, mean energy {:.2}; \
          {} active feuds, {} relationships, {} reflections formed, {} actions in history windows, {:.1} MiB",
         shares[0] * 100.0,
         shares[1] * 100.0,

@@ -841,7 +841,8 @@ impl UserState {
         self.bank.render(r.template, &subject_name(population, r.subject))
     }
 
-    /// Mood distribution over users who have acted: shares of (negative, neutral, positive)
+    /// Mood distribution over users events have touched (acted, reacted to, or affiliated to a
+    /// stakeholder): shares of (negative, neutral, positive)
     /// valence at `minute`, mean energy, and the number of such users.
     pub fn mood_summary(&self, population: &Population, minute: u32) -> ([f64; 3], f64, usize) {
         let mut counts = [0usize; 3];
