@@ -636,18 +636,7 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().context("setting up threads")?;
     }
     let meter = StageMeter::new(!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let population = match &args.load {
-        Some(path) => {
-            meter.begin("load", 1);
-            chorus::snapshot::load(path)?
-        }
-        None => {
-            let world = World::embedded()?;
-            let seeds = SeedSet::embedded(&world)?;
-            let config = PopulationConfig { users: args.users, seed: args.seed, ..PopulationConfig::default() };
-            Population::generate_with(&seeds, &world, &config, &meter)?
-        }
-    };
+    let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
     meter.begin("setup", 1);
     let mut pipeline = state_pipeline(population, &args.state)?;
     let bytes = read_input(&args.events)?;
@@ -771,14 +760,7 @@ fn report_state(pipeline: &chorus::engine::Pipeline, now: chorus::events::GameTi
 fn run_inspect(args: InspectArgs) -> Result<()> {
     use chorus::events::parse_events_numbered;
     use chorus::state::{minute_of, subject_name};
-    let population = match &args.load {
-        Some(path) => chorus::snapshot::load(path)?,
-        None => {
-            let world = World::embedded()?;
-            let seeds = SeedSet::embedded(&world)?;
-            Population::generate(&seeds, &world, args.users, args.seed)?
-        }
-    };
+    let population = run_population_for(args.load.as_deref(), args.users, args.seed, &StageMeter::new(false))?;
     let user = match args.user.strip_prefix('@') {
         Some(h) => population.find_handle(h).with_context(|| format!("no user @{h}"))?,
         None => {
@@ -1261,15 +1243,7 @@ fn run_budget(args: BudgetArgs) -> Result<()> {
     }
     let (base, transport) = args.llm.resolve()?;
     let meter = StageMeter::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let population = match &args.load {
-        Some(path) => chorus::snapshot::load(path)?,
-        None => {
-            let world = World::embedded()?;
-            let seeds = SeedSet::embedded(&world)?;
-            let config = PopulationConfig { users: args.users, seed: args.seed, ..PopulationConfig::default() };
-            Population::generate_with(&seeds, &world, &config, &meter)?
-        }
-    };
+    let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
     let mut pipeline = Pipeline::new(population)?;
     let router = chorus::llm::route::Router::new(pipeline.population(), base.routing.clone());
     let parsed = parse_events_numbered(&read_input(&args.events)?);

@@ -279,3 +279,58 @@ fn tags_select_the_audience_and_unknown_tags_are_refused() {
     let err = p.state_mut().load_tags("tags.jsonl", "{\"user\": 99999999}\n").unwrap_err().to_string();
     assert!(err.starts_with("tags.jsonl:1: user:"), "{err}");
 }
+
+/// `chorus run --save-state` then `--resume` on the CLI equals one run over both halves, and
+/// `chorus inspect` shows a user who acted, from the saved state.
+#[test]
+fn cli_save_resume_and_inspect() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+    let (first, second, all) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"), dir.path().join("all.jsonl"));
+    std::fs::write(&first, lines[..40].join("\n")).unwrap();
+    std::fs::write(&second, lines[40..].join("\n")).unwrap();
+    std::fs::write(&all, lines.join("\n")).unwrap();
+    let state = dir.path().join("s.state");
+    let run = |events: &std::path::Path, out: &str, extra: &[&std::ffi::OsStr]| {
+        let r = Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .args(["run", "--users", "20000", "--seed", "3", "-q", "--events"])
+            .arg(events)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        std::fs::read_to_string(dir.path().join(out)).unwrap()
+    };
+    let whole = run(&all, "whole.jsonl", &[]);
+    let a = run(&first, "1.jsonl", &["--save-state".as_ref(), state.as_os_str()]);
+    let b = run(&second, "2.jsonl", &["--resume".as_ref(), state.as_os_str()]);
+    let mut parts: Vec<&str> = a.lines().chain(b.lines()).collect();
+    let key = |l: &&str| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        (v["time"].as_i64().unwrap(), v["id"].as_u64().unwrap())
+    };
+    parts.sort_by_key(key);
+    assert!(parts == whole.lines().collect::<Vec<_>>(), "resumed CLI run differs from the whole run");
+    // Someone who acted in the first half.
+    let first_post: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    let user = first_post["author"].as_u64().unwrap().to_string();
+    let r = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["inspect", "--users", "20000", "--seed", "3", "--json", "--user", &user, "--resume"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(v["state"]["ticks"].as_u64().unwrap() >= 1, "{v}");
+    assert!(!v["recent_history"].as_array().unwrap().is_empty());
+    assert!(v["state"]["mood"]["valence"].is_f64() && v["profile"]["handle"].is_string());
+    let r = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["inspect", "--users", "20000", "--seed", "3", "--user", "99999999"])
+        .output()
+        .unwrap();
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--user 99999999"));
+}
