@@ -58,3 +58,20 @@ pub fn mean_std(xs: impl IntoIterator<Item = f64>) -> (f64, f64) {
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
     (mean, var.sqrt())
 }
+
+/// The first `n` labelled events without their labels, plus `extra` lines, written to
+/// `dir/events.jsonl`.
+pub fn labelled_events(dir: &std::path::Path, n: usize, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(data_dir("events/labelled.jsonl")).unwrap();
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).take(n) {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v.as_object_mut().unwrap().remove("label");
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out.push_str(extra);
+    let path = dir.join("events.jsonl");
+    std::fs::write(&path, out).unwrap();
+    path
+}

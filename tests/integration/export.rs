@@ -2,24 +2,13 @@
 //! Parquet round trip through readers nobody here wrote (pyarrow and DuckDB, installed by
 //! `scripts/py-env.sh`).
 
-use crate::common::data_dir;
 use chorus::export::Manifest;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The first `n` labelled events without their labels.
 pub fn events_file(dir: &Path, n: usize) -> PathBuf {
-    let text = std::fs::read_to_string(data_dir("events/labelled.jsonl")).unwrap();
-    let mut out = String::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).take(n) {
-        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-        v.as_object_mut().unwrap().remove("label");
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    let path = dir.join("events.jsonl");
-    std::fs::write(&path, out).unwrap();
-    path
+    crate::common::labelled_events(dir, n, "")
 }
 
 fn chorus() -> Command {

@@ -1,6 +1,5 @@
 //! `chorus run`: events in, a JSONL timeline out.
 
-use crate::common::data_dir;
 use chorus::timeline::PostKind;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -8,18 +7,7 @@ use std::process::Command;
 
 /// The first `n` labelled events without their labels, plus optional extra lines.
 fn events_file(dir: &Path, n: usize, extra: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(data_dir("events/labelled.jsonl")).unwrap();
-    let mut out = String::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).take(n) {
-        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-        v.as_object_mut().unwrap().remove("label");
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    out.push_str(extra);
-    let path = dir.join("events.jsonl");
-    std::fs::write(&path, out).unwrap();
-    path
+    crate::common::labelled_events(dir, n, extra)
 }
 
 fn run(events: &Path, out: &Path, threads: &str) -> std::process::Output {
