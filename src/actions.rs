@@ -19,6 +19,7 @@ use crate::media::{GifMemory, GifMood, Media, Picture};
 use crate::population::columns::dq8;
 use crate::population::Population;
 use crate::rng::Stream;
+use crate::state::relations::drifted;
 use crate::state::{minute_of, UserState};
 use crate::templates::{Action, PostContext, Sentiment, Templates};
 use crate::timeline::{Post, PostId, PostKind, Source};
@@ -239,7 +240,7 @@ pub fn act(
                     .of(c.user)
                     .iter()
                     .filter_map(|r| {
-                        let w = st.relation(c.user, r.other, minute);
+                        let w = drifted(r.weight, r.minute, minute, st.config().relations.half_life_days);
                         let k = root_by_author.get(&r.other)?;
                         (w.abs() >= 0.3).then_some((w, r.other, *k))
                     })
@@ -372,11 +373,7 @@ pub fn act(
             templates.render(population, p.author, &ctx, buf);
             // A memory worth recalling, on the same side as the post, now and then.
             if let Some(st) = state {
-                let sign = match p.sentiment {
-                    Sentiment::Positive => 1,
-                    Sentiment::Negative => -1,
-                    Sentiment::Neutral => 0,
-                };
+                let sign = p.sentiment.sign();
                 if let Some(r) = st.reflections().recall(p.author.0, class.category as u8, subject, minute) {
                     let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 1 << 41);
                     if (r.sign == sign || r.sign == 0) && rng.chance(config.recall as f64) {

@@ -183,6 +183,17 @@ pub enum Valence {
     Neutral,
 }
 
+impl Valence {
+    /// +1, -1 or 0.
+    pub fn sign(self) -> f32 {
+        match self {
+            Valence::Positive => 1.0,
+            Valence::Negative => -1.0,
+            Valence::Neutral => 0.0,
+        }
+    }
+}
+
 /// How urgently the game wants reactions (replies to the player are high).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -13,7 +13,7 @@
 //! count.
 
 use crate::classify::Classification;
-use crate::events::{Category, GameTime, Impact, Valence};
+use crate::events::{Category, GameTime, Impact};
 use crate::ids::UserId;
 use crate::population::columns::{decode_ppd, dq8};
 use crate::population::Population;
@@ -296,11 +296,7 @@ pub fn filter(
         .any(|s| matches!(world.entity(s.entity).kind, EntityKind::Person { .. } | EntityKind::Brand { .. }));
     let impact_rate = config.base_rate[event.impact as usize];
     let minute = crate::state::minute_of(time);
-    let valence_sign = match event.valence {
-        Valence::Positive => 1.0,
-        Valence::Negative => -1.0,
-        Valence::Neutral => 0.0,
-    };
+    let valence_sign = event.valence.sign();
     let domestic: Vec<bool> = world
         .towns
         .iter()

@@ -688,10 +688,7 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         *by_kind.entry(p.kind).or_insert(0usize) += 1;
     }
     let kinds: Vec<String> =
-        [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like]
-            .iter()
-            .map(|k| format!("{} {}", format!("{k:?}").to_lowercase(), by_kind.get(k).copied().unwrap_or(0)))
-            .collect();
+        PostKind::ALL.iter().map(|k| format!("{} {}", k.name(), by_kind.get(k).copied().unwrap_or(0))).collect();
     eprintln!(
         "events {events} processed, {failed} rejected; {} reactions ({:.2}% of users per event on average)",
         reacting,
@@ -760,6 +757,7 @@ fn report_state(pipeline: &chorus::engine::Pipeline, now: chorus::events::GameTi
 fn run_inspect(args: InspectArgs) -> Result<()> {
     use chorus::events::parse_events_numbered;
     use chorus::state::{minute_of, subject_name};
+    use chorus::timeline::PostKind;
     let population = run_population_for(args.load.as_deref(), args.users, args.seed, &StageMeter::new(false))?;
     let user = match args.user.strip_prefix('@') {
         Some(h) => population.find_handle(h).with_context(|| format!("no user @{h}"))?,
@@ -801,8 +799,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
         .recent(u)
         .take(20)
         .map(|r| {
-            const KINDS: [&str; 6] = ["post", "reply", "quote", "repost", "like", "gif"];
-            let kind = KINDS.get(r.kind() as usize).copied().unwrap_or("?");
+            let kind = PostKind::from_code(r.kind()).map_or("?", |k| k.name());
             serde_json::json!({
                 "minute": r.minute,
                 "kind": kind,

@@ -50,6 +50,15 @@ pub enum Sentiment {
 }
 
 impl Sentiment {
+    /// +1, -1 or 0.
+    pub fn sign(self) -> i8 {
+        match self {
+            Sentiment::Positive => 1,
+            Sentiment::Negative => -1,
+            Sentiment::Neutral => 0,
+        }
+    }
+
     /// Lowercase name, as in the JSONL.
     pub fn name(self) -> &'static str {
         match self {

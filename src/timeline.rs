@@ -36,6 +36,11 @@ impl PostKind {
     pub const ALL: [PostKind; 6] =
         [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif, PostKind::Repost, PostKind::Like];
 
+    /// The kind whose `as u8` code is `code` (as stored in history records).
+    pub fn from_code(code: u8) -> Option<PostKind> {
+        PostKind::ALL.into_iter().find(|k| *k as u8 == code)
+    }
+
     /// Lowercase name, as in the JSONL.
     pub fn name(self) -> &'static str {
         match self {

@@ -151,7 +151,7 @@ pub struct Habits {
     pub since_reflection: u16,
     /// Experiment tag bits (see [`UserState::tag_names`]).
     pub tags: u8,
-    /// The user's baseline valence (÷127), cached at their first update.
+    /// The user's baseline valence (÷127), cached at their first action (see `Cell::flags`).
     pub baseline: i8,
 }
 
@@ -164,8 +164,11 @@ pub struct Cell {
     pub mental: Mental,
     /// Habits and counters.
     pub habits: Habits,
+    /// Bit 0: `habits.baseline` holds the user's baseline (it is cached at their first action,
+    /// which may come after events or reactions first moved their mood). Other bits zero.
+    pub flags: u8,
     /// Padding, zero.
-    pub reserved: [u8; 2],
+    pub reserved: u8,
     /// Game minute until which the user cools down (0: none).
     pub cooldown_until: u32,
     /// Times the user has acted.
@@ -562,11 +565,7 @@ impl UserState {
     /// [`crate::filter::affected`]): valence by side × the event's valence × 0.12 × (0.5 +
     /// intensity), arousal by 0.05 × intensity.
     pub fn feel(&mut self, affected: &[(u32, i8)], class: &Classification, minute: u32) {
-        let valence = match class.valence {
-            crate::events::Valence::Positive => 1.0,
-            crate::events::Valence::Negative => -1.0,
-            crate::events::Valence::Neutral => 0.0,
-        };
+        let valence = class.valence.sign();
         let intensity = class.intensity.clamp(0.0, 1.0);
         if valence == 0.0 && intensity == 0.0 {
             return;
@@ -623,7 +622,7 @@ impl UserState {
                     target: target.map_or(u32::MAX, |t| t as u32),
                     target_author: t_author,
                     thread: thread.map_or(u32::MAX, |r| r.0 as u32),
-                    kind: p.kind as u8,
+                    kind: p.kind,
                     sign: sign as i8,
                     hostile,
                 }
@@ -643,7 +642,7 @@ impl UserState {
             let ai = a as usize;
             let minute = act.minute;
             let sign = act.sign as f32;
-            let kind = KINDS[act.kind as usize];
+            let kind = act.kind;
             let (cost, weight) = match kind {
                 PostKind::Post => (10.0, 1.0),
                 PostKind::Reply | PostKind::Quote => (7.0, 0.8),
@@ -652,8 +651,9 @@ impl UserState {
                 PostKind::Like => (1.0, 0.25),
             };
             let hostile = act.hostile;
-            if self.cells[ai].mental.minute == 0 {
+            if self.cells[ai].flags & 1 == 0 {
                 self.cells[ai].habits.baseline = to_i8(UserState::baseline(population, a).0);
+                self.cells[ai].flags |= 1;
             }
             self.nudge(
                 ai,
@@ -690,7 +690,7 @@ impl UserState {
                     other: act.target_author,
                     thread: act.thread,
                     entity: entity.unwrap_or(u16::MAX),
-                    kind_category: act.kind | (class.category as u8) << 4,
+                    kind_category: act.kind as u8 | (class.category as u8) << 4,
                     stance: (sign * 100.0) as i8,
                 },
             );
@@ -707,7 +707,7 @@ impl UserState {
                 a.target != u32::MAX
                     && a.target_author != a.author
                     && (a.target_author as usize) < self.len()
-                    && a.kind != PostKind::Post as u8
+                    && a.kind != PostKind::Post
             })
             .collect();
         received.sort_unstable_by_key(|&k| {
@@ -756,7 +756,7 @@ impl UserState {
             }
             let minute = act.minute;
             let hostile = act.hostile;
-            let delta = match (KINDS[act.kind as usize], hostile) {
+            let delta = match (act.kind, hostile) {
                 (PostKind::Like, _) => w.like,
                 (PostKind::Repost, _) => w.repost,
                 (PostKind::Reply, false) => w.reply,
@@ -891,14 +891,10 @@ struct Act {
     target_author: u32,
     /// Low 32 bits of the thread root's id, or `u32::MAX`.
     thread: u32,
-    kind: u8,
+    kind: PostKind,
     sign: i8,
     hostile: bool,
 }
-
-/// Post kinds by `PostKind as u8`.
-const KINDS: [PostKind; 6] =
-    [PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Repost, PostKind::Like, PostKind::Gif];
 
 /// A fast hasher for user-id keys (a multiply and a fold; keys are not adversarial).
 #[derive(Clone, Copy, Debug, Default)]
@@ -923,11 +919,7 @@ impl std::hash::Hasher for IdHasher {
 pub type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 fn sentiment_sign(p: &Post) -> f32 {
-    match p.sentiment {
-        crate::templates::Sentiment::Positive => 1.0,
-        crate::templates::Sentiment::Negative => -1.0,
-        crate::templates::Sentiment::Neutral => 0.0,
-    }
+    p.sentiment.sign() as f32
 }
 
 /// Strengthens `topic` among the two obsessions, weakening the other.
