@@ -52,8 +52,9 @@ use crate::timeline::{Post, PostId, PostKind};
 use crate::world::NO_ENTITY;
 use bytemuck::{Pod, Zeroable};
 use history::{History, Record};
+use rayon::prelude::*;
 use reflect::{Bank, Kind, Reflection, Reflections};
-use relations::{Label, RelationWeights, Relations};
+use relations::{label_of, Label, RelationWeights, Relations, SHARD};
 use std::collections::{BTreeMap, HashMap};
 
 /// A scheduled mood change at a game time, for everyone or for one tag.
@@ -260,8 +261,11 @@ pub fn minute_of(t: GameTime) -> u32 {
     ((t.0.max(0) / 60) as u64).clamp(1, u32::MAX as u64 - 1) as u32
 }
 
+/// `x` in 1/127ths, rounded half away from zero (by adding ±0.5 and truncating: `round`
+/// is a library call on baseline x86-64, and this runs for every update).
 fn to_i8(x: f32) -> i8 {
-    (x * 127.0).round().clamp(-127.0, 127.0) as i8
+    let y = (x * 127.0).clamp(-127.0, 127.0);
+    (y + 0.5f32.copysign(y)) as i8
 }
 
 impl UserState {
@@ -317,14 +321,7 @@ impl UserState {
     }
 
     fn decayed(&self, u: usize, minute: u32) -> (f32, f32, f32) {
-        let m = &self.cells[u].mental;
-        if m.minute == 0 {
-            return (0.0, 0.0, 0.0);
-        }
-        let dt = minute.saturating_sub(m.minute) as f32;
-        let k = (-dt / (self.config.mood_half_life_hours * 60.0)).exp2();
-        let fatigue = (m.fatigue as f32 / 255.0 - dt / (self.config.energy_recovery_hours * 60.0)).max(0.0);
-        (m.valence as f32 / 127.0 * k, m.arousal as f32 / 127.0 * k, fatigue)
+        decayed(&self.config, &self.cells[u].mental, minute)
     }
 
     /// User `u`'s (valence, arousal) deviation from their baseline and their fatigue at
@@ -552,48 +549,60 @@ impl UserState {
         }
     }
 
-    fn nudge(&mut self, u: usize, minute: u32, dv: f32, da: f32, fatigue: f32) {
-        let (v, a, f) = self.decayed(u, minute);
-        let m = &mut self.cells[u].mental;
-        m.valence = to_i8(v + dv);
-        m.arousal = to_i8(a + da);
-        m.fatigue = ((f + fatigue).clamp(0.0, 1.0) * 255.0) as u8;
-        m.minute = minute.max(m.minute);
-    }
-
     /// Moves the mood of users an event touches whether or not they react (see
     /// [`crate::filter::affected`]): valence by side × the event's valence × 0.12 × (0.5 +
-    /// intensity), arousal by 0.05 × intensity.
+    /// intensity), arousal by 0.05 × intensity. Parallel over shards of users; a user listed
+    /// twice is moved twice, in list order.
     pub fn feel(&mut self, affected: &[(u32, i8)], class: &Classification, minute: u32) {
         let valence = class.valence.sign();
         let intensity = class.intensity.clamp(0.0, 1.0);
         if valence == 0.0 && intensity == 0.0 {
             return;
         }
-        for &(u, side) in affected {
-            if (u as usize) < self.len() {
-                let dv = side as f32 * valence * 0.12 * (0.5 + intensity);
-                self.nudge(u as usize, minute, dv, 0.05 * intensity, 0.0);
+        let sorted;
+        let list = if affected.windows(2).all(|w| w[0].0 <= w[1].0) {
+            affected
+        } else {
+            let mut v = affected.to_vec();
+            v.sort_by_key(|x| x.0); // stable: a user's entries keep their order
+            sorted = v;
+            &sorted
+        };
+        let ranges = shard_ranges(self.len(), list.len(), |i| list[i].0);
+        let config = &self.config;
+        self.cells.par_chunks_mut(SHARD).zip(ranges).enumerate().for_each(|(s, (cells, range))| {
+            for block in list[range].chunks(BLOCK) {
+                touch(block.iter().map(|&(u, _)| &cells[u as usize - s * SHARD]));
+                for &(u, side) in block {
+                    let dv = side as f32 * valence * 0.12 * (0.5 + intensity);
+                    nudge(config, &mut cells[u as usize - s * SHARD], minute, dv, 0.05 * intensity, 0.0);
+                }
             }
-        }
+        });
     }
 
-    /// Updates everyone touched by one event's posts, in three ordered passes (each user acts
-    /// at most once per event): (1) each author, by user id: mood, energy, cooldown, ticks,
-    /// history, obsessions, reflections; (2) each author reacted to, by (user, post, time):
-    /// mood from the reactions received, style drift, praise; (3) relationships, by acting
-    /// user. Sorted passes keep the memory traffic of a 100,000-post burst sequential.
+    /// Updates everyone touched by one event's posts, in three ordered passes: (1) each
+    /// author, by (user, time): mood, energy, cooldown, ticks, history, obsessions, reflections;
+    /// (2) each author reacted to, by (user, post, time): mood from the reactions received,
+    /// style drift, praise; (3) relationships, by (acting user, time), where the other side's
+    /// weight is read as it stood before the pass.
+    ///
+    /// Each pass runs in parallel over shards of [`relations::SHARD`] users (a pass changes
+    /// only the users it is about, each shard in the sorted order); what shards share — the
+    /// history pool and the reflections — is written afterwards in one sequential pass in the
+    /// same order. The result is the same for any thread count.
     pub fn apply(&mut self, population: &Population, class: &Classification, posts: &[Post]) -> ApplyReport {
         let mut report = ApplyReport::default();
         let world = population.world();
         let entity = class.stakeholders.iter().filter_map(|s| world.find(s)).next().filter(|&e| e != NO_ENTITY);
         let topic = crate::filter::category_topics(class.category).first().map(|t| t.index() as u8);
         let about = entity.map(|e| e as u32).or(topic.map(|t| reflect::subject::TOPIC + t as u32));
+        let category = class.category as u8;
         let intensity = class.intensity.clamp(0.0, 1.0);
-        let w = self.config.relations.clone();
+        let users = self.len();
         // Post ids from one event are `base | index`; fall back to a map for other inputs.
         let base = posts.first().map(|p| p.id.0 & !0xffff_ffff).unwrap_or(0);
-        let direct = posts.iter().enumerate().all(|(k, p)| p.id.0 == base | k as u64);
+        let direct = posts.par_iter().enumerate().all(|(k, p)| p.id.0 == base | k as u64);
         let map: HashMap<PostId, usize> =
             if direct { HashMap::new() } else { posts.iter().enumerate().map(|(k, p)| (p.id, k)).collect() };
         let find = |id: PostId| -> Option<usize> {
@@ -604,10 +613,10 @@ impl UserState {
                 map.get(&id).copied()
             }
         };
-        // One sequential pass into compact records; the sorted passes below read only these
-        // (a post is ~200 bytes, a record 24).
+        // One pass into compact records; the sorted passes below read only these (a post is
+        // ~200 bytes, a record 24).
         let acts: Vec<Act> = posts
-            .iter()
+            .par_iter()
             .map(|p| {
                 let target = p.parent.or(p.quoted).and_then(find);
                 let sign = sentiment_sign(p);
@@ -628,161 +637,153 @@ impl UserState {
                 }
             })
             .collect();
-        // (1) Authors.
-        let mut by_author: Vec<u32> =
-            (0..acts.len() as u32).filter(|&k| (acts[k as usize].author as usize) < self.len()).collect();
-        by_author.sort_unstable_by_key(|&k| {
-            let a = &acts[k as usize];
-            (a.author, a.minute, k)
-        });
+        let key = |parts: [u32; 4]| parts.iter().fold(0u128, |k, &x| k << 32 | x as u128);
+        let config = &self.config.clone();
+
+        // (1) Authors: the cells in parallel, then history and reflections in order.
+        let by_author =
+            sorted_acts(&acts, |k, a| ((a.author as usize) < users).then(|| key([0, a.author, a.minute, k])));
+        let ranges = shard_ranges(users, by_author.len(), |i| acts[by_author[i] as usize].author);
+        let formed: Vec<(Option<Kind>, f32)> = self
+            .cells
+            .par_chunks_mut(SHARD)
+            .zip(ranges)
+            .enumerate()
+            .map(|(s, (cells, range))| {
+                let mut out = Vec::with_capacity(range.len());
+                for block in by_author[range].chunks(BLOCK) {
+                    touch(block.iter().map(|&k| &cells[acts[k as usize].author as usize - s * SHARD]));
+                    for &k in block {
+                        let act = &acts[k as usize];
+                        let cell = &mut cells[act.author as usize - s * SHARD];
+                        out.push(author_cell(config, population, cell, act, topic, intensity));
+                    }
+                }
+                out
+            })
+            .collect::<Vec<_>>()
+            .concat();
         self.history.reserve(by_author.len());
-        for &k in &by_author {
-            let act = acts[k as usize];
-            let a = act.author;
-            let ai = a as usize;
-            let minute = act.minute;
-            let sign = act.sign as f32;
-            let kind = act.kind;
-            let (cost, weight) = match kind {
-                PostKind::Post => (10.0, 1.0),
-                PostKind::Reply | PostKind::Quote => (7.0, 0.8),
-                PostKind::Gif => (4.0, 0.5),
-                PostKind::Repost => (2.0, 0.4),
-                PostKind::Like => (1.0, 0.25),
-            };
-            let hostile = act.hostile;
-            if self.cells[ai].flags & 1 == 0 {
-                self.cells[ai].habits.baseline = to_i8(UserState::baseline(population, a).0);
-                self.cells[ai].flags |= 1;
-            }
-            self.nudge(
-                ai,
-                minute,
-                sign * 0.15 * weight * (0.5 + intensity),
-                0.08 * weight * (intensity + hostile as u8 as f32),
-                cost / 255.0,
-            );
-            let cell = &mut self.cells[ai];
-            cell.cooldown_until = cell.cooldown_until.max(minute.saturating_add(self.config.cooldown_minutes));
-            cell.ticks = cell.ticks.saturating_add(1);
-            if let Some(t) = topic {
-                obsess(&mut cell.habits, t);
-            }
-            cell.habits.since_reflection = cell.habits.since_reflection.saturating_add(1);
-            let now = cell.habits.baseline as f32 / 127.0 + cell.mental.valence as f32 / 127.0;
-            let mut formed = None;
-            if cell.mental.peaked == 0 && now.abs() >= self.config.peak {
-                cell.mental.peaked = 1;
-                formed = Some(Kind::Peak);
-            } else if cell.mental.peaked == 1 && now.abs() < self.config.peak / 2.0 {
-                cell.mental.peaked = 0;
-            }
-            if formed.is_none()
-                && self.config.reflect_every > 0
-                && cell.habits.since_reflection >= self.config.reflect_every
-            {
-                formed = Some(Kind::Routine);
-            }
+        for (&k, &(formed, now)) in by_author.iter().zip(&formed) {
+            let act = &acts[k as usize];
             self.history.push(
-                a,
+                act.author,
                 Record {
-                    minute,
+                    minute: act.minute,
                     other: act.target_author,
                     thread: act.thread,
                     entity: entity.unwrap_or(u16::MAX),
-                    kind_category: act.kind as u8 | (class.category as u8) << 4,
-                    stance: (sign * 100.0) as i8,
+                    kind_category: act.kind as u8 | category << 4,
+                    stance: act.sign.saturating_mul(100),
                 },
             );
             report.actions += 1;
             if let Some(kind) = formed {
-                self.reflect(a, kind, minute, class.category as u8, about, now);
+                self.reflect(act.author, kind, act.minute, category, about, now);
                 report.reflections += 1;
             }
         }
+
         // (2) Authors reacted to.
-        let mut received: Vec<u32> = (0..acts.len() as u32)
+        let received = sorted_acts(&acts, |k, a| {
+            (a.target != u32::MAX
+                && a.target_author != a.author
+                && (a.target_author as usize) < users
+                && a.kind != PostKind::Post)
+                .then(|| key([a.target_author, a.target, a.minute, k]))
+        });
+        let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
+        let praised: Vec<(u32, u32)> = self
+            .cells
+            .par_chunks_mut(SHARD)
+            .zip(ranges)
+            .enumerate()
+            .map(|(s, (cells, range))| {
+                let mut praised = Vec::new();
+                let mut current = u32::MAX;
+                let mut count = 0u32;
+                for block in received[range].chunks(BLOCK) {
+                    touch(block.iter().map(|&k| &cells[acts[k as usize].target_author as usize - s * SHARD]));
+                    for &k in block {
+                        let act = &acts[k as usize];
+                        if current != act.target {
+                            current = act.target;
+                            count = 0;
+                        }
+                        count += 1;
+                        let cell = &mut cells[act.target_author as usize - s * SHARD];
+                        if received_cell(config, cell, act, count, posts) {
+                            praised.push((act.target_author, act.minute));
+                        }
+                    }
+                }
+                praised
+            })
+            .collect::<Vec<_>>()
+            .concat();
+        for (u, minute) in praised {
+            self.reflect(u, Kind::Praise, minute, category, about, 1.0);
+            report.reflections += 1;
+        }
+
+        // (3) Relationships, by acting user. The other side's weight toward them is read
+        // first, as it stood before this pass, so no shard reads another's changes.
+        let w = &config.relations;
+        let pairs: Vec<u32> = by_author
+            .iter()
+            .copied()
             .filter(|&k| {
                 let a = &acts[k as usize];
-                a.target != u32::MAX
-                    && a.target_author != a.author
-                    && (a.target_author as usize) < self.len()
-                    && a.kind != PostKind::Post
+                a.target != u32::MAX && a.author != a.target_author && (a.target_author as usize) < users
             })
             .collect();
-        received.sort_unstable_by_key(|&k| {
-            let a = &acts[k as usize];
-            (a.target_author, a.target, a.minute, k)
-        });
-        let mut current = u32::MAX;
-        let mut count = 0u32;
-        for &k in &received {
-            let act = acts[k as usize];
-            let bi = act.target_author as usize;
-            if current != act.target {
-                current = act.target;
-                count = 0;
-            }
-            // Each post's k-th reaction counts 1/k (support) or 1/sqrt(k) (hostility), so a viral
-            // post moves its author a lot but not without bound.
-            count += 1;
-            let n = count as f32;
-            if act.hostile {
-                self.nudge(bi, act.minute, -0.08 / n.sqrt(), 0.1 / n.sqrt(), 0.0);
-                continue;
-            }
-            self.nudge(bi, act.minute, 0.03 / n, 0.01 / n, 0.0);
-            if count == self.config.praise_at.max(1) {
-                self.reflect(act.target_author, Kind::Praise, act.minute, class.category as u8, about, 1.0);
-                report.reflections += 1;
-            }
-            // The first reaction to a post moves its author's habits toward what it did.
-            if count == 1 {
-                let text = posts[act.target as usize].text.as_deref().unwrap_or("");
-                let step = self.config.drift_step as i16;
-                let h = &mut self.cells[bi].habits;
-                let emoji = text.chars().any(|c| c as u32 >= 0x1F000);
-                h.emoji = (h.emoji as i16 + if emoji { step } else { -step / 2 }).clamp(-64, 64) as i8;
-                let tag = text.contains('#');
-                h.hashtag = (h.hashtag as i16 + if tag { step } else { -step / 2 }).clamp(-64, 64) as i8;
-            }
-        }
-        // (3) Relationships, by acting user (each acts once per event).
-        for &k in &by_author {
-            let act = acts[k as usize];
-            let (a, b) = (act.author, act.target_author);
-            if act.target == u32::MAX || a == b || b as usize >= self.len() {
-                continue;
-            }
-            let minute = act.minute;
-            let hostile = act.hostile;
-            let delta = match (act.kind, hostile) {
-                (PostKind::Like, _) => w.like,
-                (PostKind::Repost, _) => w.repost,
-                (PostKind::Reply, false) => w.reply,
-                (PostKind::Reply, true) => w.hostile_reply,
-                (PostKind::Quote, false) => w.quote,
-                (PostKind::Quote, true) => w.hostile_quote,
-                (PostKind::Gif, false) => w.gif,
-                (PostKind::Gif, true) => w.hostile_gif,
-                (PostKind::Post, _) => 0.0,
-            };
-            let was_rival = hostile && self.relations.label(a, b, minute, &w) == Label::Rival;
-            self.relations.interact(a, b, minute, delta, &w);
-            report.interactions += 1;
-            if hostile && !was_rival && self.relations.label(a, b, minute, &w) == Label::Rival {
-                self.reflect(a, Kind::Feud, minute, class.category as u8, Some(reflect::subject::USER + b), -1.0);
-                report.reflections += 1;
-            }
+        let backs: Vec<f32> = pairs
+            .par_iter()
+            .map(|&k| {
+                let a = &acts[k as usize];
+                self.relations.weight(a.target_author, a.author, a.minute, w)
+            })
+            .collect();
+        let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
+        let feuds: Vec<(u32, u32, u32)> = self
+            .relations
+            .shards_mut(users)
+            .par_iter_mut()
+            .zip(self.cells.par_chunks_mut(SHARD))
+            .zip(ranges)
+            .enumerate()
+            .map(|(s, ((shard, cells), range))| {
+                let mut feuds = Vec::new();
+                for (&k, &back) in pairs[range.clone()].iter().zip(&backs[range]) {
+                    let act = &acts[k as usize];
+                    let (a, b, minute) = (act.author, act.target_author, act.minute);
+                    let list = shard.entry(a).or_insert_with(|| Vec::with_capacity(4));
+                    let rival = |list: &Vec<relations::Relation>| {
+                        list.iter().find(|r| r.other == b).is_some_and(|r| label_of(r, back, minute, w) == Label::Rival)
+                    };
+                    let was_rival = act.hostile && rival(list);
+                    relations::interact_in(list, b, minute, relation_delta(w, act), w);
+                    if act.hostile && !was_rival && rival(list) {
+                        cells[a as usize - s * SHARD].habits.since_reflection = 0;
+                        feuds.push((a, b, minute));
+                    }
+                }
+                feuds
+            })
+            .collect::<Vec<_>>()
+            .concat();
+        report.interactions += pairs.len();
+        for (a, b, minute) in feuds {
+            self.reflect(a, Kind::Feud, minute, category, Some(reflect::subject::USER + b), -1.0);
+            report.reflections += 1;
         }
         report
     }
 
     /// Forms a reflection of `kind` for user `u` about `subject` (a routine one becomes a
-    /// streak when most recent actions share a subject).
+    /// streak when most recent actions share a subject). The caller has reset the user's
+    /// `since_reflection`.
     fn reflect(&mut self, u: u32, kind: Kind, minute: u32, category: u8, subject: Option<u32>, valence: f32) {
-        let ui = u as usize;
-        self.cells[ui].habits.since_reflection = 0;
         // A streak: most of the recent actions about one subject with one feeling.
         let mut kind = kind;
         let mut subject = subject;
@@ -943,6 +944,164 @@ fn obsess(h: &mut Habits, topic: u8) {
     if h.strength[1] > h.strength[0] {
         h.obsession.swap(0, 1);
         h.strength.swap(0, 1);
+    }
+}
+
+/// Items per block of [`touch`].
+const BLOCK: usize = 16;
+
+/// Reads each cell once so that their cache lines load together before a block of updates
+/// (a burst's users are scattered over the whole table, and one update at a time would wait
+/// for each line in turn).
+fn touch<'a>(cells: impl Iterator<Item = &'a Cell>) {
+    std::hint::black_box(cells.fold(0u32, |x, c| x ^ c.mental.minute));
+}
+
+/// Acts (indices into `acts`) that `key` keeps, sorted by their key (unique: it ends in the index).
+fn sorted_acts(acts: &[Act], key: impl Fn(u32, &Act) -> Option<u128> + Sync) -> Vec<u32> {
+    let mut keys: Vec<u128> = acts.par_iter().enumerate().filter_map(|(k, a)| key(k as u32, a)).collect();
+    keys.par_sort_unstable();
+    keys.into_iter().map(|x| x as u32).collect()
+}
+
+/// For `len` items sorted by user (`user_at(i)`), the item ranges of each shard of
+/// [`SHARD`] users among `users`; items of users beyond are in none.
+fn shard_ranges(users: usize, len: usize, user_at: impl Fn(usize) -> u32) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::with_capacity(users.div_ceil(SHARD));
+    let mut start = 0;
+    for s in 0..users.div_ceil(SHARD) {
+        let end = ((s + 1) * SHARD).min(users) as u64;
+        let (mut lo, mut hi) = (start, len);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if (user_at(mid) as u64) < end {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        out.push(start..lo);
+        start = lo;
+    }
+    out
+}
+
+/// Mood deviations and fatigue of a cell at `minute`, after decay.
+fn decayed(config: &StateConfig, m: &Mental, minute: u32) -> (f32, f32, f32) {
+    if m.minute == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    let dt = minute.saturating_sub(m.minute) as f32;
+    // No time passed is common within a burst; skip the library call then.
+    let k = if dt == 0.0 { 1.0 } else { (-dt / (config.mood_half_life_hours * 60.0)).exp2() };
+    let fatigue = (m.fatigue as f32 / 255.0 - dt / (config.energy_recovery_hours * 60.0)).max(0.0);
+    (m.valence as f32 / 127.0 * k, m.arousal as f32 / 127.0 * k, fatigue)
+}
+
+/// Moves a cell's mood by (`dv`, `da`) and its fatigue by `fatigue`, after decay to `minute`.
+fn nudge(config: &StateConfig, cell: &mut Cell, minute: u32, dv: f32, da: f32, fatigue: f32) {
+    let (v, a, f) = decayed(config, &cell.mental, minute);
+    let m = &mut cell.mental;
+    m.valence = to_i8(v + dv);
+    m.arousal = to_i8(a + da);
+    m.fatigue = ((f + fatigue).clamp(0.0, 1.0) * 255.0) as u8;
+    m.minute = minute.max(m.minute);
+}
+
+/// Pass (1) on the author's cell: mood, energy, cooldown, ticks, obsession, and whether a
+/// reflection forms (with the valence it forms at; the counter is reset here).
+fn author_cell(
+    config: &StateConfig,
+    population: &Population,
+    cell: &mut Cell,
+    act: &Act,
+    topic: Option<u8>,
+    intensity: f32,
+) -> (Option<Kind>, f32) {
+    let (cost, weight) = match act.kind {
+        PostKind::Post => (10.0, 1.0),
+        PostKind::Reply | PostKind::Quote => (7.0, 0.8),
+        PostKind::Gif => (4.0, 0.5),
+        PostKind::Repost => (2.0, 0.4),
+        PostKind::Like => (1.0, 0.25),
+    };
+    let sign = act.sign as f32;
+    if cell.flags & 1 == 0 {
+        cell.habits.baseline = to_i8(UserState::baseline(population, act.author).0);
+        cell.flags |= 1;
+    }
+    let minute = act.minute;
+    nudge(
+        config,
+        cell,
+        minute,
+        sign * 0.15 * weight * (0.5 + intensity),
+        0.08 * weight * (intensity + act.hostile as u8 as f32),
+        cost / 255.0,
+    );
+    cell.cooldown_until = cell.cooldown_until.max(minute.saturating_add(config.cooldown_minutes));
+    cell.ticks = cell.ticks.saturating_add(1);
+    if let Some(t) = topic {
+        obsess(&mut cell.habits, t);
+    }
+    cell.habits.since_reflection = cell.habits.since_reflection.saturating_add(1);
+    let now = cell.habits.baseline as f32 / 127.0 + cell.mental.valence as f32 / 127.0;
+    let mut formed = None;
+    if cell.mental.peaked == 0 && now.abs() >= config.peak {
+        cell.mental.peaked = 1;
+        formed = Some(Kind::Peak);
+    } else if cell.mental.peaked == 1 && now.abs() < config.peak / 2.0 {
+        cell.mental.peaked = 0;
+    }
+    if formed.is_none() && config.reflect_every > 0 && cell.habits.since_reflection >= config.reflect_every {
+        formed = Some(Kind::Routine);
+    }
+    if formed.is_some() {
+        cell.habits.since_reflection = 0;
+    }
+    (formed, now)
+}
+
+/// Pass (2) on the cell of an author whose post got its `count`-th reaction `act`: each
+/// post's k-th reaction counts 1/k (support) or 1/√k (hostility), so a viral post moves its
+/// author a lot but not without bound; the first reaction moves their habits toward what the
+/// post did. True when this reaction makes the post praised (a reflection forms; the counter
+/// is reset here).
+fn received_cell(config: &StateConfig, cell: &mut Cell, act: &Act, count: u32, posts: &[Post]) -> bool {
+    let n = count as f32;
+    if act.hostile {
+        nudge(config, cell, act.minute, -0.08 / n.sqrt(), 0.1 / n.sqrt(), 0.0);
+        return false;
+    }
+    nudge(config, cell, act.minute, 0.03 / n, 0.01 / n, 0.0);
+    let praised = count == config.praise_at.max(1);
+    if praised {
+        cell.habits.since_reflection = 0;
+    }
+    if count == 1 {
+        let text = posts[act.target as usize].text.as_deref().unwrap_or("");
+        let step = config.drift_step as i16;
+        let h = &mut cell.habits;
+        let emoji = text.chars().any(|c| c as u32 >= 0x1F000);
+        h.emoji = (h.emoji as i16 + if emoji { step } else { -step / 2 }).clamp(-64, 64) as i8;
+        let tag = text.contains('#');
+        h.hashtag = (h.hashtag as i16 + if tag { step } else { -step / 2 }).clamp(-64, 64) as i8;
+    }
+    praised
+}
+
+/// How much an action moves its author's relationship to the author it answers.
+fn relation_delta(w: &RelationWeights, act: &Act) -> f32 {
+    match (act.kind, act.hostile) {
+        (PostKind::Like, _) => w.like,
+        (PostKind::Repost, _) => w.repost,
+        (PostKind::Reply, false) => w.reply,
+        (PostKind::Reply, true) => w.hostile_reply,
+        (PostKind::Quote, false) => w.quote,
+        (PostKind::Quote, true) => w.hostile_quote,
+        (PostKind::Gif, false) => w.gif,
+        (PostKind::Gif, true) => w.hostile_gif,
+        (PostKind::Post, _) => 0.0,
     }
 }
 

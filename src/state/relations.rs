@@ -90,10 +90,17 @@ pub enum Label {
     Rival,
 }
 
+/// Users per shard. The store is split by user-id range so that the state update can change
+/// different users' relationships on different threads (see [`super::UserState::apply`]).
+pub const SHARD: usize = 1 << 14;
+
+/// One shard's lists: users `s·SHARD .. (s+1)·SHARD`.
+pub(crate) type Shard = IdMap<Vec<Relation>>;
+
 /// The relationships of all users.
 #[derive(Clone, Debug, Default)]
 pub struct Relations {
-    by_user: IdMap<Vec<Relation>>,
+    shards: Vec<Shard>,
 }
 
 /// Weight after drifting from `minute` to `now` with the given half-life.
@@ -110,7 +117,20 @@ impl Relations {
 
     /// User `a`'s relationships (raw, weights as of each one's last interaction).
     pub fn of(&self, a: u32) -> &[Relation] {
-        self.by_user.get(&a).map(Vec::as_slice).unwrap_or(&[])
+        self.shards.get(a as usize / SHARD).and_then(|m| m.get(&a)).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The shards, at least enough for `users` users.
+    pub(crate) fn shards_mut(&mut self, users: usize) -> &mut [Shard] {
+        if self.shards.len() < users.div_ceil(SHARD) {
+            self.shards.resize_with(users.div_ceil(SHARD), Shard::default);
+        }
+        &mut self.shards
+    }
+
+    fn list_mut(&mut self, a: u32) -> &mut Vec<Relation> {
+        let s = a as usize / SHARD;
+        self.shards_mut((s + 1) * SHARD)[s].entry(a).or_insert_with(|| Vec::with_capacity(4))
     }
 
     /// The current weight of `a` toward `b` at game minute `now`.
@@ -125,19 +145,7 @@ impl Relations {
     /// The label of `a` toward `b` at `now`.
     pub fn label(&self, a: u32, b: u32, now: u32, w: &RelationWeights) -> Label {
         let Some(r) = self.of(a).iter().find(|r| r.other == b) else { return Label::Neutral };
-        let x = drifted(r.weight, r.minute, now, w.half_life_days);
-        let back = self.weight(b, a, now, w);
-        if x <= -0.3 && r.hostile >= 3 && back <= -0.1 {
-            Label::Rival
-        } else if x <= -0.3 {
-            Label::Disrespects
-        } else if x >= 0.6 && back < 0.3 {
-            Label::Idolizes
-        } else if x >= 0.3 {
-            Label::Friend
-        } else {
-            Label::Neutral
-        }
+        label_of(r, self.weight(b, a, now, w), now, w)
     }
 
     /// Applies one interaction of `a` toward `b` at `now` with weight change `delta`.
@@ -145,55 +153,28 @@ impl Relations {
         if a == b {
             return;
         }
-        let list = self.by_user.entry(a).or_insert_with(|| Vec::with_capacity(4));
-        let slot = match list.iter().position(|r| r.other == b) {
-            Some(k) => k,
-            None => {
-                if list.len() >= MAX_PER_USER {
-                    // Forget the weakest (ties: the oldest, then the lowest id).
-                    let weakest = (0..list.len())
-                        .min_by_key(|&k| {
-                            let r = &list[k];
-                            let x = drifted(r.weight, r.minute, now, w.half_life_days).abs();
-                            ((x * 1000.0) as i32, r.minute, r.other)
-                        })
-                        .unwrap_or(0);
-                    list.swap_remove(weakest);
-                }
-                list.push(Relation { other: b, minute: now, ..Relation::default() });
-                list.len() - 1
-            }
-        };
-        let r = &mut list[slot];
-        let x = (drifted(r.weight, r.minute, now.max(r.minute), w.half_life_days) + delta).clamp(-1.0, 1.0);
-        r.weight = (x * 1000.0).round() as i16;
-        r.minute = now.max(r.minute);
-        if delta < 0.0 {
-            r.hostile = r.hostile.saturating_add(1);
-        } else {
-            r.friendly = r.friendly.saturating_add(1);
-        }
+        interact_in(self.list_mut(a), b, now, delta, w);
     }
 
     /// Number of users with at least one relationship.
     pub fn users(&self) -> usize {
-        self.by_user.len()
+        self.shards.iter().map(|m| m.len()).sum()
     }
 
     /// Number of relationships.
     pub fn len(&self) -> usize {
-        self.by_user.values().map(Vec::len).sum()
+        self.shards.iter().flat_map(|m| m.values()).map(Vec::len).sum()
     }
 
     /// True if there are none.
     pub fn is_empty(&self) -> bool {
-        self.by_user.is_empty()
+        self.shards.iter().all(|m| m.is_empty())
     }
 
     /// Returned feuds at `now`: pairs (a < b) labelled rival both ways.
     pub fn feuds(&self, now: u32, w: &RelationWeights) -> usize {
         let mut n = 0;
-        for (&a, list) in &self.by_user {
+        for (&a, list) in self.shards.iter().flatten() {
             for r in list {
                 if a < r.other
                     && self.label(a, r.other, now, w) == Label::Rival
@@ -208,13 +189,13 @@ impl Relations {
 
     /// Bytes held (approximate).
     pub fn bytes(&self) -> usize {
-        self.by_user.capacity() * 32 + self.by_user.values().map(|v| v.capacity() * 16).sum::<usize>()
+        self.shards.iter().map(|m| m.capacity() * 32 + m.values().map(|v| v.capacity() * 16).sum::<usize>()).sum()
     }
 
     /// All relationships sorted by (user, other), for snapshots.
     pub(crate) fn flat(&self) -> Vec<(u32, Relation)> {
         let mut out: Vec<(u32, Relation)> =
-            self.by_user.iter().flat_map(|(&a, list)| list.iter().map(move |&r| (a, r))).collect();
+            self.shards.iter().flatten().flat_map(|(&a, list)| list.iter().map(move |&r| (a, r))).collect();
         out.sort_unstable_by_key(|(a, r)| (*a, r.other));
         out
     }
@@ -223,11 +204,59 @@ impl Relations {
     /// list (every choice over it breaks ties by id), so a restored store behaves exactly like
     /// the one saved.
     pub(crate) fn from_flat(items: Vec<(u32, Relation)>) -> Relations {
-        let mut by_user: IdMap<Vec<Relation>> = IdMap::default();
+        let mut out = Relations::new();
         for (a, r) in items {
-            by_user.entry(a).or_default().push(r);
+            out.list_mut(a).push(r);
         }
-        Relations { by_user }
+        out
+    }
+}
+
+/// The label of relationship `r` at `now`, given the other side's weight `back` toward its
+/// owner.
+pub(crate) fn label_of(r: &Relation, back: f32, now: u32, w: &RelationWeights) -> Label {
+    let x = drifted(r.weight, r.minute, now, w.half_life_days);
+    if x <= -0.3 && r.hostile >= 3 && back <= -0.1 {
+        Label::Rival
+    } else if x <= -0.3 {
+        Label::Disrespects
+    } else if x >= 0.6 && back < 0.3 {
+        Label::Idolizes
+    } else if x >= 0.3 {
+        Label::Friend
+    } else {
+        Label::Neutral
+    }
+}
+
+/// Applies one interaction toward `b` at `now` to the owner's `list`.
+pub(crate) fn interact_in(list: &mut Vec<Relation>, b: u32, now: u32, delta: f32, w: &RelationWeights) {
+    let slot = match list.iter().position(|r| r.other == b) {
+        Some(k) => k,
+        None => {
+            if list.len() >= MAX_PER_USER {
+                // Forget the weakest (ties: the oldest, then the lowest id).
+                let weakest = (0..list.len())
+                    .min_by_key(|&k| {
+                        let r = &list[k];
+                        let x = drifted(r.weight, r.minute, now, w.half_life_days).abs();
+                        ((x * 1000.0) as i32, r.minute, r.other)
+                    })
+                    .unwrap_or(0);
+                list.swap_remove(weakest);
+            }
+            list.push(Relation { other: b, minute: now, ..Relation::default() });
+            list.len() - 1
+        }
+    };
+    let r = &mut list[slot];
+    let x = (drifted(r.weight, r.minute, now.max(r.minute), w.half_life_days) + delta).clamp(-1.0, 1.0);
+    r.weight = (x * 1000.0).round() as i16;
+    r.minute = now.max(r.minute);
+    if delta < 0.0 {
+        r.hostile = r.hostile.saturating_add(1);
+    } else {
+        r.friendly = r.friendly.saturating_add(1);
     }
 }
 

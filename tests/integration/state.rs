@@ -334,3 +334,34 @@ fn cli_save_resume_and_inspect() {
         .unwrap();
     assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--user 99999999"));
 }
+
+/// The state update runs in parallel over shards of users: the demo played on 1 thread and on
+/// 4 gives the same timeline and a byte-identical saved state.
+#[test]
+fn state_is_the_same_for_any_thread_count() {
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let events: Vec<(usize, GameEvent)> =
+        parse_events_numbered(&text).into_iter().map(|(l, e)| (l, e.unwrap())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: usize| -> (Vec<u8>, Vec<u8>) {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+            // 50,000 users: four shards of the parallel update.
+            let mut p = Pipeline::new(crate::common::generate(50_000, 4)).unwrap();
+            let mut posts = Vec::new();
+            for (i, (line, e)) in events.iter().enumerate() {
+                posts.extend(p.process(e, i as u32, *line).unwrap().0);
+            }
+            let (rels, formed) = (p.state().relations().len(), p.state().reflections().formed());
+            assert!(rels > 1000 && formed > 50, "{rels} relationships, {formed} reflections");
+            let path = dir.path().join(format!("t{threads}.state"));
+            p.save(&path).unwrap();
+            let mut buf = Vec::new();
+            chorus::timeline::write_jsonl(&posts, &mut buf).unwrap();
+            (buf, std::fs::read(&path).unwrap())
+        })
+    };
+    let (one_posts, one_state) = run(1);
+    let (four_posts, four_state) = run(4);
+    assert!(one_posts == four_posts, "the timeline differs between 1 and 4 threads");
+    assert!(one_state == four_state, "the saved state differs between 1 and 4 threads");
+}
