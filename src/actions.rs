@@ -247,8 +247,16 @@ pub fn act(
                     .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()).then(b.1.cmp(&a.1)))
             });
             let related = related.filter(|_| rng.chance(config.relationship_pull as f64));
-            let followed: Vec<usize> =
-                population.graph().following(user).iter().filter_map(|v| root_by_author.get(v).copied()).collect();
+            // Whom they follow: the graph, with the follows and unfollows relationships made.
+            let changed;
+            let following = match state {
+                Some(st) if !st.follows().of(c.user).is_empty() => {
+                    changed = st.following(population, c.user);
+                    &changed[..]
+                }
+                _ => population.graph().following(user),
+            };
+            let followed: Vec<usize> = following.iter().filter_map(|v| root_by_author.get(v).copied()).collect();
             let mut target = if let Some((_, _, k)) = related {
                 k
             } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {

@@ -242,7 +242,8 @@ impl Pipeline {
                 self.gif_memory.record(p.author.0, g);
             }
         }
-        Ok(Processed { posts, reactions, class, before })
+        let follows = self.state.last_follow_changes().to_vec();
+        Ok(Processed { posts, reactions, class, before, follows })
     }
 }
 
@@ -257,6 +258,8 @@ pub struct Processed {
     /// State the event changed, as it was before (filled when [`Pipeline::capture_before`] is
     /// on).
     pub before: StateBefore,
+    /// Follows and unfollows the event's interactions caused.
+    pub follows: Vec<crate::state::FollowChange>,
 }
 
 /// Parts of the user state as they were before an event changed them.

@@ -741,13 +741,16 @@ fn report_state(pipeline: &chorus::engine::Pipeline, now: chorus::events::GameTi
     let (shares, energy, n) = st.mood_summary(pipeline.population(), minute);
     eprintln!(
         "state: {n} users touched by events; mood negative {:.1}%, neutral {:.1}%, positive {:.1}%, mean energy {:.2}; \
-         {} active feuds, {} relationships, {} reflections formed, {} actions in history windows, {:.1} MiB",
+         {} active feuds, {} relationships, {} follows and {} unfollows from them, {} reflections formed, \
+         {} actions in history windows, {:.1} MiB",
         shares[0] * 100.0,
         shares[1] * 100.0,
         shares[2] * 100.0,
         energy,
         st.feuds(minute),
         st.relations().len(),
+        st.follows().counts().0,
+        st.follows().counts().1,
         st.reflections().formed(),
         st.history().records(),
         st.bytes() as f64 / (1 << 20) as f64,
@@ -857,6 +860,12 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
         "recent_history": history,
         "reflections": reflections,
         "relationships": relationships,
+        "follow_changes": st.follows().of(u).iter().map(|c| serde_json::json!({
+            "minute": c.minute,
+            "with": format!("@{}", p.handle(chorus::UserId(c.other))),
+            "change": if c.follows == 1 { "followed" } else { "unfollowed" },
+        })).collect::<Vec<_>>(),
+        "following": st.following(p, u).len(),
     });
     if args.json {
         println!("{out}");

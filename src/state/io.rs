@@ -4,12 +4,14 @@
 //! Layout (little-endian): magic `CHORUSST`, a `u32` version, a reserved `u32`; sections (4-byte
 //! tag, `u64` length, payload, zero padding to 8 bytes): `META` (JSON: population fingerprint,
 //! config, tags, external ids, counters), `CELL` (the dense per-user cells),
-//! `HHED`, `HCNT`, `HPOL`, `HOLD`, `HFRE`, `HFLD` (history), `RELS`, `REFL`, `GIFM`; then
+//! `HHED`, `HCNT`, `HPOL`, `HOLD`, `HFRE`, `HFLD` (history), `RELS`, `FOLW` (follow changes,
+//! since version 2), `REFL`, `GIFM`; then
 //! `END\0` with the CRC-32 of everything before it. Written to `<path>.tmp` and renamed.
 //!
 //! Invariant: a file that loads is consistent (lengths match the population, history links are
 //! checked); anything else is refused with [`Error::Snapshot`], never a panic.
 
+use super::follows::{Change, Follows};
 use super::history::{Folded, History, Record, CHUNK};
 use super::reflect::{Reflection, Reflections};
 use super::relations::{Relation, Relations};
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"CHORUSST";
 /// Format version written by this build.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// What the pipeline keeps besides the user state.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -50,6 +52,13 @@ struct Meta {
 struct RelRow {
     user: u32,
     rel: Relation,
+}
+
+#[derive(Clone, Copy, Pod, Zeroable)]
+#[repr(C)]
+struct FollowRow {
+    user: u32,
+    change: Change,
 }
 
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -113,6 +122,8 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
     let meta = serde_json::to_vec(&meta).map_err(|e| Error::Config(format!("state metadata: {e}")))?;
     let (head, count, pool, older, free, folded) = state.history.parts();
     let rels: Vec<RelRow> = state.relations.flat().into_iter().map(|(user, rel)| RelRow { user, rel }).collect();
+    let follows: Vec<FollowRow> =
+        state.follows.flat().into_iter().map(|(user, change)| FollowRow { user, change }).collect();
     let refl: Vec<ReflRow> = refl.into_iter().map(|(user, r)| ReflRow { user, r }).collect();
     let folded: Vec<FoldRow> = folded.into_iter().map(|(user, f)| FoldRow { user, reserved: 0, f }).collect();
     let gifs: Vec<GifRow> = memory.gifs.iter().map(|&(user, picks)| GifRow { user, picks }).collect();
@@ -129,6 +140,7 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
         out.section(b"HFRE", bytemuck::cast_slice(free))?;
         out.section(b"HFLD", bytemuck::cast_slice(&folded))?;
         out.section(b"RELS", bytemuck::cast_slice(&rels))?;
+        out.section(b"FOLW", bytemuck::cast_slice(&follows))?;
         out.section(b"REFL", bytemuck::cast_slice(&refl))?;
         out.section(b"GIFM", bytemuck::cast_slice(&gifs))?;
         let crc = out.crc.clone().finalize();
@@ -222,9 +234,11 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     let free: Vec<u32> = r.array(b"HFRE", None)?;
     let folded: Vec<FoldRow> = r.array(b"HFLD", None)?;
     let rels: Vec<RelRow> = r.array(b"RELS", None)?;
+    let follows: Vec<FollowRow> = r.array(b"FOLW", None)?;
     let refl: Vec<ReflRow> = r.array(b"REFL", None)?;
     let gifs: Vec<GifRow> = r.array(b"GIFM", None)?;
     if rels.iter().any(|x| x.user as usize >= users || x.rel.other as usize >= users)
+        || follows.iter().any(|x| x.user as usize >= users || x.change.other as usize >= users)
         || refl.iter().any(|x| x.user as usize >= users)
         || gifs.iter().any(|x| x.user as usize >= users)
     {
@@ -244,6 +258,8 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     state.cells = cells;
     state.history = history;
     state.relations = Relations::from_flat(rels.into_iter().map(|x| (x.user, x.rel)).collect());
+    state.follows = Follows::from_flat(follows.into_iter().map(|x| (x.user, x.change)).collect())
+        .ok_or_else(|| r.fail("follow changes out of order"))?;
     state.reflections =
         Reflections::from_flat(meta.reflections_formed, refl.into_iter().map(|x| (x.user, x.r)).collect());
     state.tag_names = meta.tag_names;

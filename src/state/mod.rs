@@ -30,14 +30,17 @@
 //!   actions folded into counters.
 //! - **Reflections**: every `reflect_every` actions, or when |valence| crosses `peak`, or when a
 //!   feud is returned, or when a post draws `praise_at` reactions.
-//! - **Relationships**: see [`relations`].
+//! - **Relationships**: see [`relations`]; the follows and unfollows they cause: [`follows`].
 //! - **Style drift**: when a post gets its first reaction, its author's emoji and hashtag habits
 //!   move a step toward what that post did (+`drift_step` if it had them, −half a step if not,
 //!   bounded to ±64 out of 255).
 //!
-//! Invariants: updates happen in timeline order after each event, so the state is a pure
-//! function of (population, events); nothing is shared between threads while it changes.
+//! Invariants: updates happen in a fixed order after each event (sorted by user and time), so
+//! the state is a pure function of (population, events); the parallel passes split users into
+//! shards of [`relations::SHARD`], and no user's data is reachable from two threads while it
+//! changes.
 
+pub mod follows;
 pub mod history;
 pub mod io;
 pub mod reflect;
@@ -51,6 +54,7 @@ use crate::population::Population;
 use crate::timeline::{Post, PostId, PostKind};
 use crate::world::NO_ENTITY;
 use bytemuck::{Pod, Zeroable};
+use follows::Follows;
 use history::{History, Record};
 use rayon::prelude::*;
 use reflect::{Bank, Kind, Reflection, Reflections};
@@ -239,6 +243,23 @@ pub struct ApplyReport {
     pub reflections: usize,
     /// Relationship updates.
     pub interactions: usize,
+    /// Follows the relationships added.
+    pub follows: usize,
+    /// Follows the relationships removed.
+    pub unfollows: usize,
+}
+
+/// A follow or unfollow a relationship caused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FollowChange {
+    /// Who (un)followed.
+    pub user: u32,
+    /// Whom.
+    pub other: u32,
+    /// Game minute.
+    pub minute: u32,
+    /// True: followed; false: unfollowed.
+    pub follows: bool,
 }
 
 /// The state of all users.
@@ -249,6 +270,9 @@ pub struct UserState {
     cells: Vec<Cell>,
     history: History,
     relations: Relations,
+    follows: Follows,
+    /// The follow changes of the last [`UserState::apply`].
+    last_follows: Vec<FollowChange>,
     reflections: Reflections,
     tag_names: Vec<String>,
     external: BTreeMap<u32, String>,
@@ -285,6 +309,8 @@ impl UserState {
             cells: vec![Cell::default(); users],
             history: History::new(users, config.history_window),
             relations: Relations::new(),
+            follows: Follows::new(),
+            last_follows: Vec::new(),
             reflections: Reflections::new(),
             tag_names: Vec::new(),
             external: BTreeMap::new(),
@@ -408,6 +434,26 @@ impl UserState {
     /// The relationships.
     pub fn relations(&self) -> &Relations {
         &self.relations
+    }
+
+    /// The changes relationships made to the follow graph.
+    pub fn follows(&self) -> &Follows {
+        &self.follows
+    }
+
+    /// The follow changes, to record the game's own follows and unfollows.
+    pub fn follows_mut(&mut self) -> &mut Follows {
+        &mut self.follows
+    }
+
+    /// Whom user `a` follows now: the population's graph with the changes applied.
+    pub fn following(&self, population: &Population, a: u32) -> Vec<u32> {
+        self.follows.following(population.graph(), a)
+    }
+
+    /// The follows and unfollows the last [`UserState::apply`] caused, in update order.
+    pub fn last_follow_changes(&self) -> &[FollowChange] {
+        &self.last_follows
     }
 
     /// The reflections.
@@ -745,15 +791,19 @@ impl UserState {
             })
             .collect();
         let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
-        let feuds: Vec<(u32, u32, u32)> = self
+        let graph = population.graph();
+        // Per shard: the feuds returned (a, b, minute) and the follow changes.
+        type Out = (Vec<(u32, u32, u32)>, Vec<FollowChange>);
+        let per_shard: Vec<Out> = self
             .relations
             .shards_mut(users)
             .par_iter_mut()
+            .zip(self.follows.shards_mut(users).par_iter_mut())
             .zip(self.cells.par_chunks_mut(SHARD))
             .zip(ranges)
             .enumerate()
-            .map(|(s, ((shard, cells), range))| {
-                let mut feuds = Vec::new();
+            .map(|(s, (((shard, follow_shard), cells), range))| {
+                let (mut feuds, mut changes) = (Vec::new(), Vec::new());
                 for (&k, &back) in pairs[range.clone()].iter().zip(&backs[range]) {
                     let act = &acts[k as usize];
                     let (a, b, minute) = (act.author, act.target_author, act.minute);
@@ -767,11 +817,40 @@ impl UserState {
                         cells[a as usize - s * SHARD].habits.since_reflection = 0;
                         feuds.push((a, b, minute));
                     }
+                    // Follows follow the relationship: strong enough, follow; sour enough,
+                    // unfollow.
+                    let x = list
+                        .iter()
+                        .find(|r| r.other == b)
+                        .map_or(0.0, |r| relations::drifted(r.weight, r.minute, minute, w.half_life_days));
+                    let want = if x >= w.follow_at {
+                        true
+                    } else if x <= w.unfollow_at {
+                        false
+                    } else {
+                        continue;
+                    };
+                    let current = follow_shard.get(&a).map_or(&[][..], Vec::as_slice);
+                    if follows::follows_in(graph, current, a, b) != want {
+                        let mine = follow_shard.entry(a).or_default();
+                        follows::set_in(graph, mine, a, b, want, minute);
+                        if mine.is_empty() {
+                            follow_shard.remove(&a);
+                        }
+                        changes.push(FollowChange { user: a, other: b, minute, follows: want });
+                    }
                 }
-                feuds
+                (feuds, changes)
             })
-            .collect::<Vec<_>>()
-            .concat();
+            .collect();
+        self.last_follows.clear();
+        let mut feuds = Vec::new();
+        for (f, c) in per_shard {
+            feuds.extend(f);
+            self.last_follows.extend(c);
+        }
+        report.follows = self.last_follows.iter().filter(|c| c.follows).count();
+        report.unfollows = self.last_follows.len() - report.follows;
         report.interactions += pairs.len();
         for (a, b, minute) in feuds {
             self.reflect(a, Kind::Feud, minute, category, Some(reflect::subject::USER + b), -1.0);
@@ -878,6 +957,7 @@ impl UserState {
         self.len() * std::mem::size_of::<Cell>()
             + self.history.bytes()
             + self.relations.bytes()
+            + self.follows.bytes()
             + self.reflections.bytes()
     }
 }

@@ -6,7 +6,9 @@
 //! stays in [−1, 1] and halves toward 0 every `half_life_days` of game time without
 //! interaction. Labels come from the weight and the history: `idolizes` (≥ 0.6, mostly one
 //! way), `friend` (≥ 0.3), `rival` (≤ −0.3 with at least 3 hostile actions, and returned),
-//! `disrespects` (≤ −0.3), `neutral` otherwise.
+//! `disrespects` (≤ −0.3), `neutral` otherwise. A weight reaching `follow_at` (0.5) makes
+//! its owner follow the other user, one reaching `unfollow_at` (−0.3) unfollow them
+//! ([`super::follows`]).
 //!
 //! Invariant: each user keeps at most `MAX_PER_USER` relationships (the weakest is forgotten),
 //! so memory is bounded by users × that; every update is ordered and deterministic.
@@ -38,6 +40,11 @@ pub struct RelationWeights {
     pub hostile_gif: f32,
     /// Days of game time without interaction for a weight to halve.
     pub half_life_days: f32,
+    /// A weight at or above this makes its owner follow the other user (see
+    /// [`super::follows`]).
+    pub follow_at: f32,
+    /// A weight at or below this makes its owner unfollow the other user.
+    pub unfollow_at: f32,
 }
 
 impl Default for RelationWeights {
@@ -52,6 +59,8 @@ impl Default for RelationWeights {
             hostile_quote: -0.30,
             hostile_gif: -0.15,
             half_life_days: 7.0,
+            follow_at: 0.5,
+            unfollow_at: -0.3,
         }
     }
 }

@@ -365,3 +365,80 @@ fn state_is_the_same_for_any_thread_count() {
     assert!(one_posts == four_posts, "the timeline differs between 1 and 4 threads");
     assert!(one_state == four_state, "the saved state differs between 1 and 4 threads");
 }
+
+/// Friendly replies make a user follow someone they did not; hostile replies make them
+/// unfollow someone they did; and the changed follows decide whom they answer.
+#[test]
+fn relationships_make_follows_and_unfollows_that_change_whom_users_answer() {
+    use chorus::actions::{act, ActionConfig};
+    use chorus::classify::Classifier;
+    use chorus::filter::Reaction;
+    use chorus::media::{GifMemory, Media};
+    use chorus::templates::Templates;
+    let population = crate::common::generate(5_000, 3);
+    let graph = population.graph();
+    // a follows c in the graph, not b.
+    let (a, c) =
+        (0..population.len() as u32).find_map(|u| graph.following(UserId(u)).first().map(|&c| (u, c))).unwrap();
+    let b = (0..population.len() as u32).find(|&v| v != a && !graph.following(UserId(a)).contains(&v)).unwrap();
+    let mut state = chorus::state::UserState::new(population.len(), StateConfig::default()).unwrap();
+    let classifier = Classifier::embedded(population.world()).unwrap();
+    let e = event("f", 60, "The Redhawks beat the Ironclads in the derby");
+    let class = classifier.classify(&e, 1).unwrap();
+    let mut changes = Vec::new();
+    for k in 0..3i64 {
+        let m = 100 + k * 60;
+        let posts = vec![
+            post(1, b, PostKind::Post, None, Sentiment::Positive, m),
+            post(2, a, PostKind::Reply, Some(1), Sentiment::Positive, m + 1),
+            post(3, c, PostKind::Post, None, Sentiment::Positive, m + 2),
+            post(4, a, PostKind::Reply, Some(3), Sentiment::Negative, m + 3),
+        ];
+        let report = state.apply(&population, &class, &posts);
+        assert_eq!(report.follows + report.unfollows, state.last_follow_changes().len());
+        changes.extend_from_slice(state.last_follow_changes());
+    }
+    assert!(state.follows().follows(graph, a, b), "three friendly replies: a follows b");
+    assert!(!state.follows().follows(graph, a, c), "two hostile replies: a unfollowed c");
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes.iter().any(|x| x.user == a && x.other == b && x.follows));
+    assert!(changes.iter().any(|x| x.user == a && x.other == c && !x.follows));
+    let following = state.following(&population, a);
+    assert!(following.contains(&b) && !following.contains(&c));
+    // Later, with both b and c posting, a answers someone they follow: b, never c.
+    let templates = Templates::embedded().unwrap();
+    let media = Media::embedded().unwrap();
+    let config = ActionConfig { relationship_pull: 0.0, followed_share: 1.0, ..ActionConfig::default() };
+    let fresh = chorus::state::UserState::new(population.len(), StateConfig::default()).unwrap();
+    // Whom a answers when b and c both post, over draws (event ids) where that happens.
+    let answers = |st: &chorus::state::UserState| -> Vec<u32> {
+        let mut out = Vec::new();
+        for k in 0..300 {
+            let ev = event(&format!("g{k}"), 900 * 60, "The Redhawks and the Ironclads meet again tonight");
+            let rs: Vec<Reaction> =
+                [a, b, c].iter().map(|&u| Reaction { user: UserId(u), stance: 60, engagement: 255 }).collect();
+            let mut rs = rs;
+            rs.sort_by_key(|r| r.user);
+            let posts = act(&population, &templates, &media, &GifMemory::new(), &config, &ev, &class, 1, &rs, Some(st));
+            let roots: Vec<u32> = posts.iter().filter(|p| p.kind == PostKind::Post).map(|p| p.author.0).collect();
+            if !(roots.contains(&b) && roots.contains(&c)) {
+                continue;
+            }
+            let Some(reply) = posts.iter().find(|p| p.author.0 == a && p.kind != PostKind::Post) else { continue };
+            let target = posts.iter().find(|p| Some(p.id) == reply.parent.or(reply.quoted)).unwrap();
+            out.push(target.author.0);
+        }
+        out
+    };
+    let before = answers(&fresh);
+    let after = answers(&state);
+    assert!(before.len() >= 3 && after.len() >= 3, "{} and {} draws; widen the search", before.len(), after.len());
+    assert!(before.iter().all(|&t| t == c), "before, a answers the account they follow: {before:?}");
+    assert!(after.iter().all(|&t| t == b), "after, the one they now follow: {after:?}");
+    // Saved and restored with the rest of the state.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.state");
+    chorus::state::io::save(&path, &state, "fp", &Default::default()).unwrap();
+    let (back, _) = chorus::state::io::load(&path, "fp", population.len()).unwrap();
+    assert_eq!(back.following(&population, a), following);
+}
