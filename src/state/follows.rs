@@ -1,10 +1,11 @@
 //! Follows and unfollows that arise from relationships, kept as changes over the population's
 //! fixed follow graph.
 //!
-//! Rule (thresholds in [`super::relations::RelationWeights`]): after an interaction, if user
-//! `a`'s weight toward `b` is at least `follow_at` and `a` does not follow `b`, `a` follows
-//! `b`; if it is at most `unfollow_at` and `a` follows `b`, `a` unfollows `b`. The gap between
-//! the two thresholds keeps a relationship that wavers from flapping.
+//! Rule (thresholds in [`super::relations::RelationWeights`]): when an interaction lifts user
+//! `a`'s weight toward `b` to `follow_at` or above and `a` does not follow `b`, `a` follows
+//! `b`; when one drops it to `unfollow_at` or below and `a` follows `b`, `a` unfollows `b`.
+//! Only crossings count, so a follow the game changed itself stands until the weight crosses
+//! again, and the gap between the thresholds keeps a wavering relationship from flapping.
 //!
 //! Invariants: each user's list holds at most one change per other user (the latest), sorted
 //! by the other user's id; a change always differs from the base graph (a change back to the
