@@ -386,7 +386,7 @@ pub fn act(
                     let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 1 << 41);
                     if (r.sign == sign || r.sign == 0) && rng.chance(config.recall as f64) {
                         buf.push(' ');
-                        buf.push_str(&st.reflection_text(population, r));
+                        buf.push_str(&st.reflection_text(population, p.author.0, r));
                     }
                 }
             }

@@ -817,7 +817,7 @@ fn run_inspect(args: InspectArgs) -> Result<()> {
         .reflections()
         .of(u)
         .iter()
-        .map(|r| serde_json::json!({"minute": r.minute, "importance": r.importance, "text": st.reflection_text(p, r)}))
+        .map(|r| serde_json::json!({"minute": r.minute, "importance": r.importance, "text": st.reflection_text(p, u, r), "by": if r.is_written() { "llm" } else { "template" }}))
         .collect();
     reflections.reverse();
     let mut rels: Vec<(f32, u32)> =

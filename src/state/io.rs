@@ -5,7 +5,8 @@
 //! tag, `u64` length, payload, zero padding to 8 bytes): `META` (JSON: population fingerprint,
 //! config, tags, external ids, counters), `CELL` (the dense per-user cells),
 //! `HHED`, `HCNT`, `HPOL`, `HOLD`, `HFRE`, `HFLD` (history), `RELS`, `FOLW` (follow changes,
-//! since version 2), `REFL`, `GIFM`; then
+//! since version 2), `REFL`, `RTXT` (LLM-written reflection texts as JSON, since version 2),
+//! `GIFM`; then
 //! `END\0` with the CRC-32 of everything before it. Written to `<path>.tmp` and renamed.
 //!
 //! Invariant: a file that loads is consistent (lengths match the population, history links are
@@ -125,6 +126,8 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
     let follows: Vec<FollowRow> =
         state.follows.flat().into_iter().map(|(user, change)| FollowRow { user, change }).collect();
     let refl: Vec<ReflRow> = refl.into_iter().map(|(user, r)| ReflRow { user, r }).collect();
+    let texts = serde_json::to_vec(&state.reflections.flat_texts())
+        .map_err(|e| Error::Config(format!("reflection texts: {e}")))?;
     let folded: Vec<FoldRow> = folded.into_iter().map(|(user, f)| FoldRow { user, reserved: 0, f }).collect();
     let gifs: Vec<GifRow> = memory.gifs.iter().map(|&(user, picks)| GifRow { user, picks }).collect();
     (|| -> std::io::Result<()> {
@@ -142,6 +145,7 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
         out.section(b"RELS", bytemuck::cast_slice(&rels))?;
         out.section(b"FOLW", bytemuck::cast_slice(&follows))?;
         out.section(b"REFL", bytemuck::cast_slice(&refl))?;
+        out.section(b"RTXT", &texts)?;
         out.section(b"GIFM", bytemuck::cast_slice(&gifs))?;
         let crc = out.crc.clone().finalize();
         out.put(b"END\0")?;
@@ -236,6 +240,8 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     let rels: Vec<RelRow> = r.array(b"RELS", None)?;
     let follows: Vec<FollowRow> = r.array(b"FOLW", None)?;
     let refl: Vec<ReflRow> = r.array(b"REFL", None)?;
+    let texts: Vec<((u32, u32, u32, u16), String)> =
+        serde_json::from_slice(r.section(b"RTXT")?).map_err(|e| r.fail(format!("reflection texts: {e}")))?;
     let gifs: Vec<GifRow> = r.array(b"GIFM", None)?;
     if rels.iter().any(|x| x.user as usize >= users || x.rel.other as usize >= users)
         || follows.iter().any(|x| x.user as usize >= users || x.change.other as usize >= users)
@@ -261,7 +267,8 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     state.follows = Follows::from_flat(follows.into_iter().map(|x| (x.user, x.change)).collect())
         .ok_or_else(|| r.fail("follow changes out of order"))?;
     state.reflections =
-        Reflections::from_flat(meta.reflections_formed, refl.into_iter().map(|x| (x.user, x.r)).collect());
+        Reflections::from_flat(meta.reflections_formed, refl.into_iter().map(|x| (x.user, x.r)).collect(), texts)
+            .ok_or_else(|| r.fail("reflection texts do not match the reflections"))?;
     state.tag_names = meta.tag_names;
     state.external = meta.external;
     state.shifts_done = meta.shifts_done;

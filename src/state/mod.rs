@@ -273,6 +273,8 @@ pub struct UserState {
     follows: Follows,
     /// The follow changes of the last [`UserState::apply`].
     last_follows: Vec<FollowChange>,
+    /// The reflections the last [`UserState::apply`] formed.
+    last_reflections: Vec<(u32, Reflection)>,
     reflections: Reflections,
     tag_names: Vec<String>,
     external: BTreeMap<u32, String>,
@@ -311,6 +313,7 @@ impl UserState {
             relations: Relations::new(),
             follows: Follows::new(),
             last_follows: Vec::new(),
+            last_reflections: Vec::new(),
             reflections: Reflections::new(),
             tag_names: Vec::new(),
             external: BTreeMap::new(),
@@ -646,6 +649,7 @@ impl UserState {
         let category = class.category as u8;
         let intensity = class.intensity.clamp(0.0, 1.0);
         let users = self.len();
+        self.last_reflections.clear();
         // Post ids from one event are `base | index`; fall back to a map for other inputs.
         let base = posts.first().map(|p| p.id.0 & !0xffff_ffff).unwrap_or(0);
         let direct = posts.par_iter().enumerate().all(|(k, p)| p.id.0 == base | k as u64);
@@ -917,12 +921,30 @@ impl UserState {
             Kind::Routine => 90,
         }
         .min(255) as u8;
-        self.reflections.add(u, Reflection { minute, subject, template, importance, category, sign, reserved: [0; 3] });
+        let r = Reflection { minute, subject, template, importance, category, sign, reserved: [0; 3] };
+        self.reflections.add(u, r);
+        self.last_reflections.push((u, r));
     }
 
-    /// The text of a reflection, with its subject named ("the Redhawks", "@handle", "sports").
-    pub fn reflection_text(&self, population: &Population, r: &Reflection) -> String {
-        self.bank.render(r.template, &subject_name(population, r.subject))
+    /// The text of user `u`'s reflection `r`: the LLM's if it wrote one, else the template's
+    /// with its subject named ("the Redhawks", "@handle", "sports").
+    pub fn reflection_text(&self, population: &Population, u: u32, r: &Reflection) -> String {
+        match self.reflections.written(u, r) {
+            Some(t) => t.to_string(),
+            None => self.bank.render(r.template, &subject_name(population, r.subject)),
+        }
+    }
+
+    /// The reflections the last [`UserState::apply`] formed, in update order (what an LLM
+    /// may rewrite, see [`UserState::write_reflection`]).
+    pub fn last_reflections(&self) -> &[(u32, Reflection)] {
+        &self.last_reflections
+    }
+
+    /// Gives user `u`'s reflection `r` a text of its own (an LLM's); false if `u` no longer
+    /// holds it.
+    pub fn write_reflection(&mut self, u: u32, r: &Reflection, text: String) -> bool {
+        self.reflections.write(u, r, text)
     }
 
     /// Mood distribution over users events have touched (acted, reacted to, or affiliated to a

@@ -66,8 +66,20 @@ pub struct Reflection {
     pub category: u8,
     /// Sentiment: -1, 0 or 1.
     pub sign: i8,
-    /// Padding, zero.
+    /// Byte 0: 1 when the LLM wrote this reflection's text (see [`Reflections::written`]);
+    /// the rest zero.
     pub reserved: [u8; 3],
+}
+
+impl Reflection {
+    /// True when the LLM wrote its text.
+    pub fn is_written(&self) -> bool {
+        self.reserved[0] == 1
+    }
+
+    fn key(&self, u: u32) -> (u32, u32, u32, u16) {
+        (u, self.minute, self.subject, self.template)
+    }
 }
 
 /// The reflection texts.
@@ -173,6 +185,8 @@ impl Bank {
 pub struct Reflections {
     by_user: super::IdMap<Vec<Reflection>>,
     formed: u64,
+    /// LLM-written texts by (user, minute, subject, template), for reflections still held.
+    texts: HashMap<(u32, u32, u32, u16), String>,
 }
 
 impl Reflections {
@@ -193,7 +207,30 @@ impl Reflections {
         list.push(r);
         if list.len() > MAX_PER_USER {
             let k = (0..list.len()).min_by_key(|&k| (list[k].importance, list[k].minute)).unwrap_or(0);
-            list.remove(k);
+            let gone = list.remove(k);
+            if gone.is_written() {
+                self.texts.remove(&gone.key(u));
+            }
+        }
+    }
+
+    /// Gives user `u`'s reflection `r` a text of its own (the LLM's); false if `u` no longer
+    /// holds it.
+    pub fn write(&mut self, u: u32, r: &Reflection, text: String) -> bool {
+        let Some(held) = self.by_user.get_mut(&u).and_then(|l| l.iter_mut().find(|x| x.key(u) == r.key(u))) else {
+            return false;
+        };
+        held.reserved[0] = 1;
+        self.texts.insert(r.key(u), text);
+        true
+    }
+
+    /// The LLM-written text of user `u`'s reflection `r`, if it has one.
+    pub fn written(&self, u: u32, r: &Reflection) -> Option<&str> {
+        if r.is_written() {
+            self.texts.get(&r.key(u)).map(String::as_str)
+        } else {
+            None
         }
     }
 
@@ -248,12 +285,33 @@ impl Reflections {
         (self.formed, out)
     }
 
-    pub(crate) fn from_flat(formed: u64, items: Vec<(u32, Reflection)>) -> Reflections {
+    /// The LLM-written texts, sorted by key, for snapshots.
+    pub(crate) fn flat_texts(&self) -> Vec<((u32, u32, u32, u16), String)> {
+        let mut out: Vec<_> = self.texts.iter().map(|(&k, t)| (k, t.clone())).collect();
+        out.sort_unstable_by_key(|x| x.0);
+        out
+    }
+
+    /// Rebuilds from [`Reflections::flat`] and [`Reflections::flat_texts`]; `None` if a text
+    /// has no written reflection or a written reflection no text.
+    pub(crate) fn from_flat(
+        formed: u64,
+        items: Vec<(u32, Reflection)>,
+        texts: Vec<((u32, u32, u32, u16), String)>,
+    ) -> Option<Reflections> {
         let mut by_user: super::IdMap<Vec<Reflection>> = super::IdMap::default();
+        let mut written = 0;
         for (u, r) in items {
+            written += r.is_written() as usize;
             by_user.entry(u).or_default().push(r);
         }
-        Reflections { by_user, formed }
+        let texts: HashMap<_, _> = texts.into_iter().collect();
+        let found = by_user
+            .iter()
+            .flat_map(|(&u, l)| l.iter().filter(|r| r.is_written()).map(move |r| r.key(u)))
+            .filter(|k| texts.contains_key(k))
+            .count();
+        (found == written && texts.len() == written).then_some(Reflections { by_user, formed, texts })
     }
 }
 
@@ -301,5 +359,36 @@ mod tests {
         }
         assert_eq!(r.of(2).len(), MAX_PER_USER);
         assert!(r.of(2).iter().all(|x| x.importance >= 80));
+    }
+
+    #[test]
+    fn written_texts_follow_their_reflections() {
+        let mut r = Reflections::new();
+        let mk = |minute, importance| Reflection {
+            minute,
+            subject: 3,
+            template: 1,
+            importance,
+            category: 0,
+            sign: 0,
+            reserved: [0; 3],
+        };
+        r.add(7, mk(10, 50));
+        let held = r.of(7)[0];
+        assert!(r.written(7, &held).is_none());
+        assert!(r.write(7, &held, "I keep coming back to this.".into()));
+        assert!(!r.write(8, &held, "not theirs".into()), "only a reflection the user holds");
+        let held = r.of(7)[0];
+        assert_eq!(r.written(7, &held), Some("I keep coming back to this."));
+        let (formed, flat) = r.flat();
+        let back = Reflections::from_flat(formed, flat.clone(), r.flat_texts()).unwrap();
+        assert_eq!(back.written(7, &back.of(7)[0]), Some("I keep coming back to this."));
+        assert!(Reflections::from_flat(formed, flat, vec![]).is_none(), "a written flag without its text");
+        // Forgotten (least important), its text goes too.
+        for k in 0..MAX_PER_USER as u32 {
+            r.add(7, mk(20 + k, 100));
+        }
+        assert!(r.of(7).iter().all(|x| !x.is_written()));
+        assert!(r.flat_texts().is_empty());
     }
 }

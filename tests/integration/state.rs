@@ -129,7 +129,7 @@ fn hostile_exchanges_make_a_rivalry_that_shows_and_fades() {
     assert_eq!(state.label(a, b, now), Label::Rival);
     assert_eq!(state.label(b, a, now), Label::Rival);
     assert!(state.feuds(now) >= 1);
-    assert!(state.reflections().of(b).iter().any(|r| state.reflection_text(&population, r).contains('@')));
+    assert!(state.reflections().of(b).iter().any(|r| state.reflection_text(&population, b, r).contains('@')));
     // A later event: b posts, a replies; the relationship pulls a to b, in a hostile tone.
     let later = event("g", 410 * 60, "The Redhawks and the Ironclads meet again tonight");
     let class = classifier.classify(&later, 1).unwrap();
