@@ -656,14 +656,30 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
         None
     };
     let router = llm.as_ref().map(|(_, r)| r);
-    let (mut posts, failed, events, reacting, items) =
-        run_events(&mut pipeline, parsed, base, router, &args.events, &meter);
+    let reflect =
+        llm.as_ref().filter(|(l, _)| l.config().reflections.enabled).map(|(l, _)| l.config().reflections.per_event);
+    let (mut posts, failed, events, reacting, items, formed) =
+        run_events(&mut pipeline, parsed, base, router, reflect, &args.events, &meter);
     if let Some((llm, _)) = &llm {
         meter.begin("llm", items.len() as u64);
         let started = Instant::now();
         let outcomes = llm.resolve(items, pipeline.population(), pipeline.templates());
         chorus::llm::apply(&mut posts, &outcomes);
         eprint!("{}", llm_summary(&llm.report(), started.elapsed()));
+        // Reflections are low priority: they get what the posts left of the budget.
+        let mut total = chorus::llm::reflect::ReflectionReport::default();
+        for (time, requests) in &formed {
+            let r = llm.write_reflections(pipeline.state_mut(), requests, *time)?;
+            total.offered += r.offered;
+            total.written += r.written;
+            total.skipped_for_budget += r.skipped_for_budget;
+            total.failed += r.failed;
+            total.requests += r.requests;
+        }
+        eprintln!(
+            "llm      reflections: {} offered, {} written by the LLM in {} requests, {} left to templates for the budget, {} failed",
+            total.offered, total.written, total.requests, total.skipped_for_budget, total.failed
+        );
     }
     pipeline.set_numbered(base + count);
     if let Some(path) = &args.save_state {
@@ -1168,18 +1184,28 @@ impl chorus::llm::client::Transport for SharedTransport {
     }
 }
 
-type EventsRun = (Vec<chorus::timeline::Post>, usize, usize, usize, Vec<chorus::llm::route::Item>);
+type EventsRun = (
+    Vec<chorus::timeline::Post>,
+    usize,
+    usize,
+    usize,
+    Vec<chorus::llm::route::Item>,
+    Vec<(chorus::events::GameTime, Vec<chorus::llm::reflect::ReflectionRequest>)>,
+);
 
-/// Runs every event through the pipeline; with a router, also collects the routed items.
+/// Runs every event through the pipeline; with a router, also collects the routed items, and
+/// with `reflections` (most per event) the reflections each event formed, for the LLM.
 fn run_events(
     pipeline: &mut chorus::engine::Pipeline,
     parsed: Vec<(usize, std::result::Result<chorus::events::GameEvent, chorus::events::EventError>)>,
     base: u32,
     router: Option<&chorus::llm::route::Router>,
+    reflections: Option<usize>,
     file: &std::path::Path,
     meter: &StageMeter,
 ) -> EventsRun {
     let (mut posts, mut failed, mut events, mut reacting, mut items) = (Vec::new(), 0usize, 0usize, 0usize, Vec::new());
+    let mut formed = Vec::new();
     // Events are numbered by position after `base` (post ids depend on it); errors name the
     // file line.
     for (i, (line, item)) in parsed.into_iter().enumerate() {
@@ -1196,12 +1222,20 @@ fn run_events(
                         items.extend(router.items(pipeline.population(), &event, &class, &new_posts));
                     }
                 }
+                if let Some(per_event) = reflections {
+                    let st = pipeline.state();
+                    let requests =
+                        chorus::llm::reflect::requests(pipeline.population(), st, st.last_reflections(), per_event);
+                    if !requests.is_empty() {
+                        formed.push((event.time, requests));
+                    }
+                }
                 posts.extend(new_posts);
             }
         }
         meter.advance(1);
     }
-    (posts, failed, events, reacting, items)
+    (posts, failed, events, reacting, items, formed)
 }
 
 /// The LLM stage's report as text lines.
@@ -1254,7 +1288,8 @@ fn run_budget(args: BudgetArgs) -> Result<()> {
     let router = chorus::llm::route::Router::new(pipeline.population(), base.routing.clone());
     let parsed = parse_events_numbered(&read_input(&args.events)?);
     meter.begin("events", parsed.len() as u64);
-    let (posts, failed, _, _, items) = run_events(&mut pipeline, parsed, 0, Some(&router), &args.events, &meter);
+    let (posts, failed, _, _, items, _) =
+        run_events(&mut pipeline, parsed, 0, Some(&router), None, &args.events, &meter);
     meter.finish();
     let text_posts = posts.iter().filter(|p| p.text.is_some()).count().max(1);
     let mut rows = Vec::new();

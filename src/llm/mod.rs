@@ -23,6 +23,7 @@ pub mod batch;
 pub mod cache;
 pub mod client;
 pub mod prompt;
+pub mod reflect;
 pub mod route;
 pub mod stage;
 
@@ -72,6 +73,8 @@ pub struct LlmConfig {
     /// Send the GBNF `grammar` field (llama.cpp; default true). Turn off for servers that
     /// reject unknown fields; output is then parsed leniently only.
     pub grammar: bool,
+    /// LLM-written reflections (low priority).
+    pub reflections: reflect::ReflectionConfig,
 }
 
 impl Default for LlmConfig {
@@ -87,6 +90,7 @@ impl Default for LlmConfig {
             temperature: 0.8,
             seed: 42,
             grammar: true,
+            reflections: reflect::ReflectionConfig::default(),
         }
     }
 }

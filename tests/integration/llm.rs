@@ -499,3 +499,85 @@ proptest! {
         }
     }
 }
+
+/// Reflections the state update formed are rewritten by the real model at low priority: each
+/// text the model writes is stored and read back instead of the template's, the budget's `post`
+/// share is charged what the server reported, and with that share mostly spent nothing is sent.
+#[test]
+fn real_model_writes_reflections_at_low_priority() {
+    use chorus::llm::reflect::requests;
+    use chorus::state::StateConfig;
+    let url = llm_url();
+    let _turn = model_turn();
+    // Reflections every 2 actions, so the first events form some.
+    let config = StateConfig { reflect_every: 2, ..StateConfig::default() };
+    let mut pipeline = Pipeline::with_state(common::generate(20_000, 5), config).unwrap();
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let mut formed = Vec::new();
+    let mut time = GameTime(0);
+    for (i, (line, e)) in chorus::events::parse_events_numbered(&text).into_iter().enumerate() {
+        let e = e.unwrap();
+        pipeline.process(&e, i as u32, line).unwrap();
+        let st = pipeline.state();
+        formed = requests(pipeline.population(), st, st.last_reflections(), 4);
+        if formed.len() >= 3 {
+            time = e.time;
+            break;
+        }
+    }
+    assert!(formed.len() >= 3, "the demo formed too few reflections");
+    for r in &formed {
+        assert!(!r.voice.is_empty() && !r.gist.is_empty() && !r.lately.is_empty(), "{r:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("exchanges.jsonl");
+    let client = ClientConfig { url, timeout_ms: 600_000, ..ClientConfig::default() };
+    let transport = Recorder::new(Http::new(&client).unwrap(), Some(&record)).unwrap();
+    let llm = Llm::new(LlmConfig { client: client.clone(), ..LlmConfig::default() }, Box::new(transport)).unwrap();
+    let report = llm.write_reflections(pipeline.state_mut(), &formed, time).unwrap();
+    assert_eq!(report.requests, 1, "{report:?}");
+    assert_eq!(report.written + report.failed, formed.len(), "{report:?}");
+    assert!(report.written * 10 >= formed.len() * 7, "grammar-constrained output should parse: {report:?}");
+    let st = pipeline.state();
+    let mut seen = 0;
+    for r in &formed {
+        let held = st.reflections().of(r.user).iter().find(|x| {
+            (x.minute, x.subject, x.template) == (r.reflection.minute, r.reflection.subject, r.reflection.template)
+        });
+        let held = held.expect("still held");
+        if held.is_written() {
+            let text = st.reflection_text(pipeline.population(), r.user, held);
+            assert_ne!(text, r.gist, "the model's text replaces the template's");
+            assert!((3..=280).contains(&text.chars().count()), "{text:?}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, report.written);
+    let reported: u64 = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|x| x["status"] == 200)
+        .map(|x| {
+            let body: serde_json::Value = serde_json::from_str(x["body"].as_str().unwrap()).unwrap();
+            body["usage"]["total_tokens"].as_u64().unwrap()
+        })
+        .sum();
+    let b = llm.report().budget;
+    assert!(reported > 0);
+    assert_eq!(b.spent[ContentType::Post.index()], reported);
+    assert_eq!(b.spent_total, reported);
+    // Low priority: with 60% of the day's post share spent (under the 50% floor left), the
+    // same reflections are not sent at all.
+    let tight = LlmConfig {
+        client: ClientConfig { url: "http://127.0.0.1:9".into(), ..client },
+        budget: BudgetConfig { per_day: 10_000, ..BudgetConfig::default() },
+        ..LlmConfig::default()
+    };
+    let limit = tight.budget.limits()[ContentType::Post.index()];
+    let llm = Llm::new(tight.clone(), Box::new(Http::new(&tight.client).unwrap())).unwrap();
+    let held = llm.budget().reserve(time, ContentType::Post, limit * 6 / 10).unwrap();
+    llm.budget().reconcile(held, limit * 6 / 10);
+    let report = llm.write_reflections(pipeline.state_mut(), &formed, time).unwrap();
+    assert_eq!((report.requests, report.skipped_for_budget, report.written), (0, formed.len(), 0), "{report:?}");
+}
