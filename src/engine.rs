@@ -34,18 +34,21 @@ use crate::classify::Classifier;
 use crate::error::Result;
 use crate::events::{EventError, GameEvent, GameTime};
 use crate::filter::{filter, AudienceIndex, FilterConfig};
+use crate::llm::reflect::ReflectionRequest;
 use crate::llm::route::Router;
 use crate::llm::stage::Stage;
 use crate::llm::{Llm, LlmConfig, Outcome};
 use crate::media::{GifMemory, Media};
 use crate::population::Population;
 use crate::state::io::PipelineMemory;
+use crate::state::reflect::Reflection;
 use crate::state::{minute_of, ApplyReport, StateConfig, UserState};
 use crate::templates::Templates;
 use crate::timeline::Post;
 use crate::timeline::PostId;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -295,7 +298,7 @@ pub enum Output {
 pub struct Engine {
     events: Sender<Input>,
     timeline: Receiver<Output>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Pipeline>>,
 }
 
 struct Due(Post);
@@ -337,10 +340,11 @@ impl Engine {
         let pipeline = Pipeline::new(population)?;
         let router = Router::new(&pipeline.population, config.routing.clone());
         let llm = Arc::new(Llm::new(config, transport)?);
-        let stage = Stage::start(llm, pipeline.population.clone(), pipeline.templates.clone())?;
+        let stage = Stage::start(llm.clone(), pipeline.population.clone(), pipeline.templates.clone())?;
+        let reflections = if llm.config().reflections.enabled { Some(Reflector::start(llm)?) } else { None };
         Engine::launch(
             pipeline,
-            Some(LlmHook { router, stage, pending: HashSet::new(), ready: HashMap::new() }),
+            Some(LlmHook { router, stage, pending: HashSet::new(), ready: HashMap::new(), reflections }),
             capacity,
         )
     }
@@ -366,6 +370,19 @@ impl Engine {
         &self.timeline
     }
 
+    /// Stops accepting input, lets the engine finish what it has, and hands back its pipeline:
+    /// to save the run's state ([`Pipeline::save`]) and resume it later, or to read it. Posts
+    /// still scheduled for the future are dropped, as are outputs not yet received.
+    pub fn stop(mut self) -> Result<Pipeline> {
+        let (tx, _) = bounded(1);
+        drop(std::mem::replace(&mut self.events, tx));
+        while self.timeline.recv().is_ok() {}
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(pipeline)) => Ok(pipeline),
+            _ => Err(crate::Error::io("chorus-engine thread", std::io::Error::other("the engine thread panicked"))),
+        }
+    }
+
     /// Stops accepting input, lets the engine finish what it has, and waits for its thread.
     /// Posts still scheduled for the future are dropped.
     pub fn shutdown(mut self) {
@@ -378,15 +395,104 @@ impl Engine {
     }
 }
 
-/// The engine's side of the LLM stage: routed posts in flight and answers not yet due.
+/// The engine's side of the LLM stage: routed posts in flight and answers not yet due, and
+/// the reflection writer.
 struct LlmHook {
     router: Router,
     stage: Stage,
     pending: HashSet<PostId>,
     ready: HashMap<PostId, Outcome>,
+    reflections: Option<Reflector>,
+}
+
+/// Reflections formed by an event, and the texts the LLM wrote for them.
+type Formed = (GameTime, Vec<ReflectionRequest>);
+type Written = Vec<(u32, Reflection, String)>;
+
+/// A thread that rewrites reflections with the LLM at low priority: it takes an event's
+/// reflections only while no routed post is waiting for an answer (`busy`), and drops them
+/// when its queue is full (they keep their template text).
+struct Reflector {
+    requests: Option<Sender<Formed>>,
+    written: Receiver<Written>,
+    busy: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    per_event: usize,
+}
+
+impl Reflector {
+    fn start(llm: Arc<Llm>) -> Result<Reflector> {
+        let per_event = llm.config().reflections.per_event;
+        let (req_tx, req_rx) = bounded::<Formed>(64);
+        let (out_tx, out_rx) = crossbeam_channel::unbounded::<Written>();
+        let busy = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, st) = (busy.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("chorus-llm-reflect".into())
+            .spawn(move || {
+                for (time, requests) in req_rx.iter() {
+                    // Posts first: wait while any routed post is in flight.
+                    while b.load(Ordering::Relaxed) > 0 && !st.load(Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    if st.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Ok((texts, _)) = llm.compose_reflections(&requests, time) else { continue };
+                    let written: Written = requests
+                        .into_iter()
+                        .zip(texts)
+                        .filter_map(|(r, t)| t.map(|t| (r.user, r.reflection, t)))
+                        .collect();
+                    if !written.is_empty() && out_tx.send(written).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| crate::Error::io("chorus-llm-reflect thread", e))?;
+        Ok(Reflector { requests: Some(req_tx), written: out_rx, busy, stop, per_event })
+    }
+}
+
+impl Drop for Reflector {
+    fn drop(&mut self) {
+        // The thread finishes the request in hand, if any, and exits; it is not joined, so a
+        // slow server never holds up shutdown.
+        self.stop.store(true, Ordering::Relaxed);
+        self.requests = None;
+    }
 }
 
 impl LlmHook {
+    /// Stores the reflection texts the writer has finished, and tells it whether posts wait.
+    fn collect(&mut self, pipeline: &mut Pipeline) {
+        if self.reflections.is_none() {
+            return;
+        }
+        self.drain();
+        let Some(r) = &self.reflections else { return };
+        // Routed posts still waiting for an answer (answers not yet due are in `ready`).
+        r.busy.store(self.pending.len() - self.ready.len(), Ordering::Relaxed);
+        while let Ok(written) = r.written.try_recv() {
+            for (u, refl, text) in written {
+                pipeline.state.write_reflection(u, &refl, text);
+            }
+        }
+    }
+
+    /// Stores the reflection texts the writer has finished, and offers it the reflections the
+    /// last event formed (at `time`).
+    fn reflect(&mut self, pipeline: &mut Pipeline, time: GameTime) {
+        self.collect(pipeline);
+        let Some(r) = &self.reflections else { return };
+        let st = &pipeline.state;
+        let requests = crate::llm::reflect::requests(&pipeline.population, st, st.last_reflections(), r.per_event);
+        if let (false, Some(tx)) = (requests.is_empty(), &r.requests) {
+            let _ = tx.try_send((time, requests));
+        }
+    }
+
     fn submit(&mut self, pipeline: &Pipeline, event: &GameEvent, line: usize, posts: &[Post]) {
         let Ok(class) = pipeline.classifier.classify(event, line) else { return };
         for item in self.router.items(&pipeline.population, event, &class, posts) {
@@ -397,13 +503,18 @@ impl LlmHook {
         }
     }
 
-    /// Fills `post` from its answer if one has arrived; a late answer is dropped later.
-    fn fill(&mut self, post: &mut Post) {
+    /// Moves the answers that have arrived into `ready`.
+    fn drain(&mut self) {
         while let Ok(o) = self.stage.outcomes().try_recv() {
             if self.pending.contains(&o.post) {
                 self.ready.insert(o.post, o);
             }
         }
+    }
+
+    /// Fills `post` from its answer if one has arrived; a late answer is dropped later.
+    fn fill(&mut self, post: &mut Post) {
+        self.drain();
         if self.pending.remove(&post.id) {
             if let Some(o) = self.ready.remove(&post.id) {
                 post.text = Some(o.text);
@@ -413,7 +524,7 @@ impl LlmHook {
     }
 }
 
-fn run(mut pipeline: Pipeline, mut llm: Option<LlmHook>, input: Receiver<Input>, output: Sender<Output>) {
+fn run(mut pipeline: Pipeline, mut llm: Option<LlmHook>, input: Receiver<Input>, output: Sender<Output>) -> Pipeline {
     let mut due: BinaryHeap<Due> = BinaryHeap::new();
     // Events are numbered from 0 in arrival order, as `chorus run` numbers lines, so post ids
     // match between the two.
@@ -427,33 +538,38 @@ fn run(mut pipeline: Pipeline, mut llm: Option<LlmHook>, input: Receiver<Input>,
                     Ok((posts, _)) => {
                         if let Some(hook) = llm.as_mut() {
                             hook.submit(&pipeline, &event, event_index as usize + 1, &posts);
+                            hook.reflect(&mut pipeline, event.time);
                         }
                         due.extend(posts.into_iter().map(Due));
                     }
                     Err(e) => {
                         if output.send(Output::Rejected(e)).is_err() {
-                            return;
+                            return pipeline;
                         }
                     }
                 }
             }
             Input::Tick(now) => {
+                if let Some(hook) = llm.as_mut() {
+                    hook.collect(&mut pipeline);
+                }
                 while due.peek().is_some_and(|d| d.0.time <= now) {
                     if let Some(Due(mut p)) = due.pop() {
                         if let Some(hook) = llm.as_mut() {
                             hook.fill(&mut p);
                         }
                         if output.send(Output::Post(p)).is_err() {
-                            return;
+                            return pipeline;
                         }
                     }
                 }
                 if output.send(Output::Clock(now)).is_err() {
-                    return;
+                    return pipeline;
                 }
             }
         }
     }
+    pipeline
 }
 
 /// The channel API for tokio games: the same engine behind bounded `tokio::sync::mpsc`
@@ -465,6 +581,7 @@ pub struct AsyncEngine {
     events: tokio::sync::mpsc::Sender<Input>,
     timeline: tokio::sync::mpsc::Receiver<Output>,
     bridges: Vec<JoinHandle<()>>,
+    engine: Option<JoinHandle<Pipeline>>,
 }
 
 #[cfg(feature = "async")]
@@ -504,11 +621,8 @@ impl AsyncEngine {
             }),
         )?;
         // The engine thread lives on while the bridges hold its channel ends.
-        let mut bridges = vec![inbound, outbound];
-        if let Some(t) = engine.thread.take() {
-            bridges.push(t);
-        }
-        Ok(AsyncEngine { events: in_tx, timeline: out_rx, bridges })
+        let bridges = vec![inbound, outbound];
+        Ok(AsyncEngine { events: in_tx, timeline: out_rx, bridges, engine: engine.thread.take() })
     }
 
     /// Where the game sends events and ticks.
@@ -524,13 +638,16 @@ impl AsyncEngine {
     /// Stops accepting input and lets the threads finish (call from outside the runtime's
     /// worker threads, or after the runtime is done). Scheduled future posts are dropped.
     pub fn shutdown(self) {
-        let AsyncEngine { events, mut timeline, bridges } = self;
+        let AsyncEngine { events, mut timeline, bridges, engine } = self;
         drop(events);
         timeline.close();
         while timeline.try_recv().is_ok() {}
         drop(timeline);
         for b in bridges {
             let _ = b.join();
+        }
+        if let Some(e) = engine {
+            let _ = e.join();
         }
     }
 }

@@ -194,15 +194,38 @@ impl Llm {
         requests: &[ReflectionRequest],
         time: GameTime,
     ) -> Result<ReflectionReport> {
+        let (texts, mut report) = self.compose_reflections(requests, time)?;
+        report.written = 0;
+        for (r, text) in requests.iter().zip(texts) {
+            if let Some(t) = text {
+                if state.write_reflection(r.user, &r.reflection, t) {
+                    report.written += 1;
+                } else {
+                    report.failed += 1; // forgotten meanwhile
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// The LLM's texts for `requests` (by position; `None`: not sent or not written), without
+    /// storing them: for a caller that holds the state elsewhere (the engine thread).
+    pub fn compose_reflections(
+        &self,
+        requests: &[ReflectionRequest],
+        time: GameTime,
+    ) -> Result<(Vec<Option<String>>, ReflectionReport)> {
         let config = &self.config.reflections;
         let mut report = ReflectionReport { offered: requests.len(), ..ReflectionReport::default() };
+        let mut out: Vec<Option<String>> = vec![None; requests.len()];
         if !config.enabled {
             report.skipped_for_budget = requests.len();
-            return Ok(report);
+            return Ok((out, report));
         }
         let prompts = ReflectionPrompts::embedded()?;
         let ty = ContentType::Post;
-        for group in requests.chunks(config.batch.max(1)) {
+        let size = config.batch.max(1);
+        for (g, group) in requests.chunks(size).enumerate() {
             let limit = self.budget.config().limits()[ty.index()];
             let used = self.budget.used_in_day(time)[ty.index()];
             if limit == 0 || (limit.saturating_sub(used) as f64) < config.min_left * limit as f64 {
@@ -240,14 +263,16 @@ impl Llm {
             };
             let actual = c.usage.map(|u| u.total_tokens).unwrap_or(res.tokens);
             self.budget.reconcile(res, actual);
-            for (r, text) in group.iter().zip(parse_batch(&c.content, group.len())) {
-                if text.is_some_and(|t| state.write_reflection(r.user, &r.reflection, t)) {
-                    report.written += 1;
-                } else {
-                    report.failed += 1;
+            for (k, text) in parse_batch(&c.content, group.len()).into_iter().enumerate() {
+                match text {
+                    Some(t) => {
+                        report.written += 1;
+                        out[g * size + k] = Some(t);
+                    }
+                    None => report.failed += 1,
                 }
             }
         }
-        Ok(report)
+        Ok((out, report))
     }
 }

@@ -581,3 +581,58 @@ fn real_model_writes_reflections_at_low_priority() {
     let report = llm.write_reflections(pipeline.state_mut(), &formed, time).unwrap();
     assert_eq!((report.requests, report.skipped_for_budget, report.written), (0, formed.len(), 0), "{report:?}");
 }
+
+/// The channel engine rewrites reflections at low priority too (after the routed posts have
+/// their answers), and `Engine::stop` hands back the pipeline, whose state holds them.
+#[test]
+fn engine_writes_reflections_and_stop_hands_back_the_state() {
+    struct Writer;
+    impl Transport for Writer {
+        fn send(&self, body: &str, _attempt: u32) -> Exchange {
+            let text = if body.contains("private thoughts") { "a thought of my own" } else { "a post of my own" };
+            let c: String = (1..=20).map(|i| format!("{{\"id\": \"{i}\", \"text\": \"{text} {i}\"}}\n")).collect();
+            let body = serde_json::json!({"choices": [{"message": {"content": c}}], "usage": {"total_tokens": 500}});
+            Exchange { status: 200, retry_after_ms: None, body: body.to_string() }
+        }
+        fn live(&self) -> bool {
+            false
+        }
+    }
+    let engine =
+        Engine::start_with_llm(common::generate(20_000, 5), 256, LlmConfig::default(), Box::new(Writer)).unwrap();
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let mut last = GameTime(0);
+    let drain = |engine: &Engine| {
+        for out in engine.timeline().iter() {
+            if let Output::Clock(_) = out {
+                break;
+            }
+        }
+    };
+    for (_, e) in chorus::events::parse_events_numbered(&text) {
+        let e = e.unwrap();
+        last = last.max(e.time);
+        engine.events().send(Input::Event(e)).unwrap();
+        engine.events().send(Input::Tick(last)).unwrap();
+        drain(&engine);
+    }
+    // The writer works beside the engine; ticks let the engine store what it finished.
+    for k in 0..50 {
+        std::thread::sleep(Duration::from_millis(20));
+        engine.events().send(Input::Tick(GameTime(last.0 + 86_400 + k))).unwrap();
+        drain(&engine);
+    }
+    let pipeline = engine.stop().unwrap();
+    let st = pipeline.state();
+    let (mut held, mut written) = (0, 0);
+    for u in 0..pipeline.population().len() as u32 {
+        for r in st.reflections().of(u) {
+            held += 1;
+            if r.is_written() {
+                written += 1;
+                assert!(st.reflection_text(pipeline.population(), u, r).starts_with("a thought of my own"));
+            }
+        }
+    }
+    assert!(held > 0 && written > 0, "{written} of {held} reflections written by the LLM");
+}
