@@ -533,7 +533,10 @@ fn real_model_writes_reflections_at_low_priority() {
     let record = dir.path().join("exchanges.jsonl");
     let client = ClientConfig { url, timeout_ms: 600_000, ..ClientConfig::default() };
     let transport = Recorder::new(Http::new(&client).unwrap(), Some(&record)).unwrap();
-    let llm = Llm::new(LlmConfig { client: client.clone(), ..LlmConfig::default() }, Box::new(transport)).unwrap();
+    // A budget with room: reflections only get what posts leave.
+    let budget = BudgetConfig { per_day: 50_000, ..BudgetConfig::default() };
+    let llm =
+        Llm::new(LlmConfig { client: client.clone(), budget, ..LlmConfig::default() }, Box::new(transport)).unwrap();
     let report = llm.write_reflections(pipeline.state_mut(), &formed, time).unwrap();
     assert_eq!(report.requests, 1, "{report:?}");
     assert_eq!(report.written + report.failed, formed.len(), "{report:?}");
@@ -598,8 +601,9 @@ fn engine_writes_reflections_and_stop_hands_back_the_state() {
             false
         }
     }
-    let engine =
-        Engine::start_with_llm(common::generate(20_000, 5), 256, LlmConfig::default(), Box::new(Writer)).unwrap();
+    let config =
+        LlmConfig { budget: BudgetConfig { per_day: 50_000, ..BudgetConfig::default() }, ..LlmConfig::default() };
+    let engine = Engine::start_with_llm(common::generate(20_000, 5), 256, config, Box::new(Writer)).unwrap();
     let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
     let mut last = GameTime(0);
     let drain = |engine: &Engine| {
