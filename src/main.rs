@@ -1184,7 +1184,7 @@ fn run_events(
                 reacting += reactions;
                 if let Some(router) = router {
                     if let Ok(class) = pipeline.classifier().classify(&event, line) {
-                        items.extend(router.items(pipeline.population(), &event, &class, &new_posts));
+                        items.extend(router.items(pipeline.population(), Some(pipeline.state()), &event, &class, &new_posts));
                     }
                 }
                 posts.extend(new_posts);

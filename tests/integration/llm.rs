@@ -4,7 +4,7 @@
 use crate::common;
 use chorus::budget::{Budget, BudgetConfig, ContentType};
 use chorus::engine::{Engine, Input, Output, Pipeline};
-use chorus::events::{parse_event, GameTime};
+use chorus::events::{parse_event, GameTime, Priority};
 use chorus::llm::client::{ClientConfig, Exchange, Http, Recorder, Transport};
 use chorus::llm::route::{Item, Router, RoutingConfig};
 use chorus::llm::{Llm, LlmConfig, Outcome};
@@ -55,7 +55,7 @@ fn pipeline_items(users: u32, event: &str, n: usize) -> (Pipeline, Vec<Item>) {
     let (posts, _) = pipeline.process(&ev, 0, 1).unwrap();
     let class = pipeline.classifier().classify(&ev, 1).unwrap();
     let router = Router::new(pipeline.population(), RoutingConfig::default());
-    let mut items = router.items(pipeline.population(), &ev, &class, &posts);
+    let mut items = router.items(pipeline.population(), Some(pipeline.state()), &ev, &class, &posts);
     // One budget type: the most common action.
     let g = items.iter().map(|i| i.kind).fold(HashMap::new(), |mut m, k| {
         *m.entry(k).or_insert(0) += 1;
@@ -90,7 +90,9 @@ fn real_model_grouped_batch_parses_and_budget_matches_usage() {
     let record = dir.path().join("exchanges.jsonl");
     // A busy 2-core machine can take minutes for a batch of 10.
     let client = ClientConfig { url, timeout_ms: 600_000, ..ClientConfig::default() };
-    let config = LlmConfig { client: client.clone(), ..LlmConfig::default() };
+    // A budget that fits the batch in its own type's share (no borrowing).
+    let budget = BudgetConfig { per_day: 1_000_000, ..BudgetConfig::default() };
+    let config = LlmConfig { client: client.clone(), budget, ..LlmConfig::default() };
     let transport = Recorder::new(Http::new(&client).unwrap(), Some(&record)).unwrap();
     let llm = Llm::new(config, Box::new(transport)).unwrap();
     let outcomes = llm.run_batch(&items, &[], pipeline.population(), pipeline.templates());
@@ -430,37 +432,49 @@ impl Transport for Chaos {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Concurrent reservations, reconciliations and releases never take a type, a day or an
-    /// hour past its limit.
+    /// Concurrent reservations (high priority borrowing across shares, the others not),
+    /// reconciliations and releases never take a share, a day or an hour past its limit.
     #[test]
     fn budget_is_never_exceeded(
         per_day in 0u64..20_000,
         per_hour in proptest::option::of(500u64..5_000),
         flow_down in any::<bool>(),
-        ops in proptest::collection::vec((0usize..4, 1u64..3_000, 0u64..100, 0i64..(2 * 86_400)), 1..120),
+        ops in proptest::collection::vec((0usize..4, 0usize..3, 1u64..3_000, 0u64..100, 0i64..(2 * 86_400)), 1..120),
     ) {
         let config = BudgetConfig { per_day, per_hour, flow_down, ..BudgetConfig::default() };
         let limits = config.limits();
         let budget = Budget::new(config);
+        let hours: Mutex<HashMap<i64, u64>> = Mutex::new(HashMap::new());
         std::thread::scope(|s| {
             for chunk in ops.chunks(ops.len().div_ceil(4)) {
-                let budget = &budget;
+                let (budget, hours) = (&budget, &hours);
                 s.spawn(move || {
-                    for &(ty, tokens, frac, time) in chunk {
+                    for &(ty, p, tokens, frac, time) in chunk {
                         let ty = ContentType::ALL[ty];
-                        if let Some(r) = budget.reserve(GameTime(time), ty, tokens) {
+                        let priority = [Priority::High, Priority::Medium, Priority::Low][p];
+                        if let Some(r) = budget.reserve(GameTime(time), ty, priority, tokens) {
                             let used = budget.used_in_day(GameTime(time));
-                            if flow_down {
-                                assert!(used.iter().sum::<u64>() <= limits.iter().sum::<u64>());
-                            } else {
-                                assert!(used[ty.index()] <= limits[ty.index()]);
+                            for k in 0..4 {
+                                if flow_down {
+                                    assert!(used[..=k].iter().sum::<u64>() <= limits[..=k].iter().sum::<u64>());
+                                } else {
+                                    assert!(used[k] <= limits[k], "share {k}: {used:?} of {limits:?}");
+                                }
                             }
-                            if frac < 20 {
+                            let parts = r.parts();
+                            assert_eq!(parts.iter().sum::<u64>(), tokens);
+                            if priority != Priority::High {
+                                assert_eq!(parts[ty.index()], tokens, "only high priority borrows");
+                            }
+                            let actual = if frac < 20 {
                                 budget.release(r);
+                                0
                             } else {
                                 let actual = r.tokens * frac / 100;
                                 budget.reconcile(r, actual);
-                            }
+                                actual
+                            };
+                            *hours.lock().unwrap().entry(time.div_euclid(3_600)).or_default() += actual;
                         }
                     }
                 });
@@ -470,6 +484,11 @@ proptest! {
         prop_assert_eq!(report.reserved, 0);
         prop_assert_eq!(report.overruns, 0);
         prop_assert!(report.spent_total <= per_day * report.days.max(1) as u64);
+        if let Some(cap) = per_hour {
+            for (h, spent) in hours.into_inner().unwrap() {
+                prop_assert!(spent <= cap, "hour {} spent {} of {}", h, spent, cap);
+            }
+        }
     }
 
     /// Whole batches with random faults and retries, run concurrently through the LLM stage:
