@@ -71,6 +71,13 @@ struct BatchView {
     event: String,
     category: &'static str,
     answered: Vec<AnsweredView>,
+    /// Whether each line names its action; false when all profiles of a batch of two or more
+    /// share it, which is then said once as `action`.
+    each_action: bool,
+    action: &'static str,
+    /// The same for the feeling about the event.
+    each_stance: bool,
+    stance: &'static str,
     profiles: Vec<ProfileView>,
 }
 
@@ -160,8 +167,21 @@ impl Prompts {
                 answering,
             });
         }
-        let view =
-            BatchView { event: fence(&first.event.text), category: first.event.category.name(), answered, profiles };
+        // What every profile of a batch shares is said once (a single profile keeps its
+        // columns: hoisting would only add words there).
+        let uniform = |f: fn(&ProfileView) -> &'static str| profiles.iter().all(|p| f(p) == f(&profiles[0]));
+        let each_action = profiles.len() < 2 || !uniform(|p| p.action);
+        let each_stance = profiles.len() < 2 || !uniform(|p| p.stance);
+        let view = BatchView {
+            event: fence(&first.event.text),
+            category: first.event.category.name(),
+            answered,
+            each_action,
+            action: profiles[0].action,
+            each_stance,
+            stance: profiles[0].stance,
+            profiles,
+        };
         self.hb.render("batch", &view).map_err(|e| crate::Error::Config(format!("prompt template: {e}")))
     }
 }
@@ -177,8 +197,10 @@ pub fn grammar(n: usize) -> String {
     for i in 1..=n {
         g.push_str(&format!("l{i} ::= \"{{\\\"id\\\":{i},\\\"text\\\":\\\"\" t \"\\\"}}\\n\"\n"));
     }
-    // No text may open with "<" (base models echo placeholders such as "<the post>").
-    g.push_str("t ::= [^\"\\\\<\\x00-\\x1f ] c{4,199}\nc ::= [^\"\\\\\\x00-\\x1f]\n");
+    // A text opens with a letter, a digit, @, #, ' or ( or any non-ASCII character (emoji):
+    // not with "<" (base models echo placeholders such as "<the post>") nor with the symbols
+    // that start runaway symbol soup ("$a/s: $b/s: ..."), which costs a token per character.
+    g.push_str("t ::= f c{4,199}\nf ::= [A-Za-z0-9@#'(] | [^\\x00-\\x7f]\nc ::= [^\"\\\\\\x00-\\x1f]\n");
     g
 }
 

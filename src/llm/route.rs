@@ -248,8 +248,8 @@ impl Router {
     }
 }
 
-/// A one-line voice summary of a user ("58, mechanic, Northgate; sports, weather; plain,
-/// chatty, warm": age, job, town; two interests; tone) and their coarse archetype (age band x
+/// A one-line voice summary of a user ("58, mechanic, Northgate; sports, weather; plain, warm":
+/// age, job, town; two interests; register and temper) and their coarse archetype (age band x
 /// formality x slang: 12 archetypes).
 pub fn voice(population: &Population, user: UserId) -> (String, u8) {
     let u = population.user(user);
@@ -259,9 +259,9 @@ pub fn voice(population: &Population, user: UserId) -> (String, u8) {
         interests.push("news");
     }
     let tone = match (u.formality > 0.6, u.slang > 0.5) {
-        (true, _) => "formal, careful",
-        (false, true) => "casual, slangy",
-        (false, false) => "plain, chatty",
+        (true, _) => "formal",
+        (false, true) => "slangy",
+        (false, false) => "plain",
     };
     let temper = if u.big5[4] > 0.6 {
         "easily riled"

@@ -399,6 +399,64 @@ fn engine_never_waits_for_a_hanging_llm() {
     engine.shutdown();
 }
 
+// ---- high priority first under a tight budget -----------------------------------------------
+
+/// Answers every id of a request; reports about one token per two bytes of the request.
+struct Answering;
+
+impl Transport for Answering {
+    fn send(&self, body: &str, _attempt: u32) -> Exchange {
+        let n = body.matches(" ::= \\\"{").count().max(1);
+        let c: String = (1..=n).map(|i| format!("{{\"id\":{i},\"text\":\"answer number {i}\"}}\n")).collect();
+        let used = body.len() as u64 / 2;
+        let body = serde_json::json!({"choices": [{"message": {"content": c}}], "usage": {"total_tokens": used}});
+        Exchange { status: 200, retry_after_ms: None, body: body.to_string() }
+    }
+    fn live(&self) -> bool {
+        false
+    }
+}
+
+/// With a day's budget too small for every routed item, and the high-priority items (new
+/// posts addressing the player) last in the input, `resolve` serves them first: every LLM post
+/// is high priority, they borrow the other types' shares (their own post share could not pay
+/// for one batch), and no share is exceeded.
+#[test]
+fn tight_budget_serves_high_priority_first() {
+    let mut pipeline = Pipeline::new(common::generate(50_000, 77)).unwrap();
+    let ev = parse_event(1, PLAYER_EVENT).unwrap();
+    let (posts, _) = pipeline.process(&ev, 0, 1).unwrap();
+    let class = pipeline.classifier().classify(&ev, 1).unwrap();
+    let router = Router::new(pipeline.population(), RoutingConfig::default());
+    let mut items = router.items(pipeline.population(), Some(pipeline.state()), &ev, &class, &posts);
+    // Medium first in the input, so serving high first is resolve's doing.
+    items.sort_by_key(|i| i.priority != Priority::Medium);
+    let high: Vec<&Item> = items.iter().filter(|i| i.priority == Priority::High).collect();
+    assert!(high.len() >= 9 && items.len() > high.len() + 4, "{} high of {} routed", high.len(), items.len());
+    assert_eq!(items[0].priority, Priority::Medium);
+    // Room for about two batches of four high items in the whole day.
+    let probe = Llm::new(LlmConfig::default(), Box::new(Answering)).unwrap();
+    let (_, estimate) = probe.request_body(&high[..4]).unwrap();
+    let per_day = estimate * 3 / 2;
+    let budget = BudgetConfig { per_day, ..BudgetConfig::default() };
+    assert!(budget.limits()[ContentType::Post.index()] < estimate, "the post share alone cannot pay for a batch");
+    let config = LlmConfig { budget: budget.clone(), ..LlmConfig::default() };
+    let llm = Llm::new(config, Box::new(Answering)).unwrap();
+    let outcomes = llm.resolve(items.clone(), pipeline.population(), pipeline.templates());
+    check_complete(&items, &outcomes);
+    let priority: HashMap<_, _> = items.iter().map(|i| (i.post, i.priority)).collect();
+    let served: Vec<Priority> = outcomes.iter().filter(|o| o.source == Source::Llm).map(|o| priority[&o.post]).collect();
+    assert!(served.len() >= 4, "high items served: {}", served.len());
+    assert!(served.iter().all(|&p| p == Priority::High), "only high priority gets the LLM: {served:?}");
+    assert!(served.len() < high.len(), "the budget binds: {} of {} high items served", served.len(), high.len());
+    let r = llm.report();
+    assert!(r.budget.borrowed > 0, "high priority borrowed other shares");
+    assert_eq!(r.llm, [served.len() as u64, 0, 0]);
+    for (spent, limit) in r.budget.spent.iter().zip(budget.limits()) {
+        assert!(*spent <= limit, "{:?} of {:?}", r.budget.spent, budget.limits());
+    }
+}
+
 // ---- budget property ---------------------------------------------------------------------
 
 /// A transport with a scripted, random mix of answers, faults and usages.
