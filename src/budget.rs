@@ -18,10 +18,12 @@
 //! important type first (media, post, quote, reply). Borrowed tokens are charged to the lending
 //! share, so every share still holds its limit and the lower-priority items of that type find
 //! less left; [`BudgetReport::borrowed`] counts them. A high-priority request is therefore
-//! refused only when the whole day (or hour) is used up. Borrowing is first come, first
-//! served: to serve high priority *before* lower priority spends the shares,
-//! [`crate::llm::Llm::resolve`] sends all high-priority items of a run before the others, and
-//! the live stage ([`crate::llm::stage`]) always sends waiting high-priority batches first.
+//! refused only when the whole day (or hour) cannot pay for it, and from then on the day (or
+//! that hour, when its cap refused) is closed to lower priorities: they do not spend what the
+//! player's replies could not get (strict priority). Borrowing is first come, first served: to
+//! serve high priority *before* lower priority spends the shares, [`crate::llm::Llm::resolve`]
+//! sends all high-priority items of a run before the others, and the live stage
+//! ([`crate::llm::stage`]) always sends waiting high-priority batches first.
 
 use crate::events::{GameTime, Priority};
 use crate::timeline::PostKind;
@@ -74,7 +76,10 @@ impl ContentType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
-    /// Tokens (prompt + completion) per game day (default 50,000; 0 turns the LLM off).
+    /// Tokens (prompt + completion) per game day (default 3,000: on the shipped demo, 100,000
+    /// users and 80 events in one game day, it keeps at least 99% of posts from templates or
+    /// cache and spends it all on replies to the player; see BENCHMARKS.md for the sweep; 0
+    /// turns the LLM off).
     pub per_day: u64,
     /// Optional cap per game hour, across types (default none).
     pub per_hour: Option<u64>,
@@ -88,7 +93,7 @@ pub struct BudgetConfig {
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        BudgetConfig { per_day: 50_000, per_hour: None, shares: [0.4, 0.2, 0.3, 0.1], flow_down: false }
+        BudgetConfig { per_day: 3_000, per_hour: None, shares: [0.4, 0.2, 0.3, 0.1], flow_down: false }
     }
 }
 
@@ -142,6 +147,11 @@ struct Day {
     spent: [u64; 4],
     reserved: [u64; 4],
     hours: BTreeMap<i64, u64>,
+    /// A high-priority request was refused for lack of the day's budget: lower priorities get
+    /// nothing more this day.
+    closed: bool,
+    /// Hours whose cap refused a high-priority request: closed to lower priorities.
+    closed_hours: std::collections::BTreeSet<i64>,
 }
 
 impl Day {
@@ -234,19 +244,23 @@ impl Budget {
     /// of `time`, or `None` if that would break the hour's cap or the shares it may spend: its
     /// own type's share (with `flow_down`, also the unused shares above it), and for
     /// [`Priority::High`] also the other shares' unused tokens, borrowed least important type
-    /// first (see the module docs).
+    /// first. A refused high-priority request closes the day (or the hour, when its cap
+    /// refused) to lower priorities (see the module docs).
     pub fn reserve(&self, time: GameTime, ty: ContentType, priority: Priority, tokens: u64) -> Option<Reservation> {
         let day = time.0.div_euclid(86_400);
         let hour = time.0.div_euclid(3_600);
         let mut st = self.lock();
         let d = st.days.entry(day).or_default();
         let own = ty.index();
+        let high = priority == Priority::High;
         let hour_ok = self.config.per_hour.is_none_or(|cap| d.hours.get(&hour).copied().unwrap_or(0) + tokens <= cap);
+        // Strict priority: what high priority was refused, lower priorities do not get.
+        let open = high || !(d.closed || d.closed_hours.contains(&hour));
         let mut parts = [0u64; 4];
         let mut left = tokens;
-        if hour_ok && tokens > 0 {
+        if open && hour_ok && tokens > 0 {
             // Own share first; then, for high priority only, the others from the least important.
-            let lenders = [3, 2, 1, 0].into_iter().filter(|&i| i != own && priority == Priority::High);
+            let lenders = [3, 2, 1, 0].into_iter().filter(|&i| i != own && high);
             for i in std::iter::once(own).chain(lenders) {
                 let take = left.min(d.room(i, &self.limits, self.config.flow_down));
                 // Each part is added as it is taken, so the next share's room sees it.
@@ -258,9 +272,16 @@ impl Budget {
                 }
             }
         }
-        if !hour_ok || tokens == 0 || left > 0 {
+        if !open || !hour_ok || tokens == 0 || left > 0 {
             for (i, p) in parts.iter().enumerate() {
                 d.reserved[i] -= p;
+            }
+            if high && tokens > 0 {
+                if !hour_ok {
+                    d.closed_hours.insert(hour);
+                } else {
+                    d.closed = true;
+                }
             }
             st.refused += 1;
             return None;
@@ -412,6 +433,26 @@ mod tests {
         assert!(b.reserve(GameTime(0), ContentType::Post, H, 1).is_none());
         b.release(r);
         assert_eq!(b.used_in_day(GameTime(0)), [0, 0, 300, 20]);
+    }
+
+    #[test]
+    fn a_refused_high_request_closes_the_day_to_lower_priorities() {
+        let b = Budget::new(BudgetConfig { per_day: 1000, per_hour: Some(800), ..BudgetConfig::default() });
+        // The hour cap refuses a high request: that hour closes to medium, not the next one.
+        assert!(b.reserve(GameTime(0), ContentType::Post, H, 801).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, M, 10).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, H, 10).is_some());
+        assert!(b.reserve(GameTime(3_600), ContentType::Reply, M, 10).is_some());
+        // 520 of 1,000 held; the day cannot pay for a high request of 600 (the hour could):
+        // the day closes to medium and low, though the reply share still has room; high
+        // priority goes on.
+        assert!(b.reserve(GameTime(3_600), ContentType::Post, H, 500).is_some());
+        assert!(b.reserve(GameTime(7_200), ContentType::Post, H, 600).is_none());
+        assert!(b.reserve(GameTime(7_200), ContentType::Reply, M, 10).is_none());
+        assert!(b.reserve(GameTime(10_800), ContentType::Reply, Priority::Low, 10).is_none());
+        assert!(b.reserve(GameTime(10_800), ContentType::Reply, H, 10).is_some());
+        // Another day is open again.
+        assert!(b.reserve(GameTime(86_400), ContentType::Reply, M, 10).is_some());
     }
 
     #[test]

@@ -189,6 +189,56 @@ fn real_model_run_is_recorded_and_replays_byte_for_byte() {
     assert!(!String::from_utf8_lossy(&plain).contains("\"source\":\"llm\""));
 }
 
+/// The shipped demo (README: 100,000 users, `examples/events/demo.jsonl`) at the default budget,
+/// live against the local model: at least 99% of the posts with text come from templates or
+/// the cache, and the LLM writes only what routing puts first, the new posts addressing the
+/// player (reactions to the events the game marked high priority).
+#[test]
+fn real_model_demo_at_the_default_budget_is_99_percent_templates_and_serves_the_player_first() {
+    let url = llm_url();
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events/demo.jsonl");
+    let config = dir.path().join("llm.json");
+    // Only the timeout changes (a busy 2-core machine is slow); budget and routing are the defaults.
+    std::fs::write(&config, r#"{"client": {"timeout_ms": 600000}}"#).unwrap();
+    let out = dir.path().join("demo.jsonl");
+    let o = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--users", "100000", "-q", "--events"])
+        .arg(&demo)
+        .args(["--llm", &url, "--llm-config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let high_events: HashSet<String> = std::fs::read_to_string(&demo)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["priority"] == "high")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(high_events.len(), 3);
+    let posts: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let text: Vec<&serde_json::Value> = posts.iter().filter(|p| p.get("text").is_some()).collect();
+    let llm: Vec<&serde_json::Value> = text.iter().copied().filter(|p| p["source"] == "llm").collect();
+    let share = 1.0 - llm.len() as f64 / text.len() as f64;
+    eprintln!("demo: {} text posts, {} from the LLM, {:.2}% templates or cache\n{stderr}", text.len(), llm.len(), share * 100.0);
+    assert!(share >= 0.99, "{:.2}% of text posts from templates or cache", share * 100.0);
+    assert!(llm.len() >= 4, "the default budget buys at least one batch for the player: {} LLM posts", llm.len());
+    for p in &llm {
+        assert!(
+            p["kind"] == "post" && high_events.contains(p["event"].as_str().unwrap()),
+            "an LLM post that is not a reaction to a player event: {p}"
+        );
+    }
+    assert!(stderr.contains(&format!("items: llm {} (high {}, medium 0, low 0)", llm.len(), llm.len())), "{stderr}");
+}
+
 // ---- fault injection ---------------------------------------------------------------------
 
 /// One scripted answer of the fake server.
@@ -295,7 +345,9 @@ fn fake_llm(url: &str) -> Llm {
         max_retries: 3,
         ..ClientConfig::default()
     };
-    Llm::new(LlmConfig { client: client.clone(), ..LlmConfig::default() }, Box::new(Http::new(&client).unwrap()))
+    // A budget that is never the reason for a fallback here: these tests are about faults.
+    let budget = BudgetConfig { per_day: 1_000_000, ..BudgetConfig::default() };
+    Llm::new(LlmConfig { client: client.clone(), budget, ..LlmConfig::default() }, Box::new(Http::new(&client).unwrap()))
         .unwrap()
 }
 
