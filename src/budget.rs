@@ -76,7 +76,7 @@ impl ContentType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
-    /// Tokens (prompt + completion) per game day (default 3,000: on the shipped demo, 100,000
+    /// Tokens (prompt + completion) per game day (default 2,000: on the shipped demo, 100,000
     /// users and 80 events in one game day, it keeps at least 99% of posts from templates or
     /// cache and spends it all on replies to the player; see BENCHMARKS.md for the sweep; 0
     /// turns the LLM off).
@@ -93,7 +93,7 @@ pub struct BudgetConfig {
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        BudgetConfig { per_day: 3_000, per_hour: None, shares: [0.4, 0.2, 0.3, 0.1], flow_down: false }
+        BudgetConfig { per_day: 2_000, per_hour: None, shares: [0.4, 0.2, 0.3, 0.1], flow_down: false }
     }
 }
 
