@@ -46,7 +46,7 @@ fn stage(c: &mut Criterion) {
     let class = pipeline.classifier().classify(&event, 1).expect("class");
     // Route every text post (low_rate 1) so the batch is large.
     let router = Router::new(pipeline.population(), RoutingConfig { low_rate: 1.0, ..RoutingConfig::default() });
-    let items = router.items(pipeline.population(), &event, &class, &posts);
+    let items = router.items(pipeline.population(), Some(pipeline.state()), &event, &class, &posts);
     assert!(items.len() > 50, "{} items", items.len());
     let config = LlmConfig {
         budget: BudgetConfig { per_day: u64::MAX / 4, ..BudgetConfig::default() },
@@ -64,7 +64,9 @@ fn stage(c: &mut Criterion) {
             out
         })
     });
-    group.bench_function("route_items", |b| b.iter(|| router.items(pipeline.population(), &event, &class, &posts)));
+    group.bench_function("route_items", |b| {
+        b.iter(|| router.items(pipeline.population(), Some(pipeline.state()), &event, &class, &posts))
+    });
     let n = 10_000u64;
     group.throughput(Throughput::Elements(n));
     group.bench_function("batcher_push_pop", |b| {

@@ -9,8 +9,23 @@
 //! upper bound (prompt bytes plus `max_tokens`: no tokenizer makes more tokens than bytes), so
 //! reconciling never raises spending above what was reserved; a server reporting more than that
 //! is counted in [`BudgetReport::overruns`].
+//!
+//! **Who may spend which share.** Each content type has its share of the day (reply 40%, quote
+//! 20%, post 30%, media 10% by default). A medium- or low-priority request spends only its own
+//! type's share (plus, with `flow_down`, the unused shares of the types above it). A
+//! high-priority request (a reply to or mention of the player) spends its own type's share
+//! first and then **borrows** what it still needs from the other types' unused shares, least
+//! important type first (media, post, quote, reply). Borrowed tokens are charged to the lending
+//! share, so every share still holds its limit and the lower-priority items of that type find
+//! less left; [`BudgetReport::borrowed`] counts them. A high-priority request is therefore
+//! refused only when the whole day (or hour) cannot pay for it, and from then on the day (or
+//! that hour, when its cap refused) is closed to lower priorities: they do not spend what the
+//! player's replies could not get (strict priority). Borrowing is first come, first served: to
+//! serve high priority *before* lower priority spends the shares, [`crate::llm::Llm::resolve`]
+//! sends all high-priority items of a run before the others, and the live stage
+//! ([`crate::llm::stage`]) always sends waiting high-priority batches first.
 
-use crate::events::GameTime;
+use crate::events::{GameTime, Priority};
 use crate::timeline::PostKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,7 +46,8 @@ pub enum ContentType {
 }
 
 impl ContentType {
-    /// All types, most important first (the order unused shares flow down in).
+    /// All types, most important first (the order unused shares flow down in; high priority
+    /// borrows in the reverse order).
     pub const ALL: [ContentType; 4] = [ContentType::Reply, ContentType::Quote, ContentType::Post, ContentType::Media];
 
     /// The type of a post kind with text; `None` for likes and reposts.
@@ -60,7 +76,10 @@ impl ContentType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
-    /// Tokens (prompt + completion) per game day (default 50,000; 0 turns the LLM off).
+    /// Tokens (prompt + completion) per game day (default 2,000: on the shipped demo, 100,000
+    /// users and 80 events in one game day, it keeps at least 99% of posts from templates or
+    /// cache and spends it all on replies to the player; see BENCHMARKS.md for the sweep; 0
+    /// turns the LLM off).
     pub per_day: u64,
     /// Optional cap per game hour, across types (default none).
     pub per_hour: Option<u64>,
@@ -74,7 +93,7 @@ pub struct BudgetConfig {
 
 impl Default for BudgetConfig {
     fn default() -> Self {
-        BudgetConfig { per_day: 50_000, per_hour: None, shares: [0.4, 0.2, 0.3, 0.1], flow_down: false }
+        BudgetConfig { per_day: 2_000, per_hour: None, shares: [0.4, 0.2, 0.3, 0.1], flow_down: false }
     }
 }
 
@@ -109,8 +128,18 @@ pub struct Reservation {
     day: i64,
     hour: i64,
     ty: ContentType,
+    /// Tokens held against each share (reply, quote, post, media): all in the request's own
+    /// type unless a high-priority request borrowed.
+    parts: [u64; 4],
     /// Tokens held.
     pub tokens: u64,
+}
+
+impl Reservation {
+    /// Tokens held against each share (reply, quote, post, media).
+    pub fn parts(&self) -> [u64; 4] {
+        self.parts
+    }
 }
 
 #[derive(Default, Clone)]
@@ -118,11 +147,34 @@ struct Day {
     spent: [u64; 4],
     reserved: [u64; 4],
     hours: BTreeMap<i64, u64>,
+    /// A high-priority request was refused for lack of the day's budget: lower priorities get
+    /// nothing more this day.
+    closed: bool,
+    /// Hours whose cap refused a high-priority request: closed to lower priorities.
+    closed_hours: std::collections::BTreeSet<i64>,
 }
 
 impl Day {
     fn used(&self, i: usize) -> u64 {
         self.spent[i] + self.reserved[i]
+    }
+
+    /// Tokens share `i` can still take without breaking a limit.
+    fn room(&self, i: usize, limits: &[u64; 4], flow_down: bool) -> u64 {
+        if flow_down {
+            // Every prefix (types at or above each type at or below `i`) stays within the sum
+            // of its limits; the full prefix is the day's total.
+            (i..4)
+                .map(|k| {
+                    let used: u64 = (0..=k).map(|j| self.used(j)).sum();
+                    let limit: u64 = limits[..=k].iter().sum();
+                    limit.saturating_sub(used)
+                })
+                .min()
+                .unwrap_or(0)
+        } else {
+            limits[i].saturating_sub(self.used(i))
+        }
     }
 }
 
@@ -133,6 +185,7 @@ struct State {
     refused: u64,
     overruns: u64,
     requests: u64,
+    borrowed: u64,
 }
 
 /// The budget: thread-safe, shared by reference.
@@ -166,6 +219,9 @@ pub struct BudgetReport {
     /// Tokens the server reported beyond a reservation (0 unless the server's tokenizer makes
     /// more tokens than bytes).
     pub overruns: u64,
+    /// Tokens high-priority requests spent from other types' shares (included in `spent`,
+    /// under the lending type).
+    pub borrowed: u64,
 }
 
 impl Budget {
@@ -184,60 +240,91 @@ impl Budget {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Reserves `tokens` of type `ty` in the game day (and hour) of `time`, or `None` if that
-    /// would exceed the type's share, the day or the hour.
-    pub fn reserve(&self, time: GameTime, ty: ContentType, tokens: u64) -> Option<Reservation> {
+    /// Reserves `tokens` for a request of type `ty` at `priority` in the game day (and hour)
+    /// of `time`, or `None` if that would break the hour's cap or the shares it may spend: its
+    /// own type's share (with `flow_down`, also the unused shares above it), and for
+    /// [`Priority::High`] also the other shares' unused tokens, borrowed least important type
+    /// first. A refused high-priority request closes the day (or the hour, when its cap
+    /// refused) to lower priorities (see the module docs).
+    pub fn reserve(&self, time: GameTime, ty: ContentType, priority: Priority, tokens: u64) -> Option<Reservation> {
         let day = time.0.div_euclid(86_400);
         let hour = time.0.div_euclid(3_600);
         let mut st = self.lock();
         let d = st.days.entry(day).or_default();
-        let i = ty.index();
-        let fits = if self.config.flow_down {
-            // Every prefix (types at or above each type at or below `ty`) stays within the sum
-            // of its limits; the full prefix is the day's total.
-            (i..4).all(|k| {
-                let used: u64 = (0..=k).map(|j| d.used(j)).sum();
-                let limit: u64 = self.limits[..=k].iter().sum();
-                used + tokens <= limit
-            })
-        } else {
-            d.used(i) + tokens <= self.limits[i]
-        };
+        let own = ty.index();
+        let high = priority == Priority::High;
         let hour_ok = self.config.per_hour.is_none_or(|cap| d.hours.get(&hour).copied().unwrap_or(0) + tokens <= cap);
-        if !(fits && hour_ok) || tokens == 0 {
+        // Strict priority: what high priority was refused, lower priorities do not get.
+        let open = high || !(d.closed || d.closed_hours.contains(&hour));
+        let mut parts = [0u64; 4];
+        let mut left = tokens;
+        if open && hour_ok && tokens > 0 {
+            // Own share first; then, for high priority only, the others from the least important.
+            let lenders = [3, 2, 1, 0].into_iter().filter(|&i| i != own && high);
+            for i in std::iter::once(own).chain(lenders) {
+                let take = left.min(d.room(i, &self.limits, self.config.flow_down));
+                // Each part is added as it is taken, so the next share's room sees it.
+                d.reserved[i] += take;
+                parts[i] = take;
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        if !open || !hour_ok || tokens == 0 || left > 0 {
+            for (i, p) in parts.iter().enumerate() {
+                d.reserved[i] -= p;
+            }
+            if high && tokens > 0 {
+                if !hour_ok {
+                    d.closed_hours.insert(hour);
+                } else {
+                    d.closed = true;
+                }
+            }
             st.refused += 1;
             return None;
         }
-        d.reserved[i] += tokens;
         *d.hours.entry(hour).or_default() += tokens;
-        Some(Reservation { day, hour, ty, tokens })
+        Some(Reservation { day, hour, ty, parts, tokens })
     }
 
-    /// Turns a reservation into spending of `actual` tokens (the server's reported usage).
+    /// Turns a reservation into spending of `actual` tokens (the server's reported usage). The
+    /// request's own share is charged first, then the shares it borrowed from, each at most
+    /// what it held; usage beyond the reservation (an overrun) is charged to the own share.
     pub fn reconcile(&self, r: Reservation, actual: u64) {
         let mut st = self.lock();
         st.requests += 1;
         if actual > r.tokens {
             st.overruns += actual - r.tokens;
         }
+        let own = r.ty.index();
+        let mut left = actual;
+        let mut charge = [0u64; 4];
+        for i in std::iter::once(own).chain([3, 2, 1, 0].into_iter().filter(|&i| i != own)) {
+            charge[i] = left.min(r.parts[i]);
+            left -= charge[i];
+        }
+        charge[own] += left;
+        let borrowed: u64 = (0..4).filter(|&i| i != own).map(|i| charge[i]).sum();
+        st.borrowed += borrowed;
         let d = st.days.entry(r.day).or_default();
-        let i = r.ty.index();
-        d.reserved[i] -= r.tokens;
-        d.spent[i] += actual;
+        for (i, c) in charge.iter().enumerate() {
+            d.reserved[i] -= r.parts[i];
+            d.spent[i] += c;
+        }
         let h = d.hours.entry(r.hour).or_default();
         *h = *h - r.tokens + actual;
     }
 
     /// Gives a reservation back unspent (the request was not sent, or the server refused it).
     pub fn release(&self, r: Reservation) {
-        self.reconcile_inner(r);
-    }
-
-    fn reconcile_inner(&self, r: Reservation) {
         let mut st = self.lock();
         let d = st.days.entry(r.day).or_default();
-        let i = r.ty.index();
-        d.reserved[i] -= r.tokens;
+        for i in 0..4 {
+            d.reserved[i] -= r.parts[i];
+        }
         let h = d.hours.entry(r.hour).or_default();
         *h -= r.tokens;
     }
@@ -277,6 +364,7 @@ impl Budget {
             refused: st.refused,
             requests: st.requests,
             overruns: st.overruns,
+            borrowed: st.borrowed,
         }
     }
 }
@@ -285,15 +373,18 @@ impl Budget {
 mod tests {
     use super::*;
 
+    const M: Priority = Priority::Medium;
+    const H: Priority = Priority::High;
+
     #[test]
     fn shares_and_refusal() {
         let b = Budget::new(BudgetConfig { per_day: 1000, ..BudgetConfig::default() });
-        let r = b.reserve(GameTime(10), ContentType::Reply, 400).unwrap();
-        assert!(b.reserve(GameTime(20), ContentType::Reply, 1).is_none());
+        let r = b.reserve(GameTime(10), ContentType::Reply, M, 400).unwrap();
+        assert!(b.reserve(GameTime(20), ContentType::Reply, M, 1).is_none());
         b.reconcile(r, 150);
-        assert!(b.reserve(GameTime(20), ContentType::Reply, 250).is_some());
+        assert!(b.reserve(GameTime(20), ContentType::Reply, M, 250).is_some());
         // Another day has its own budget.
-        assert!(b.reserve(GameTime(86_400 + 5), ContentType::Reply, 400).is_some());
+        assert!(b.reserve(GameTime(86_400 + 5), ContentType::Reply, M, 400).is_some());
         let rep = b.report();
         assert_eq!(rep.spent, [150, 0, 0, 0]);
         assert_eq!(rep.reserved, 650);
@@ -304,18 +395,86 @@ mod tests {
         let cfg = BudgetConfig { per_day: 1000, flow_down: true, ..BudgetConfig::default() };
         let b = Budget::new(cfg);
         // Posts (300) may use the unused reply and quote shares: up to 900 in all.
-        assert!(b.reserve(GameTime(0), ContentType::Post, 900).is_some());
-        assert!(b.reserve(GameTime(0), ContentType::Post, 1).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Post, M, 900).is_some());
+        assert!(b.reserve(GameTime(0), ContentType::Post, M, 1).is_none());
         // Media still has its own 100.
-        assert!(b.reserve(GameTime(0), ContentType::Media, 100).is_some());
-        assert!(b.reserve(GameTime(0), ContentType::Reply, 1).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Media, M, 100).is_some());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, M, 1).is_none());
     }
 
     #[test]
     fn hour_cap() {
         let b = Budget::new(BudgetConfig { per_day: 1000, per_hour: Some(100), ..BudgetConfig::default() });
-        assert!(b.reserve(GameTime(0), ContentType::Reply, 100).is_some());
-        assert!(b.reserve(GameTime(10), ContentType::Reply, 1).is_none());
-        assert!(b.reserve(GameTime(3_600), ContentType::Reply, 100).is_some());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, M, 100).is_some());
+        assert!(b.reserve(GameTime(10), ContentType::Reply, M, 1).is_none());
+        assert!(b.reserve(GameTime(3_600), ContentType::Reply, M, 100).is_some());
+    }
+
+    #[test]
+    fn high_priority_borrows_least_important_share_first() {
+        // Shares of 1,000: reply 400, quote 200, post 300, media 100.
+        let b = Budget::new(BudgetConfig { per_day: 1000, ..BudgetConfig::default() });
+        // A medium post cannot go past the post share; a high one borrows media, then quote.
+        assert!(b.reserve(GameTime(0), ContentType::Post, M, 301).is_none());
+        let r = b.reserve(GameTime(0), ContentType::Post, H, 550).unwrap();
+        assert_eq!(r.parts(), [0, 150, 300, 100]);
+        assert_eq!(b.used_in_day(GameTime(0)), [0, 150, 300, 100]);
+        // What it borrowed is gone for the lenders' own lower-priority items.
+        assert!(b.reserve(GameTime(0), ContentType::Media, M, 1).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Quote, M, 51).is_none());
+        // Usage is charged to the own share first: 320 of 550 used means 20 borrowed.
+        b.reconcile(r, 320);
+        assert_eq!(b.used_in_day(GameTime(0)), [0, 0, 300, 20]);
+        let rep = b.report();
+        assert_eq!((rep.borrowed, rep.spent_total, rep.reserved), (20, 320, 0));
+        // High priority is refused only when the whole day is used.
+        let r = b.reserve(GameTime(0), ContentType::Post, H, 680).unwrap();
+        assert_eq!(r.parts(), [400, 200, 0, 80]);
+        assert!(b.reserve(GameTime(0), ContentType::Post, H, 1).is_none());
+        b.release(r);
+        assert_eq!(b.used_in_day(GameTime(0)), [0, 0, 300, 20]);
+    }
+
+    #[test]
+    fn a_refused_high_request_closes_the_day_to_lower_priorities() {
+        let b = Budget::new(BudgetConfig { per_day: 1000, per_hour: Some(800), ..BudgetConfig::default() });
+        // The hour cap refuses a high request: that hour closes to medium, not the next one.
+        assert!(b.reserve(GameTime(0), ContentType::Post, H, 801).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, M, 10).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, H, 10).is_some());
+        assert!(b.reserve(GameTime(3_600), ContentType::Reply, M, 10).is_some());
+        // 520 of 1,000 held; the day cannot pay for a high request of 600 (the hour could):
+        // the day closes to medium and low, though the reply share still has room; high
+        // priority goes on.
+        assert!(b.reserve(GameTime(3_600), ContentType::Post, H, 500).is_some());
+        assert!(b.reserve(GameTime(7_200), ContentType::Post, H, 600).is_none());
+        assert!(b.reserve(GameTime(7_200), ContentType::Reply, M, 10).is_none());
+        assert!(b.reserve(GameTime(10_800), ContentType::Reply, Priority::Low, 10).is_none());
+        assert!(b.reserve(GameTime(10_800), ContentType::Reply, H, 10).is_some());
+        // Another day is open again.
+        assert!(b.reserve(GameTime(86_400), ContentType::Reply, M, 10).is_some());
+    }
+
+    #[test]
+    fn high_priority_borrowing_respects_flow_down_and_the_hour() {
+        let cfg = BudgetConfig { per_day: 1000, per_hour: Some(600), flow_down: true, ..BudgetConfig::default() };
+        let b = Budget::new(cfg);
+        // Posts may take reply and quote's unused shares: 900.
+        let p = b.reserve(GameTime(0), ContentType::Post, M, 500).unwrap();
+        // The hour cap holds for high priority too.
+        assert!(b.reserve(GameTime(0), ContentType::Reply, H, 101).is_none());
+        let r = b.reserve(GameTime(0), ContentType::Reply, H, 100).unwrap();
+        assert_eq!(r.parts(), [100, 0, 0, 0]);
+        b.release(p);
+        // Next hour: a high reply takes the 300 left in its share, then borrows the rest from
+        // media, which with flow_down may use what the types above it left unused.
+        let r2 = b.reserve(GameTime(3_600), ContentType::Reply, H, 600).unwrap();
+        assert_eq!(r2.parts(), [300, 0, 0, 300]);
+        let used = b.used_in_day(GameTime(0));
+        assert_eq!(used.iter().sum::<u64>(), 700);
+        for k in 0..4 {
+            let limits = b.config().limits();
+            assert!(used[..=k].iter().sum::<u64>() <= limits[..=k].iter().sum::<u64>(), "{used:?}");
+        }
     }
 }

@@ -495,7 +495,7 @@ impl LlmHook {
 
     fn submit(&mut self, pipeline: &Pipeline, event: &GameEvent, line: usize, posts: &[Post]) {
         let Ok(class) = pipeline.classifier.classify(event, line) else { return };
-        for item in self.router.items(&pipeline.population, event, &class, posts) {
+        for item in self.router.items(&pipeline.population, Some(&pipeline.state), event, &class, posts) {
             let id = item.post;
             if self.stage.submit(item).is_ok() {
                 self.pending.insert(id);

@@ -1219,7 +1219,13 @@ fn run_events(
                 reacting += reactions;
                 if let Some(router) = router {
                     if let Ok(class) = pipeline.classifier().classify(&event, line) {
-                        items.extend(router.items(pipeline.population(), &event, &class, &new_posts));
+                        items.extend(router.items(
+                            pipeline.population(),
+                            Some(pipeline.state()),
+                            &event,
+                            &class,
+                            &new_posts,
+                        ));
                     }
                 }
                 if let Some(per_event) = reflections {
@@ -1244,7 +1250,7 @@ fn llm_summary(r: &chorus::llm::LlmReport, wall: std::time::Duration) -> String 
     let sum = |a: [u64; 3]| a.iter().sum::<u64>();
     format!(
         "llm      items: llm {} (high {}, medium {}, low {}), cache {}, template fallback {}; {} requests in {:.1} s\n\
-         llm      tokens spent {} of {}/day over {} day(s): reply {}, quote {}, post {}, media {}; fallbacks {:?}; refused reservations {}\n\
+         llm      tokens spent {} of {}/day over {} day(s), by share: reply {}, quote {}, post {}, media {} ({} borrowed by high priority); fallbacks {:?}; refused reservations {}\n\
          llm      faults: {:?}\n\
          llm      queue wait ms p50 {:.1} p99 {:.1}; latency ms p50 {:.0} p99 {:.0}; batch size mean {:.1} max {}\n",
         sum(r.llm),
@@ -1262,6 +1268,7 @@ fn llm_summary(r: &chorus::llm::LlmReport, wall: std::time::Duration) -> String 
         b.spent[1],
         b.spent[2],
         b.spent[3],
+        b.borrowed,
         b.fallbacks,
         b.refused,
         r.faults,
@@ -1312,6 +1319,8 @@ fn run_budget(args: BudgetArgs) -> Result<()> {
             wait_p50_ms: r.queue_wait_ms.p50,
             wait_p99_ms: r.queue_wait_ms.p99,
             cost: r.budget.spent_total as f64 * args.price_per_million / 1e6,
+            llm_by_priority: r.llm,
+            borrowed: r.budget.borrowed,
         });
         eprintln!("budget {b}: done ({} requests)", r.requests);
     }
@@ -1341,17 +1350,20 @@ struct BudgetRow {
     wait_p50_ms: f64,
     wait_p99_ms: f64,
     cost: f64,
+    /// LLM posts by priority (high, medium, low).
+    llm_by_priority: [u64; 3],
+    borrowed: u64,
 }
 
 fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, price: f64) -> String {
     let mut t = format!(
         "{posts} posts with text, {routed} routed to the LLM stage; cost at ${price} per million tokens\n\n\
-         | budget/day | tokens | reply | quote | post | media | llm % | cache % | template % | fallbacks | wait p50 ms | wait p99 ms | cost $ |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+         | budget/day | tokens | reply | quote | post | media | llm % | cache % | template % | fallbacks | wait p50 ms | wait p99 ms | cost $ | llm high/medium/low | borrowed |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {
         t.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.4} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.4} | {}/{}/{} | {} |\n",
             r.budget,
             r.total,
             r.tokens[0],
@@ -1364,7 +1376,11 @@ fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, price: f64) -> 
             r.fallbacks,
             r.wait_p50_ms,
             r.wait_p99_ms,
-            r.cost
+            r.cost,
+            r.llm_by_priority[0],
+            r.llm_by_priority[1],
+            r.llm_by_priority[2],
+            r.borrowed
         ));
     }
     t

@@ -400,7 +400,9 @@ impl Llm {
             let Ok((body, estimate)) = self.request_body_attempt(&batch, tries - 1) else { break };
             let time = batch.iter().map(|i| i.time).min().unwrap_or_default();
             let ty = batch.first().map(|i| i.ty).unwrap_or(ContentType::Post);
-            let Some(res) = self.budget.reserve(time, ty, estimate) else { break };
+            // A batch borrows across shares only if every item in it is high priority.
+            let priority = batch.iter().map(|i| i.priority).max_by_key(|&p| level(p)).unwrap_or(Priority::Low);
+            let Some(res) = self.budget.reserve(time, ty, priority, estimate) else { break };
             let attempt = sent.entry(body.clone()).or_insert(0);
             let n = *attempt;
             *attempt += 1;
@@ -492,8 +494,12 @@ impl Llm {
     /// Resolves routed items deterministically: high-priority items go to the LLM; others are
     /// served from the cache when it has a similar text, else queued. Full groups are sent as
     /// they fill, the rest when the input ends; items the bounded queue refuses fall back.
-    /// Sequential: the same items and exchanges give the same outcomes.
-    pub fn resolve(&self, items: Vec<Item>, population: &Population, templates: &Templates) -> Vec<Outcome> {
+    /// All high-priority items are handled before any medium one, and medium before low (in
+    /// input order within a priority), so under a tight budget the replies to the player are
+    /// served first and may borrow the other types' shares before lower priorities spend
+    /// them. Sequential: the same items and exchanges give the same outcomes.
+    pub fn resolve(&self, mut items: Vec<Item>, population: &Population, templates: &Templates) -> Vec<Outcome> {
+        items.sort_by_key(|i| level(i.priority));
         let clock = Instant::now();
         let now = || clock.elapsed().as_micros() as u64;
         let mut out = Vec::with_capacity(items.len());

@@ -1,12 +1,20 @@
 //! Grouped prompts: one chat request for a batch of profiles reacting to one event, rendered
 //! from `templates/prompts/batch.hbs`; the GBNF grammar that forces one
-//! `{"id": "<id>", "text": "<5-200 chars>"}` line per profile; and the lenient parser that
+//! `{"id":<id>,"text":"<5-200 chars>"}` line per profile; and the lenient parser that
 //! salvages what a reply holds and checks each text before it becomes a post.
 //!
-//! Invariants: event text and user content enter the prompt only JSON-encoded inside fences,
-//! with fence markers removed from them, so they are data, never instructions. A text accepted
-//! by [`check_text`] is non-empty, at most [`MAX_CHARS`] characters, one line, and does not echo
-//! the instructions.
+//! Where the tokens go, and how the prompt keeps them down: the instructions and the event are
+//! written once per batch; each profile is one `|`-separated line under a header that names
+//! the columns once (id, action, feeling about the event, mood, voice, memory, the post
+//! answered and the tie to its author), instead of a JSON object repeating its keys; a post
+//! answered by several profiles of the batch is quoted once, in its own fenced block, and the
+//! profiles refer to it by letter; the answer lines carry numeric ids without spaces.
+//!
+//! Invariants: event text and user content (posts answered, memories) enter the prompt only
+//! JSON-encoded inside fences, and profile facts only with fence markers, separators and line
+//! breaks removed, so all of it is data, never instructions, and no value can forge a line or a
+//! column. A text accepted by [`check_text`] is non-empty, at most [`MAX_CHARS`] characters, one
+//! line, and does not echo the instructions.
 
 use super::route::Item;
 use crate::timeline::PostKind;
@@ -42,17 +50,34 @@ pub struct Prompts {
 
 #[derive(Serialize)]
 struct ProfileView {
-    id: String,
+    id: usize,
     action: &'static str,
-    voice: String,
+    stance: &'static str,
     mood: &'static str,
-    replying_to: Option<String>,
+    voice: String,
+    memory: String,
+    answering: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AnsweredView {
+    letter: String,
+    handle: String,
+    text: String,
 }
 
 #[derive(Serialize)]
 struct BatchView {
     event: String,
     category: &'static str,
+    answered: Vec<AnsweredView>,
+    /// Whether each line names its action; false when all profiles of a batch of two or more
+    /// share it, which is then said once as `action`.
+    each_action: bool,
+    action: &'static str,
+    /// The same for the feeling about the event.
+    each_stance: bool,
+    stance: &'static str,
     profiles: Vec<ProfileView>,
 }
 
@@ -61,6 +86,23 @@ struct BatchView {
 pub fn fence(text: &str) -> String {
     let clean = text.replace("<<<", "").replace(">>>", "");
     serde_json::to_string(&clean).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Makes a profile fact safe as one column of a profile line: fence markers removed, the
+/// column separator `|` and control characters (line breaks) turned into spaces.
+pub fn field(text: &str) -> String {
+    let clean = text.replace("<<<", "").replace(">>>", "");
+    clean.chars().map(|c| if c == '|' || c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The letter naming the `k`-th answered post of a batch: A..Z, then A1, B1, ...
+fn letter(k: usize) -> String {
+    let c = (b'A' + (k % 26) as u8) as char;
+    if k < 26 {
+        c.to_string()
+    } else {
+        format!("{c}{}", k / 26)
+    }
 }
 
 impl Prompts {
@@ -79,37 +121,73 @@ impl Prompts {
         Ok(Prompts { hb })
     }
 
-    /// The prompt for `items` (all about one event), with ids "1".."n" in order.
+    /// The prompt for `items` (all about one event), with ids 1..=n in order.
     pub fn render(&self, items: &[&Item]) -> Result<String> {
         let Some(first) = items.first() else { return Ok(String::new()) };
-        let profiles = items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| ProfileView {
-                id: (i + 1).to_string(),
+        let mut answered: Vec<AnsweredView> = Vec::new();
+        let mut keys: Vec<(&str, &str)> = Vec::new();
+        let mut profiles = Vec::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            let answering = it.target.as_ref().map(|t| {
+                let k = match keys.iter().position(|&k| k == (t.handle.as_str(), t.text.as_str())) {
+                    Some(k) => k,
+                    None => {
+                        keys.push((&t.handle, &t.text));
+                        answered.push(AnsweredView {
+                            letter: letter(answered.len()),
+                            handle: field(&t.handle),
+                            text: fence(&t.text),
+                        });
+                        answered.len() - 1
+                    }
+                };
+                let tie = match (t.follows, t.relation) {
+                    (true, "neutral") => "follows".to_string(),
+                    (false, "neutral") => "stranger".to_string(),
+                    (true, r) => format!("follows, {r}"),
+                    (false, r) => r.to_string(),
+                };
+                format!("{} ({tie})", letter(k))
+            });
+            profiles.push(ProfileView {
+                id: i + 1,
                 action: match it.kind {
                     PostKind::Reply => "reply",
                     PostKind::Quote => "quote",
                     _ => "post",
                 },
-                voice: fence(&it.voice),
-                mood: match it.sentiment {
+                stance: match it.sentiment {
                     crate::templates::Sentiment::Positive => "pleased",
                     crate::templates::Sentiment::Negative => "upset",
                     crate::templates::Sentiment::Neutral => "neutral",
                 },
-                replying_to: it.target.as_ref().map(|t| {
-                    let rel = if t.follows { "follows them" } else { "does not follow them" };
-                    fence(&format!("@{} ({rel}) who wrote: {}", t.handle, t.text))
-                }),
-            })
-            .collect();
-        let view = BatchView { event: fence(&first.event.text), category: first.event.category.name(), profiles };
+                mood: it.mood,
+                voice: field(&it.voice),
+                memory: it.memory.as_deref().map_or_else(|| "-".to_string(), fence),
+                answering,
+            });
+        }
+        // What every profile of a batch shares is said once (a single profile keeps its
+        // columns: hoisting would only add words there).
+        let uniform = |f: fn(&ProfileView) -> &'static str| profiles.iter().all(|p| f(p) == f(&profiles[0]));
+        let each_action = profiles.len() < 2 || !uniform(|p| p.action);
+        let each_stance = profiles.len() < 2 || !uniform(|p| p.stance);
+        let view = BatchView {
+            event: fence(&first.event.text),
+            category: first.event.category.name(),
+            answered,
+            each_action,
+            action: profiles[0].action,
+            each_stance,
+            stance: profiles[0].stance,
+            profiles,
+        };
         self.hb.render("batch", &view).map_err(|e| crate::Error::Config(format!("prompt template: {e}")))
     }
 }
 
-/// The GBNF grammar (llama.cpp's `grammar` field) forcing one line per id, in order.
+/// The GBNF grammar (llama.cpp's `grammar` field) forcing one `{"id":<i>,"text":"..."}` line
+/// per id, in order, with a text of 5 to 200 characters.
 pub fn grammar(n: usize) -> String {
     let mut g = String::from("root ::=");
     for i in 1..=n {
@@ -117,10 +195,12 @@ pub fn grammar(n: usize) -> String {
     }
     g.push('\n');
     for i in 1..=n {
-        g.push_str(&format!("l{i} ::= \"{{\\\"id\\\": \\\"{i}\\\", \\\"text\\\": \\\"\" t \"\\\"}}\\n\"\n"));
+        g.push_str(&format!("l{i} ::= \"{{\\\"id\\\":{i},\\\"text\\\":\\\"\" t \"\\\"}}\\n\"\n"));
     }
-    // No text may open with "<" (base models echo placeholders such as "<the post>").
-    g.push_str("t ::= [^\"\\\\<\\x00-\\x1f ] c{4,199}\nc ::= [^\"\\\\\\x00-\\x1f]\n");
+    // A text opens with a letter, a digit, @, #, ' or ( or any non-ASCII character (emoji):
+    // not with "<" (base models echo placeholders such as "<the post>") nor with the symbols
+    // that start runaway symbol soup ("$a/s: $b/s: ..."), which costs a token per character.
+    g.push_str("t ::= f c{4,199}\nf ::= [A-Za-z0-9@#'(] | [^\\x00-\\x7f]\nc ::= [^\"\\\\\\x00-\\x1f]\n");
     g
 }
 
@@ -206,6 +286,13 @@ mod tests {
     fn grammar_has_one_rule_per_line() {
         let g = grammar(3);
         assert!(g.starts_with("root ::= l1 l2 l3\n"));
-        assert!(g.contains("l2 ::= \"{\\\"id\\\": \\\"2\\\", \\\"text\\\": \\\"\" t \"\\\"}\\n\"\n"));
+        assert!(g.contains("l2 ::= \"{\\\"id\\\":2,\\\"text\\\":\\\"\" t \"\\\"}\\n\"\n"), "{g}");
+    }
+
+    #[test]
+    fn fields_cannot_forge_columns_or_lines() {
+        assert_eq!(field("a | b\nc <<<d>>>"), "a   b c d");
+        assert_eq!(letter(0), "A");
+        assert_eq!(letter(27), "B1");
     }
 }

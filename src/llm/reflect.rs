@@ -243,7 +243,9 @@ impl Llm {
                 grammar: self.config.grammar.then(|| grammar(group.len())),
             };
             let body = serde_json::to_string(&req).map_err(|e| crate::Error::Config(format!("request: {e}")))?;
-            let Some(res) = self.budget.reserve(time, ty, Llm::estimate(&prompt, max_tokens)) else {
+            let Some(res) =
+                self.budget.reserve(time, ty, crate::events::Priority::Low, Llm::estimate(&prompt, max_tokens))
+            else {
                 report.skipped_for_budget += group.len();
                 continue;
             };

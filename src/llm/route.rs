@@ -11,8 +11,15 @@
 //!   or confidence below `weak_match`);
 //! - **low**: background chatter, routed only with probability `low_rate` (default 0: templates).
 //!
-//! Invariant: routing is a pure function of (population, event, classification, post);
-//! likes and reposts are never routed.
+//! Each item carries what the prompt needs about its author: a voice summary (age, job, town,
+//! interests, tone), their feeling about the event (the post's sentiment), their mood and a
+//! memory worth recalling from the user state (when there is one), and for replies and quotes
+//! the post answered and the author's tie to its writer (follows or not, and the relationship
+//! label).
+//!
+//! Invariant: the routing decision is a pure function of (population, event, classification,
+//! post); the item's content also reads the user state as it stands after the event; likes and
+//! reposts are never routed.
 
 use crate::budget::ContentType;
 use crate::classify::Classification;
@@ -20,6 +27,8 @@ use crate::events::{Category, GameEvent, Priority};
 use crate::ids::UserId;
 use crate::population::Population;
 use crate::rng::Stream;
+use crate::state::relations::Label;
+use crate::state::{minute_of, UserState};
 use crate::templates::Sentiment;
 use crate::timeline::{Post, PostId, PostKind};
 use serde::{Deserialize, Serialize};
@@ -79,9 +88,13 @@ pub struct Item {
     pub time: crate::events::GameTime,
     /// The event.
     pub event: Arc<EventInfo>,
-    /// The author's mood about it.
+    /// The author's feeling about the event (their side of it).
     pub sentiment: Sentiment,
-    /// Voice summary (one line of profile facts).
+    /// The author's mood from the user state ("angry", "calm", ...; "calm" without a state).
+    pub mood: &'static str,
+    /// A memory the author would recall for this event (a reflection), if any.
+    pub memory: Option<String>,
+    /// Voice summary (one line of profile facts: age, job, town; interests; tone).
     pub voice: String,
     /// For replies and quotes: the target's handle and text, and whether the author follows them.
     pub target: Option<Target>,
@@ -100,6 +113,20 @@ pub struct Target {
     pub text: String,
     /// Whether the replying user follows that author.
     pub follows: bool,
+    /// The replying user's relationship to that author ("friend", "rival", ...; "neutral"
+    /// without a state).
+    pub relation: &'static str,
+}
+
+/// The word for a relationship label.
+pub fn label_name(label: Label) -> &'static str {
+    match label {
+        Label::Idolizes => "idolizes",
+        Label::Friend => "friend",
+        Label::Neutral => "neutral",
+        Label::Disrespects => "disrespects",
+        Label::Rival => "rival",
+    }
 }
 
 /// Decides routing for a population.
@@ -163,16 +190,22 @@ impl Router {
         None
     }
 
-    /// The routed items among one event's `posts` (in post order).
+    /// The routed items among one event's `posts` (in post order). `state` (the user state
+    /// after the event) supplies mood, memory and relationships; without it the items say
+    /// "calm", no memory and "neutral".
     pub fn items(
         &self,
         population: &Population,
+        state: Option<&UserState>,
         event: &GameEvent,
         class: &Classification,
         posts: &[Post],
     ) -> Vec<Item> {
         let info = Arc::new(EventInfo { id: event.id.clone(), text: event.text.clone(), category: class.category });
         let by_id: HashMap<PostId, usize> = posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let minute = minute_of(event.time);
+        let subject: Option<u32> =
+            class.stakeholders.first().and_then(|id| population.world().find(id)).map(|e| e as u32);
         let mut out = Vec::new();
         for p in posts {
             let Some(priority) = self.route(population, event, class, p) else { continue };
@@ -183,9 +216,16 @@ impl Router {
                     handle: t.handle.clone(),
                     text: t.text.clone().unwrap_or_default(),
                     follows: population.graph().following(p.author).contains(&t.author.0),
+                    relation: state.map_or("neutral", |st| label_name(st.label(p.author.0, t.author.0, minute))),
                 }
             });
             let (voice, archetype) = voice(population, p.author);
+            let mood = state.map_or("calm", |st| st.mood(population, p.author.0, minute).word());
+            let memory = state.and_then(|st| {
+                st.reflections()
+                    .recall(p.author.0, class.category as u8, subject, minute)
+                    .map(|r| st.reflection_text(population, p.author.0, r))
+            });
             out.push(Item {
                 post: p.id,
                 author: p.author,
@@ -196,6 +236,8 @@ impl Router {
                 time: p.time,
                 event: info.clone(),
                 sentiment: p.sentiment,
+                mood,
+                memory,
                 voice,
                 target,
                 fallback: p.text.clone().unwrap_or_default(),
@@ -206,8 +248,9 @@ impl Router {
     }
 }
 
-/// A one-line voice summary of a user and their coarse archetype (age band x formality x
-/// slang: 12 archetypes).
+/// A one-line voice summary of a user ("58, mechanic, Northgate; sports, weather; plain, warm":
+/// age, job, town; two interests; register and temper) and their coarse archetype (age band x
+/// formality x slang: 12 archetypes).
 pub fn voice(population: &Population, user: UserId) -> (String, u8) {
     let u = population.user(user);
     let town = &population.world().entity(u.town).name;
@@ -216,9 +259,9 @@ pub fn voice(population: &Population, user: UserId) -> (String, u8) {
         interests.push("news");
     }
     let tone = match (u.formality > 0.6, u.slang > 0.5) {
-        (true, _) => "formal, careful",
-        (false, true) => "casual, slangy",
-        (false, false) => "plain, chatty",
+        (true, _) => "formal",
+        (false, true) => "slangy",
+        (false, false) => "plain",
     };
     let temper = if u.big5[4] > 0.6 {
         "easily riled"
@@ -234,10 +277,10 @@ pub fn voice(population: &Population, user: UserId) -> (String, u8) {
     };
     let archetype = band * 4 + (u.formality > 0.6) as u8 * 2 + (u.slang > 0.5) as u8;
     let text = format!(
-        "{age}-year-old {occupation} from {town}, into {interests}; {tone}, {temper}",
+        "{age}, {occupation}, {town}; {interests}; {tone}, {temper}",
         age = u.age,
         occupation = u.occupation,
-        interests = interests.join(" and "),
+        interests = interests.join(", "),
     );
     (text, archetype)
 }

@@ -4,7 +4,7 @@
 use crate::common;
 use chorus::budget::{Budget, BudgetConfig, ContentType};
 use chorus::engine::{Engine, Input, Output, Pipeline};
-use chorus::events::{parse_event, GameTime};
+use chorus::events::{parse_event, GameTime, Priority};
 use chorus::llm::client::{ClientConfig, Exchange, Http, Recorder, Transport};
 use chorus::llm::route::{Item, Router, RoutingConfig};
 use chorus::llm::{Llm, LlmConfig, Outcome};
@@ -55,7 +55,7 @@ fn pipeline_items(users: u32, event: &str, n: usize) -> (Pipeline, Vec<Item>) {
     let (posts, _) = pipeline.process(&ev, 0, 1).unwrap();
     let class = pipeline.classifier().classify(&ev, 1).unwrap();
     let router = Router::new(pipeline.population(), RoutingConfig::default());
-    let mut items = router.items(pipeline.population(), &ev, &class, &posts);
+    let mut items = router.items(pipeline.population(), Some(pipeline.state()), &ev, &class, &posts);
     // One budget type: the most common action.
     let g = items.iter().map(|i| i.kind).fold(HashMap::new(), |mut m, k| {
         *m.entry(k).or_insert(0) += 1;
@@ -90,7 +90,9 @@ fn real_model_grouped_batch_parses_and_budget_matches_usage() {
     let record = dir.path().join("exchanges.jsonl");
     // A busy 2-core machine can take minutes for a batch of 10.
     let client = ClientConfig { url, timeout_ms: 600_000, ..ClientConfig::default() };
-    let config = LlmConfig { client: client.clone(), ..LlmConfig::default() };
+    // A budget that fits the batch in its own type's share (no borrowing).
+    let budget = BudgetConfig { per_day: 1_000_000, ..BudgetConfig::default() };
+    let config = LlmConfig { client: client.clone(), budget, ..LlmConfig::default() };
     let transport = Recorder::new(Http::new(&client).unwrap(), Some(&record)).unwrap();
     let llm = Llm::new(config, Box::new(transport)).unwrap();
     let outcomes = llm.run_batch(&items, &[], pipeline.population(), pipeline.templates());
@@ -185,6 +187,61 @@ fn real_model_run_is_recorded_and_replays_byte_for_byte() {
     let plain = run(&[], &dir.path().join("plain.jsonl"));
     assert_eq!(live.iter().filter(|&&b| b == b'\n').count(), plain.iter().filter(|&&b| b == b'\n').count());
     assert!(!String::from_utf8_lossy(&plain).contains("\"source\":\"llm\""));
+}
+
+/// The shipped demo (README: 100,000 users, `examples/events/demo.jsonl`) at the default budget,
+/// live against the local model: at least 99% of the posts with text come from templates or
+/// the cache, and the LLM writes only what routing puts first, the new posts addressing the
+/// player (reactions to the events the game marked high priority).
+#[test]
+fn real_model_demo_at_the_default_budget_is_99_percent_templates_and_serves_the_player_first() {
+    let url = llm_url();
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events/demo.jsonl");
+    let config = dir.path().join("llm.json");
+    // Only the timeout changes (a busy 2-core machine is slow); budget and routing are the defaults.
+    std::fs::write(&config, r#"{"client": {"timeout_ms": 600000}}"#).unwrap();
+    let out = dir.path().join("demo.jsonl");
+    let o = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--users", "100000", "-q", "--events"])
+        .arg(&demo)
+        .args(["--llm", &url, "--llm-config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let high_events: HashSet<String> = std::fs::read_to_string(&demo)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["priority"] == "high")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(high_events.len(), 3);
+    let posts: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let text: Vec<&serde_json::Value> = posts.iter().filter(|p| p.get("text").is_some()).collect();
+    let llm: Vec<&serde_json::Value> = text.iter().copied().filter(|p| p["source"] == "llm").collect();
+    let share = 1.0 - llm.len() as f64 / text.len() as f64;
+    eprintln!(
+        "demo: {} text posts, {} from the LLM, {:.2}% templates or cache\n{stderr}",
+        text.len(),
+        llm.len(),
+        share * 100.0
+    );
+    assert!(share >= 0.99, "{:.2}% of text posts from templates or cache", share * 100.0);
+    assert!(llm.len() >= 4, "the default budget buys at least one batch for the player: {} LLM posts", llm.len());
+    for p in &llm {
+        assert!(
+            p["kind"] == "post" && high_events.contains(p["event"].as_str().unwrap()),
+            "an LLM post that is not a reaction to a player event: {p}"
+        );
+    }
+    assert!(stderr.contains(&format!("items: llm {} (high {}, medium 0, low 0)", llm.len(), llm.len())), "{stderr}");
 }
 
 // ---- fault injection ---------------------------------------------------------------------
@@ -293,8 +350,13 @@ fn fake_llm(url: &str) -> Llm {
         max_retries: 3,
         ..ClientConfig::default()
     };
-    Llm::new(LlmConfig { client: client.clone(), ..LlmConfig::default() }, Box::new(Http::new(&client).unwrap()))
-        .unwrap()
+    // A budget that is never the reason for a fallback here: these tests are about faults.
+    let budget = BudgetConfig { per_day: 1_000_000, ..BudgetConfig::default() };
+    Llm::new(
+        LlmConfig { client: client.clone(), budget, ..LlmConfig::default() },
+        Box::new(Http::new(&client).unwrap()),
+    )
+    .unwrap()
 }
 
 fn fault_items() -> &'static (Pipeline, Vec<Item>) {
@@ -397,6 +459,65 @@ fn engine_never_waits_for_a_hanging_llm() {
     engine.shutdown();
 }
 
+// ---- high priority first under a tight budget -----------------------------------------------
+
+/// Answers every id of a request; reports about one token per two bytes of the request.
+struct Answering;
+
+impl Transport for Answering {
+    fn send(&self, body: &str, _attempt: u32) -> Exchange {
+        let n = body.matches(" ::= \\\"{").count().max(1);
+        let c: String = (1..=n).map(|i| format!("{{\"id\":{i},\"text\":\"answer number {i}\"}}\n")).collect();
+        let used = body.len() as u64 / 2;
+        let body = serde_json::json!({"choices": [{"message": {"content": c}}], "usage": {"total_tokens": used}});
+        Exchange { status: 200, retry_after_ms: None, body: body.to_string() }
+    }
+    fn live(&self) -> bool {
+        false
+    }
+}
+
+/// With a day's budget too small for every routed item, and the high-priority items (new
+/// posts addressing the player) last in the input, `resolve` serves them first: every LLM post
+/// is high priority, they borrow the other types' shares (their own post share could not pay
+/// for one batch), and no share is exceeded.
+#[test]
+fn tight_budget_serves_high_priority_first() {
+    let mut pipeline = Pipeline::new(common::generate(50_000, 77)).unwrap();
+    let ev = parse_event(1, PLAYER_EVENT).unwrap();
+    let (posts, _) = pipeline.process(&ev, 0, 1).unwrap();
+    let class = pipeline.classifier().classify(&ev, 1).unwrap();
+    let router = Router::new(pipeline.population(), RoutingConfig::default());
+    let mut items = router.items(pipeline.population(), Some(pipeline.state()), &ev, &class, &posts);
+    // Medium first in the input, so serving high first is resolve's doing.
+    items.sort_by_key(|i| i.priority != Priority::Medium);
+    let high: Vec<&Item> = items.iter().filter(|i| i.priority == Priority::High).collect();
+    assert!(high.len() >= 9 && items.len() > high.len() + 4, "{} high of {} routed", high.len(), items.len());
+    assert_eq!(items[0].priority, Priority::Medium);
+    // Room for about two batches of four high items in the whole day.
+    let probe = Llm::new(LlmConfig::default(), Box::new(Answering)).unwrap();
+    let (_, estimate) = probe.request_body(&high[..4]).unwrap();
+    let per_day = estimate * 3 / 2;
+    let budget = BudgetConfig { per_day, ..BudgetConfig::default() };
+    assert!(budget.limits()[ContentType::Post.index()] < estimate, "the post share alone cannot pay for a batch");
+    let config = LlmConfig { budget: budget.clone(), ..LlmConfig::default() };
+    let llm = Llm::new(config, Box::new(Answering)).unwrap();
+    let outcomes = llm.resolve(items.clone(), pipeline.population(), pipeline.templates());
+    check_complete(&items, &outcomes);
+    let priority: HashMap<_, _> = items.iter().map(|i| (i.post, i.priority)).collect();
+    let served: Vec<Priority> =
+        outcomes.iter().filter(|o| o.source == Source::Llm).map(|o| priority[&o.post]).collect();
+    assert!(served.len() >= 4, "high items served: {}", served.len());
+    assert!(served.iter().all(|&p| p == Priority::High), "only high priority gets the LLM: {served:?}");
+    assert!(served.len() < high.len(), "the budget binds: {} of {} high items served", served.len(), high.len());
+    let r = llm.report();
+    assert!(r.budget.borrowed > 0, "high priority borrowed other shares");
+    assert_eq!(r.llm, [served.len() as u64, 0, 0]);
+    for (spent, limit) in r.budget.spent.iter().zip(budget.limits()) {
+        assert!(*spent <= limit, "{:?} of {:?}", r.budget.spent, budget.limits());
+    }
+}
+
 // ---- budget property ---------------------------------------------------------------------
 
 /// A transport with a scripted, random mix of answers, faults and usages.
@@ -430,37 +551,49 @@ impl Transport for Chaos {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Concurrent reservations, reconciliations and releases never take a type, a day or an
-    /// hour past its limit.
+    /// Concurrent reservations (high priority borrowing across shares, the others not),
+    /// reconciliations and releases never take a share, a day or an hour past its limit.
     #[test]
     fn budget_is_never_exceeded(
         per_day in 0u64..20_000,
         per_hour in proptest::option::of(500u64..5_000),
         flow_down in any::<bool>(),
-        ops in proptest::collection::vec((0usize..4, 1u64..3_000, 0u64..100, 0i64..(2 * 86_400)), 1..120),
+        ops in proptest::collection::vec((0usize..4, 0usize..3, 1u64..3_000, 0u64..100, 0i64..(2 * 86_400)), 1..120),
     ) {
         let config = BudgetConfig { per_day, per_hour, flow_down, ..BudgetConfig::default() };
         let limits = config.limits();
         let budget = Budget::new(config);
+        let hours: Mutex<HashMap<i64, u64>> = Mutex::new(HashMap::new());
         std::thread::scope(|s| {
             for chunk in ops.chunks(ops.len().div_ceil(4)) {
-                let budget = &budget;
+                let (budget, hours) = (&budget, &hours);
                 s.spawn(move || {
-                    for &(ty, tokens, frac, time) in chunk {
+                    for &(ty, p, tokens, frac, time) in chunk {
                         let ty = ContentType::ALL[ty];
-                        if let Some(r) = budget.reserve(GameTime(time), ty, tokens) {
+                        let priority = [Priority::High, Priority::Medium, Priority::Low][p];
+                        if let Some(r) = budget.reserve(GameTime(time), ty, priority, tokens) {
                             let used = budget.used_in_day(GameTime(time));
-                            if flow_down {
-                                assert!(used.iter().sum::<u64>() <= limits.iter().sum::<u64>());
-                            } else {
-                                assert!(used[ty.index()] <= limits[ty.index()]);
+                            for k in 0..4 {
+                                if flow_down {
+                                    assert!(used[..=k].iter().sum::<u64>() <= limits[..=k].iter().sum::<u64>());
+                                } else {
+                                    assert!(used[k] <= limits[k], "share {k}: {used:?} of {limits:?}");
+                                }
                             }
-                            if frac < 20 {
+                            let parts = r.parts();
+                            assert_eq!(parts.iter().sum::<u64>(), tokens);
+                            if priority != Priority::High {
+                                assert_eq!(parts[ty.index()], tokens, "only high priority borrows");
+                            }
+                            let actual = if frac < 20 {
                                 budget.release(r);
+                                0
                             } else {
                                 let actual = r.tokens * frac / 100;
                                 budget.reconcile(r, actual);
-                            }
+                                actual
+                            };
+                            *hours.lock().unwrap().entry(time.div_euclid(3_600)).or_default() += actual;
                         }
                     }
                 });
@@ -470,6 +603,11 @@ proptest! {
         prop_assert_eq!(report.reserved, 0);
         prop_assert_eq!(report.overruns, 0);
         prop_assert!(report.spent_total <= per_day * report.days.max(1) as u64);
+        if let Some(cap) = per_hour {
+            for (h, spent) in hours.into_inner().unwrap() {
+                prop_assert!(spent <= cap, "hour {} spent {} of {}", h, spent, cap);
+            }
+        }
     }
 
     /// Whole batches with random faults and retries, run concurrently through the LLM stage:
@@ -579,7 +717,7 @@ fn real_model_writes_reflections_at_low_priority() {
     };
     let limit = tight.budget.limits()[ContentType::Post.index()];
     let llm = Llm::new(tight.clone(), Box::new(Http::new(&tight.client).unwrap())).unwrap();
-    let held = llm.budget().reserve(time, ContentType::Post, limit * 6 / 10).unwrap();
+    let held = llm.budget().reserve(time, ContentType::Post, chorus::events::Priority::Low, limit * 6 / 10).unwrap();
     llm.budget().reconcile(held, limit * 6 / 10);
     let report = llm.write_reflections(pipeline.state_mut(), &formed, time).unwrap();
     assert_eq!((report.requests, report.skipped_for_budget, report.written), (0, formed.len(), 0), "{report:?}");
