@@ -21,7 +21,8 @@
 //!   the checks then keep);
 //! - `all`: all tokens, retries included, per accepted post (what a post really costs).
 //!
-//! Prints one JSON object per run, then a summary object.
+//! Prints one JSON object per run, then a summary object; with `CHORUS_TOKENS_SHOW` set, every
+//! answer and its usage go to standard error.
 
 use chorus::engine::Pipeline;
 use chorus::events::parse_event;
@@ -63,7 +64,11 @@ impl Transport for Counting {
             && attempt == 0;
         let mut c = self.count.lock().unwrap_or_else(|e| e.into_inner());
         c.requests += 1;
-        if let Some(u) = (x.status == 200).then(|| completion(&x.body)).flatten().and_then(|c| c.usage) {
+        let done = (x.status == 200).then(|| completion(&x.body)).flatten();
+        if let Some(c) = done.as_ref().filter(|_| std::env::var_os("CHORUS_TOKENS_SHOW").is_some()) {
+            eprintln!("{:?}\n{}", c.usage, c.content);
+        }
+        if let Some(u) = done.and_then(|c| c.usage) {
             if first {
                 c.first_prompt += u.prompt_tokens;
                 c.first_completion += u.completion_tokens;

@@ -232,7 +232,7 @@ struct BudgetArgs {
     #[arg(long)]
     load: Option<PathBuf>,
     /// Budgets to compare, tokens per game day, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0,10000,50000,200000")]
+    #[arg(long, value_delimiter = ',', default_value = "0,2000,5000,10000,50000")]
     budgets: Vec<u64>,
     /// Price per million tokens, for the cost column.
     #[arg(long, default_value_t = 0.10)]
@@ -275,7 +275,8 @@ struct RunArgs {
     /// Save the evolving state at the end (to continue later with --resume).
     #[arg(long)]
     save_state: Option<PathBuf>,
-    /// Token budget per game day for the LLM (with --llm or --replay).
+    /// Token budget per game day for the LLM (with --llm or --replay; default 2,000, or the
+    /// one in --llm-config).
     #[arg(long, value_name = "N")]
     budget: Option<u64>,
     #[command(flatten)]

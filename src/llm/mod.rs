@@ -61,8 +61,10 @@ pub struct LlmConfig {
     pub batch: BatchConfig,
     /// The output cache.
     pub cache: CacheConfig,
-    /// Completion tokens allowed per item in a batch (default 120; 10 items get 1,240 with the
-    /// base).
+    /// Completion tokens allowed per item in a batch (default 64: an answer line is 9 tokens
+    /// of JSON and at most 200 characters of text, about 50 tokens of English; 10 items get
+    /// 680 with the base). It caps what a runaway answer (symbol soup, a token per character)
+    /// costs, and it is part of the budget reservation: a lower cap lets more requests fit.
     pub max_tokens_per_item: u32,
     /// Completion tokens added per request (default 40).
     pub max_tokens_base: u32,
@@ -85,7 +87,7 @@ impl Default for LlmConfig {
             routing: RoutingConfig::default(),
             batch: BatchConfig::default(),
             cache: CacheConfig::default(),
-            max_tokens_per_item: 120,
+            max_tokens_per_item: 64,
             max_tokens_base: 40,
             temperature: 0.8,
             seed: 42,

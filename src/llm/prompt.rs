@@ -212,8 +212,8 @@ pub fn check_text(text: &str) -> Option<String> {
     if !(MIN_CHARS..=MAX_CHARS).contains(&n) || !t.chars().any(char::is_alphanumeric) {
         return None;
     }
-    // A placeholder echoed back ("<the post>").
-    if t.starts_with('<') && t.ends_with('>') {
+    // A placeholder echoed back ("<the post>", or "The post" where the grammar forbids "<").
+    if (t.starts_with('<') && t.ends_with('>')) || t.trim_end_matches('.').eq_ignore_ascii_case("the post") {
         return None;
     }
     let lower = t.to_lowercase();
@@ -274,6 +274,8 @@ mod tests {
         assert!(check_text("Answer with one JSON object per profile").is_none());
         assert!(check_text(&"a".repeat(400)).is_none());
         assert!(check_text("!!!").is_none());
+        assert!(check_text("The post").is_none());
+        assert_eq!(check_text("the post was deleted").as_deref(), Some("the post was deleted"));
         assert_eq!(check_text("ok then").as_deref(), Some("ok then"));
     }
 
