@@ -790,8 +790,13 @@ impl UserState {
         let backs: Vec<f32> = pairs
             .par_iter()
             .map(|&k| {
+                // Only a hostile interaction asks whether the pair are rivals.
                 let a = &acts[k as usize];
-                self.relations.weight(a.target_author, a.author, a.minute, w)
+                if a.hostile {
+                    self.relations.weight(a.target_author, a.author, a.minute, w)
+                } else {
+                    0.0
+                }
             })
             .collect();
         let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
