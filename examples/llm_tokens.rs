@@ -183,8 +183,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             posts += out.iter().filter(|o| o.source == Source::Llm).count();
         }
         let count = *count.lock().unwrap_or_else(|e| e.into_inner());
-        // What the transport counted is what the budget reconciled.
-        assert_eq!(llm.report().budget.spent_total, count.first_prompt + count.first_completion + count.retries);
+        // What the transport counted is what the budget reconciled (unless an attempt failed:
+        // a lost answer is charged its whole reservation).
+        let report = llm.report();
+        if report.faults.no_response + report.faults.garbage > 0 {
+            return Err(format!("failed attempts, the counts are not comparable: {:?}", report.faults).into());
+        }
+        assert_eq!(report.budget.spent_total, count.first_prompt + count.first_completion + count.retries);
         Ok(Mode { count, posts })
     };
     let mut first = Vec::new();
