@@ -297,55 +297,67 @@ pub fn filter(
     let impact_rate = config.base_rate[event.impact as usize];
     let minute = crate::state::minute_of(time);
     let valence_sign = event.valence.sign();
-    let domestic: Vec<bool> = world
-        .towns
-        .iter()
-        .map(|&t| match &world.entity(t).kind {
+    // Per-town tables are indexed by the member's u8 town slot (no bounds checks in the scan).
+    let domestic: [bool; 256] = std::array::from_fn(|t| {
+        world.towns.get(t).is_some_and(|&t| match &world.entity(t).kind {
             EntityKind::Town { country, .. } => Some(country) == index.home_country.as_ref(),
             _ => false,
         })
-        .collect();
+    });
     let intensity = 0.5 + event.intensity;
     // Per-town local hour at the event, and the posting-rate factor per activity code.
     let hours_now = time.0 as f64 / 3600.0;
-    let town_hour: Vec<i32> = (0..world.towns.len())
-        .map(|t| ((hours_now + world.town_offset(t as u8) as f64).rem_euclid(24.0)) as i32 % 24)
-        .collect();
+    let town_hour: [i32; 256] = std::array::from_fn(|t| {
+        if t < world.towns.len() {
+            ((hours_now + world.town_offset(t as u8) as f64).rem_euclid(24.0)) as i32 % 24
+        } else {
+            0
+        }
+    });
     let rates: [f32; 256] = std::array::from_fn(|code| (0.2 + 0.15 * (1.0 + decode_ppd(code as u8)).ln()).min(1.5));
     let prefix = hash3_prefix(master, REACT, key);
-    let affinities = |m: &Member, favourites: [EntityIdx; 2]| -> (f32, f32) {
-        let (mut affinity, mut side) = (0f32, 0f32);
-        for s in stakes.iter() {
-            if m.team == s.entity {
-                affinity += 1.0;
-                side += 1.0;
-            } else if m.team != NO_ENTITY && s.rivals.contains(&m.team) {
-                affinity += 0.7;
-                side -= 1.0;
-            }
-            if s.is_party && m.party != NO_ENTITY {
-                if m.party == s.entity {
-                    affinity += 0.8;
-                    side += 1.0;
-                } else {
-                    affinity += 0.3;
-                    side -= 0.5;
-                }
-            }
-            if favourites.contains(&s.entity) {
-                affinity += 0.6;
-                side += 1.0;
-            }
-            if s.town == Some(m.town) {
-                affinity += 0.3;
+    // Affinity and side toward the stakeholders, by the member's team, party and town
+    // (summed over stakeholders; one table lookup each instead of a loop per member). The
+    // last slot of the entity tables stands for "none".
+    let entities = world.entities.len();
+    let slot = |e: EntityIdx| (e as usize).min(entities);
+    let mut by_team = vec![(0f32, 0f32); entities + 1];
+    let mut by_party = vec![(0f32, 0f32); entities + 1];
+    let mut by_town = vec![0f32; 256];
+    for s in &stakes {
+        by_team[slot(s.entity)].0 += 1.0;
+        by_team[slot(s.entity)].1 += 1.0;
+        for &r in &s.rivals {
+            if r != s.entity {
+                by_team[slot(r)].0 += 0.7;
+                by_team[slot(r)].1 -= 1.0;
             }
         }
-        (affinity, side)
+        if s.is_party {
+            for (e, x) in by_party[..entities].iter_mut().enumerate() {
+                let own = e == s.entity as usize;
+                x.0 += if own { 0.8 } else { 0.3 };
+                x.1 += if own { 1.0 } else { -0.5 };
+            }
+        }
+        if let Some(t) = s.town {
+            by_town[t as usize] += 0.3;
+        }
+    }
+    by_team[entities] = (0.0, 0.0);
+    let (by_team, by_party, by_town) = (&by_team, &by_party, &by_town);
+    let own_affinity = |m: &Member| -> (f32, f32) {
+        let (t, p) = (by_team[slot(m.team)], by_party[slot(m.party)]);
+        (t.0 + p.0 + by_town[m.town as usize], t.1 + p.1)
+    };
+    let favourite_affinity = |favourites: [EntityIdx; 2]| -> (f32, f32) {
+        let n = stakes.iter().filter(|s| favourites.contains(&s.entity)).count() as f32;
+        (0.6 * n, n)
     };
     let reach_of = |m: &Member, affinity: f32| -> f32 {
         match event.impact {
             Impact::Local if affinity == 0.0 => 0.15,
-            Impact::National if !domestic.get(m.town as usize).copied().unwrap_or(false) => 0.3,
+            Impact::National if !domestic[m.town as usize] => 0.3,
             _ => 1.0,
         }
     };
@@ -373,7 +385,7 @@ pub fn filter(
         if draw >= config.max_probability as f64 {
             return None;
         }
-        let (own, own_side) = affinities(m, [NO_ENTITY; 2]);
+        let (own, own_side) = own_affinity(m);
         let interest = topics.iter().map(|t| m.interests.get(t.index())).max().unwrap_or(0) as f32 / 15.0;
         let shifted = (town_hour[m.town as usize] - m.hour_shift as i32).rem_euclid(24) as usize;
         let activity = index.hours[m.seed as usize][shifted].min(ACTIVITY_CAP);
@@ -381,7 +393,7 @@ pub fn filter(
         let high = own + favourite_slack;
         let bound = impact_rate
             * (0.6 * interest + high)
-            * reach_of(m, high).max(reach_of(m, own))
+            * reach_of(m, high)
             * activity
             * rate
             * intensity
@@ -391,8 +403,12 @@ pub fn filter(
             return None;
         }
         debug_assert_eq!(m.team, c.affiliations[i].team);
-        let (affinity, side) =
-            if needs_favourites { affinities(m, c.affiliations[i].favourites) } else { (own, own_side) };
+        let (affinity, side) = if needs_favourites {
+            let (a, s) = favourite_affinity(c.affiliations[i].favourites);
+            (own + a, own_side + s)
+        } else {
+            (own, own_side)
+        };
         let reach = reach_of(m, affinity);
         let mut p = impact_rate * (0.6 * interest + affinity) * reach * activity * rate * intensity;
         if let Some(st) = state {
