@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! eval "$(scripts/llm-server.sh start)"
-//! cargo run --release --example llm_tokens -- [BATCH] [RUNS] [batch|mixed]
+//! cargo run --release --example llm_tokens -- [BATCH] [RUNS] [batch|mixed] [FIRST]
 //! ```
 //!
-//! BATCH is the number of profiles (default 10), RUNS the number of runs (default 6). Run `r`
+//! BATCH is the number of profiles (default 10), RUNS the number of runs (default 6), FIRST
+//! the first run (default 0: a later one repeats one run of a longer command alone). Run `r`
 //! uses one of three player events (`r` mod 3) over 100,000 users and takes BATCH of its routed
 //! items: by default (`batch`) the first BATCH of its largest batch group (same event, action
 //! and feeling: what the batcher sends together), with `mixed` BATCH items taken in turn from
@@ -119,6 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("mixed") => true,
         Some(other) => return Err(format!("expected batch or mixed, got {other}").into()),
     };
+    let from: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
     let client = ClientConfig { timeout_ms: 600_000, ..ClientConfig::default() }.with_env();
     let world = World::embedded()?;
     let seeds = SeedSet::embedded(&world)?;
@@ -196,7 +198,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut all = Vec::new();
     // Totals over runs: (first-attempt tokens, all tokens, profiles, posts) per mode.
     let mut totals = [[0u64; 4]; 2];
-    for r in 0..runs {
+    for r in from..runs {
         let items = &batches[r % batches.len()];
         let seed = 42 + r as u64;
         let g = measure(items, seed, true)?;
@@ -235,7 +237,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         serde_json::json!({
-            "batch": n, "runs": runs, "shape": if mixed { "mixed" } else { "batch" },
+            "batch": n, "runs": runs.saturating_sub(from), "shape": if mixed { "mixed" } else { "batch" },
             "first": {"grouped": r1(gf), "single": r1(sf), "ratio": (gf / sf * 1000.0).round() / 1000.0, "per_run": stats(&first)},
             "all": {"grouped": r1(ga), "single": r1(sa), "ratio": (ga / sa * 1000.0).round() / 1000.0, "per_run": stats(&all)},
         })
