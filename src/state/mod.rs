@@ -663,7 +663,6 @@ impl UserState {
                 map.get(&id).copied()
             }
         };
-        let mut _t = std::time::Instant::now(); let mut _ph: Vec<(&str, f64)> = Vec::new();
         // One pass into compact records; the sorted passes below read only these (a post is
         // ~200 bytes, a record 24).
         let acts: Vec<Act> = posts
@@ -688,14 +687,12 @@ impl UserState {
                 }
             })
             .collect();
-        _ph.push(("records", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         let key = |parts: [u32; 4]| parts.iter().fold(0u128, |k, &x| k << 32 | x as u128);
         let config = &self.config.clone();
 
         // (1) Authors: the cells in parallel, then history and reflections in order.
         let by_author =
             sorted_acts(&acts, |k, a| ((a.author as usize) < users).then(|| key([0, a.author, a.minute, k])));
-        _ph.push(("sort1", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         let ranges = shard_ranges(users, by_author.len(), |i| acts[by_author[i] as usize].author);
         let formed: Vec<(Option<Kind>, f32)> = self
             .cells
@@ -716,7 +713,6 @@ impl UserState {
             })
             .collect::<Vec<_>>()
             .concat();
-        _ph.push(("authors", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         self.history.reserve(by_author.len());
         for (&k, &(formed, now)) in by_author.iter().zip(&formed) {
             let act = &acts[k as usize];
@@ -738,7 +734,6 @@ impl UserState {
             }
         }
 
-        _ph.push(("history", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         // (2) Authors reacted to.
         let received = sorted_acts(&acts, |k, a| {
             (a.target != u32::MAX
@@ -747,7 +742,6 @@ impl UserState {
                 && a.kind != PostKind::Post)
                 .then(|| key([a.target_author, a.target, a.minute, k]))
         });
-        _ph.push(("sort2", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
         let praised: Vec<(u32, u32)> = self
             .cells
@@ -777,7 +771,6 @@ impl UserState {
             })
             .collect::<Vec<_>>()
             .concat();
-        _ph.push(("received", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         for (u, minute) in praised {
             self.reflect(u, Kind::Praise, minute, category, about, 1.0);
             report.reflections += 1;
@@ -806,7 +799,6 @@ impl UserState {
                 }
             })
             .collect();
-        _ph.push(("pairs_backs", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
         let graph = population.graph();
         // Per shard: the feuds returned (a, b, minute) and the follow changes.
@@ -864,7 +856,6 @@ impl UserState {
                 (feuds, changes)
             })
             .collect();
-        _ph.push(("relations", _t.elapsed().as_secs_f64()*1e3)); _t = std::time::Instant::now();
         self.last_follows.clear();
         let mut feuds = Vec::new();
         for (f, c) in per_shard {
@@ -878,8 +869,6 @@ impl UserState {
             self.reflect(a, Kind::Feud, minute, category, Some(reflect::subject::USER + b), -1.0);
             report.reflections += 1;
         }
-        _ph.push(("tail", _t.elapsed().as_secs_f64()*1e3));
-        if std::env::var_os("ST").is_some() { eprintln!("{}", _ph.iter().map(|(n, t)| format!("{n} {t:.2}")).collect::<Vec<_>>().join(" | ")); }
         report
     }
 
