@@ -1,6 +1,8 @@
 //! Updating user state after an event burst of 100,000 posts (target ≤ 20 ms on 2 cores):
 //! the affected users' mood (`feel`) and every post's author, target and relationship
-//! (`apply`). `CHORUS_BENCH_USERS` sets the population (default 1,000,000).
+//! (`apply`): on a fresh state (cold), a state that has seen the crowd a few times (warm),
+//! and one whose history windows are full so bursts fold old actions (steady).
+//! `CHORUS_BENCH_USERS` sets the population (default 1,000,000).
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use chorus::actions::{act, ActionConfig};
@@ -75,6 +77,21 @@ fn burst(c: &mut Criterion) {
         b.iter(|| {
             warm.feel(&touched, &class, minute);
             warm.apply(&population, &class, &posts)
+        })
+    });
+    // Steady: a long game's state, where every acting user's window (500 actions by default)
+    // is full, so each burst also folds the oldest actions out of the windows (one user in
+    // eight per burst here: the same crowd acts each time, so a user folds every 8 bursts).
+    let window = StateConfig::default().history_window;
+    let mut steady = warm;
+    for _ in 0..window + 8 {
+        steady.feel(&touched, &class, minute);
+        steady.apply(&population, &class, &posts);
+    }
+    group.bench_function("update_after_100k_post_burst_steady", |b| {
+        b.iter(|| {
+            steady.feel(&touched, &class, minute);
+            steady.apply(&population, &class, &posts)
         })
     });
     group.finish();

@@ -4,10 +4,13 @@
 //!
 //! Invariants: a user's window holds their most recent actions, at least `window` of them once
 //! they have that many, at most `window + CHUNK - 1`; chunks are recycled, so the pool never
-//! grows beyond what the windows hold; the fold keeps exact totals.
+//! grows beyond what the windows hold; the fold keeps exact totals. A user's chunks are linked
+//! both ways: `older` from the newest to the oldest (ending in `NONE`), and `newer` the other
+//! way round, closed into a ring (the newest chunk's `newer` is the oldest), so that a push and
+//! a fold each take constant time whatever the window.
 
+use super::IdMap;
 use bytemuck::{Pod, Zeroable};
-use std::collections::HashMap;
 
 /// Records per chunk.
 pub const CHUNK: usize = 8;
@@ -70,10 +73,13 @@ pub struct History {
     count: Vec<u16>,
     /// Chunk records.
     pool: Vec<[Record; CHUNK]>,
-    /// Next older chunk of each chunk.
+    /// Next older chunk of each chunk (`NONE` for a user's oldest).
     older: Vec<u32>,
+    /// Next newer chunk of each chunk; a user's newest points to their oldest. Not saved:
+    /// rebuilt from `older`.
+    newer: Vec<u32>,
     free: Vec<u32>,
-    folded: HashMap<u32, Folded>,
+    folded: IdMap<Folded>,
 }
 
 impl History {
@@ -85,8 +91,9 @@ impl History {
             count: vec![0; users],
             pool: Vec::new(),
             older: Vec::new(),
+            newer: Vec::new(),
             free: Vec::new(),
-            folded: HashMap::new(),
+            folded: IdMap::default(),
         }
     }
 
@@ -101,6 +108,7 @@ impl History {
         let missing = n.saturating_sub(self.free.len());
         self.pool.reserve(missing);
         self.older.reserve(missing);
+        self.newer.reserve(missing);
     }
 
     /// Appends an action to user `u`'s window, folding the oldest chunk when the window is
@@ -114,10 +122,18 @@ impl History {
                 None => {
                     self.pool.push([Record::default(); CHUNK]);
                     self.older.push(NONE);
+                    self.newer.push(NONE);
                     (self.pool.len() - 1) as u32
                 }
             };
-            self.older[chunk as usize] = self.head[i];
+            let h = self.head[i];
+            self.older[chunk as usize] = h;
+            if h == NONE {
+                self.newer[chunk as usize] = chunk;
+            } else {
+                self.newer[chunk as usize] = self.newer[h as usize];
+                self.newer[h as usize] = chunk;
+            }
             self.head[i] = chunk;
         }
         let head = self.head[i] as usize;
@@ -128,15 +144,49 @@ impl History {
         }
     }
 
+    /// Reads what the next [`History::push`] for user `u` will touch (the record slot it
+    /// writes, and the oldest chunk when that push folds it), and with `window` the rest of
+    /// the user's window too (a reflection about to form reads it), so that a block of pushes
+    /// can load their scattered cache lines together first. Returns a value to feed
+    /// `std::hint::black_box`.
+    pub fn touch(&self, u: u32, window: bool) -> u32 {
+        let i = u as usize;
+        let (Some(&n), Some(&h)) = (self.count.get(i), self.head.get(i)) else { return 0 };
+        let n = n as usize;
+        // A push that opens a chunk takes the last free one (a hint: earlier pushes in the
+        // block may take it first).
+        let opened = if n % CHUNK == 0 { self.free.last().map_or(0, |&c| self.pool[c as usize][0].minute) } else { 0 };
+        if h == NONE {
+            return opened;
+        }
+        let mut x = opened ^ self.pool[h as usize][n % CHUNK].minute;
+        if n + 1 >= self.window + CHUNK {
+            // The fold reads the oldest chunk (two cache lines).
+            let c = self.newer[h as usize] as usize;
+            x ^= self.pool[c][0].minute ^ self.pool[c][CHUNK - 1].minute;
+        }
+        if window {
+            // A reflection reads the newest 32 records: the head chunk and up to four older.
+            let mut c = self.older[h as usize];
+            for _ in 0..32 / CHUNK {
+                if c == NONE {
+                    break;
+                }
+                x ^= self.pool[c as usize][0].minute ^ self.pool[c as usize][CHUNK - 1].minute;
+                c = self.older[c as usize];
+            }
+        }
+        x
+    }
+
     fn fold_oldest(&mut self, u: u32) {
         let i = u as usize;
-        // Walk to the oldest chunk and the one before it.
-        let mut prev = NONE;
-        let mut c = self.head[i];
-        while self.older[c as usize] != NONE {
-            prev = c;
-            c = self.older[c as usize];
-        }
+        // The oldest chunk is the newest's `newer`; the window spans at least two chunks here.
+        let h = self.head[i];
+        let c = self.newer[h as usize];
+        let next = self.newer[c as usize];
+        self.older[next as usize] = NONE;
+        self.newer[h as usize] = next;
         let f = self.folded.entry(u).or_default();
         for r in &self.pool[c as usize] {
             if f.by_kind.iter().all(|&k| k == 0) {
@@ -146,9 +196,8 @@ impl History {
             f.by_category[(r.category() as usize).min(11)] += 1;
             f.stance_sum += r.stance as i64;
         }
-        if prev != NONE {
-            self.older[prev as usize] = NONE;
-        }
+        self.older[c as usize] = NONE;
+        self.newer[c as usize] = NONE;
         self.free.push(c);
         self.count[i] -= CHUNK as u16;
     }
@@ -193,7 +242,7 @@ impl History {
     /// Bytes held: per-user arrays, the pool and the folded counters.
     pub fn bytes(&self) -> usize {
         self.head.len() * 6
-            + self.pool.capacity() * (CHUNK * 16 + 4)
+            + self.pool.capacity() * (CHUNK * 16 + 8)
             + self.free.capacity() * 4
             + self.folded.capacity() * (std::mem::size_of::<Folded>() + 8)
     }
@@ -246,14 +295,36 @@ impl History {
             }
         }
         let users = head.len();
-        let mut map = HashMap::with_capacity(folded.len());
+        let mut map = IdMap::with_capacity_and_hasher(folded.len(), Default::default());
         for (u, f) in folded {
             if u as usize >= users {
                 return Err("folded history of an unknown user".into());
             }
             map.insert(u, f);
         }
-        Ok(History { window: window.clamp(1, u16::MAX as usize - CHUNK), head, count, pool, older, free, folded: map })
+        // The `newer` ring, from the `older` chains.
+        let mut newer = vec![NONE; chunks];
+        for &h in &head {
+            if h == NONE {
+                continue;
+            }
+            let mut c = h;
+            while older[c as usize] != NONE {
+                newer[older[c as usize] as usize] = c;
+                c = older[c as usize];
+            }
+            newer[h as usize] = c;
+        }
+        Ok(History {
+            window: window.clamp(1, u16::MAX as usize - CHUNK),
+            head,
+            count,
+            pool,
+            older,
+            newer,
+            free,
+            folded: map,
+        })
     }
 }
 
@@ -298,6 +369,20 @@ mod tests {
         )
         .unwrap();
         assert!(back.recent(1).eq(h.recent(1)));
+        // The rebuilt links fold the same way as the originals.
+        let (mut back, mut h) = (back, h);
+        for m in 1000..1100 {
+            for u in [0, 1, 2] {
+                back.push(u, rec(m));
+                h.push(u, rec(m));
+            }
+        }
+        for u in [0, 1, 2] {
+            assert!(back.recent(u).eq(h.recent(u)));
+            assert_eq!(back.folded(u), h.folded(u));
+        }
+        assert_eq!(back.folded(1).map(|f| f.by_kind[2] as usize + back.len_of(1)), Some(1100));
+        let (head, count, pool, older, free, _) = h.parts();
         let mut bad = older.to_vec();
         if let Some(x) = bad.first_mut() {
             *x = 0;

@@ -714,23 +714,33 @@ impl UserState {
             .collect::<Vec<_>>()
             .concat();
         self.history.reserve(by_author.len());
-        for (&k, &(formed, now)) in by_author.iter().zip(&formed) {
-            let act = &acts[k as usize];
-            self.history.push(
-                act.author,
-                Record {
-                    minute: act.minute,
-                    other: act.target_author,
-                    thread: act.thread,
-                    entity: entity.unwrap_or(u16::MAX),
-                    kind_category: act.kind as u8 | category << 4,
-                    stance: act.sign.saturating_mul(100),
-                },
+        for (block, formed) in by_author.chunks(BLOCK).zip(formed.chunks(BLOCK)) {
+            // The pool is scattered like the cells: load the lines a block's pushes (and the
+            // reflections forming in it) will touch together first.
+            std::hint::black_box(
+                block
+                    .iter()
+                    .zip(formed)
+                    .fold(0, |x, (&k, f)| x ^ self.history.touch(acts[k as usize].author, f.0.is_some())),
             );
-            report.actions += 1;
-            if let Some(kind) = formed {
-                self.reflect(act.author, kind, act.minute, category, about, now);
-                report.reflections += 1;
+            for (&k, &(formed, now)) in block.iter().zip(formed) {
+                let act = &acts[k as usize];
+                self.history.push(
+                    act.author,
+                    Record {
+                        minute: act.minute,
+                        other: act.target_author,
+                        thread: act.thread,
+                        entity: entity.unwrap_or(u16::MAX),
+                        kind_category: act.kind as u8 | category << 4,
+                        stance: act.sign.saturating_mul(100),
+                    },
+                );
+                report.actions += 1;
+                if let Some(kind) = formed {
+                    self.reflect(act.author, kind, act.minute, category, about, now);
+                    report.reflections += 1;
+                }
             }
         }
 
@@ -887,17 +897,23 @@ impl UserState {
             0
         };
         if kind == Kind::Routine {
-            let mut counts: HashMap<u16, (u32, i32)> = HashMap::new();
+            // Per entity among the last 32 actions: (entity, count, stance sum); at most 32.
+            let mut counts = [(0u16, 0u32, 0i32); 32];
+            let mut distinct = 0usize;
             let mut n = 0u32;
             for r in self.history.recent(u).take(32) {
                 n += 1;
                 if r.entity != u16::MAX {
-                    let c = counts.entry(r.entity).or_default();
-                    c.0 += 1;
-                    c.1 += r.stance.signum() as i32;
+                    let k = counts[..distinct].iter().position(|c| c.0 == r.entity).unwrap_or_else(|| {
+                        counts[distinct] = (r.entity, 0, 0);
+                        distinct += 1;
+                        distinct - 1
+                    });
+                    counts[k].1 += 1;
+                    counts[k].2 += r.stance.signum() as i32;
                 }
             }
-            if let Some((&e, &(c, s))) = counts.iter().max_by_key(|(&e, &(c, _))| (c, std::cmp::Reverse(e))) {
+            if let Some(&(e, c, s)) = counts[..distinct].iter().max_by_key(|&&(e, c, _)| (c, std::cmp::Reverse(e))) {
                 if c * 2 >= n && c >= 3 {
                     kind = Kind::Streak;
                     subject = Some(e as u32);
