@@ -831,13 +831,7 @@ impl UserState {
                         list.iter().find(|r| r.other == b).is_some_and(|r| label_of(r, back, minute, w) == Label::Rival)
                     };
                     let was_rival = act.hostile && rival(list);
-                    let weight = |list: &Vec<relations::Relation>| {
-                        list.iter()
-                            .find(|r| r.other == b)
-                            .map_or(0.0, |r| relations::drifted(r.weight, r.minute, minute, w.half_life_days))
-                    };
-                    let before = weight(list);
-                    relations::interact_in(list, b, minute, relation_delta(w, act), w);
+                    let (before, after) = relations::interact_in(list, b, minute, relation_delta(w, act), w);
                     if act.hostile && !was_rival && rival(list) {
                         cells[a as usize - s * SHARD].habits.since_reflection = 0;
                         feuds.push((a, b, minute));
@@ -845,7 +839,6 @@ impl UserState {
                     // Follows follow the relationship: a weight rising to `follow_at`
                     // follows, one falling to `unfollow_at` unfollows (only at the crossing,
                     // so a follow state the game set stays until the weight crosses again).
-                    let after = weight(list);
                     let want = if after >= w.follow_at && before < w.follow_at {
                         true
                     } else if after <= w.unfollow_at && before > w.unfollow_at {

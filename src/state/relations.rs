@@ -114,7 +114,11 @@ pub struct Relations {
 
 /// Weight after drifting from `minute` to `now` with the given half-life.
 pub fn drifted(weight: i16, minute: u32, now: u32, half_life_days: f32) -> f32 {
-    let days = now.saturating_sub(minute) as f32 / 1440.0;
+    if now <= minute {
+        // No time passed (common within a burst): the same value, without the library call.
+        return weight as f32 / 1000.0;
+    }
+    let days = (now - minute) as f32 / 1440.0;
     weight as f32 / 1000.0 * 0.5f32.powf(days / half_life_days.max(0.01))
 }
 
@@ -238,9 +242,12 @@ pub(crate) fn label_of(r: &Relation, back: f32, now: u32, w: &RelationWeights) -
     }
 }
 
-/// Applies one interaction toward `b` at `now` to the owner's `list`.
-pub(crate) fn interact_in(list: &mut Vec<Relation>, b: u32, now: u32, delta: f32, w: &RelationWeights) {
-    let slot = match list.iter().position(|r| r.other == b) {
+/// Applies one interaction toward `b` at `now` to the owner's `list`. Returns the weight
+/// toward `b` at `now` before and after (0 before for a new relationship).
+pub(crate) fn interact_in(list: &mut Vec<Relation>, b: u32, now: u32, delta: f32, w: &RelationWeights) -> (f32, f32) {
+    let found = list.iter().position(|r| r.other == b);
+    let before = found.map_or(0.0, |k| drifted(list[k].weight, list[k].minute, now, w.half_life_days));
+    let slot = match found {
         Some(k) => k,
         None => {
             if list.len() >= MAX_PER_USER {
@@ -267,6 +274,7 @@ pub(crate) fn interact_in(list: &mut Vec<Relation>, b: u32, now: u32, delta: f32
     } else {
         r.friendly = r.friendly.saturating_add(1);
     }
+    (before, drifted(r.weight, r.minute, now, w.half_life_days))
 }
 
 #[cfg(test)]
