@@ -5,7 +5,8 @@
 #   scripts/bolt-server.sh start   # install (once), start, wait until ready; prints export lines
 #   scripts/bolt-server.sh stop    # stop the server started by `start`
 #
-# Settings (environment): CHORUS_BOLT_PORT (7687), CHORUS_BOLT_HTTP_PORT (2480),
+# Settings (environment): CHORUS_BOLT_PORT (7687, or a free port when 7687 is taken),
+# CHORUS_BOLT_HTTP_PORT (2480, or a free port when 2480 is taken),
 # CHORUS_BOLT_PASSWORD (chorus-test-pw), CHORUS_BOLT_DIR (target/bolt-server), CHORUS_BOLT_ENV
 # (target/bolt-env, the virtual environment). The server binds to 127.0.0.1, runs with -Xmx1g
 # and serves one database, `neo4j` (the name Neo4j clients default to), with the user root.
@@ -21,7 +22,25 @@ env_dir=${CHORUS_BOLT_ENV:-$PWD/target/bolt-env}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 pidfile=$dir/server.pid
+portfile=$dir/server.port
 log=$dir/server.log
+
+# The port if it is free on 127.0.0.1, else one the system picks (another server, say a
+# developer's own or another checkout's, may hold the default).
+free_port() {
+  python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    s.close()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
 
 install() {
   if ! "$env_dir/bin/python" -c 'import arcadedb_embedded' >/dev/null 2>&1; then
@@ -35,8 +54,12 @@ running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 start() {
   install
   if running; then
+    [[ -f $portfile ]] && port=$(cat "$portfile")
     echo "bolt-server: already running (pid $(cat "$pidfile"))" >&2
   else
+    [[ -n ${CHORUS_BOLT_PORT:-} ]] || port=$(free_port "$port")
+    [[ -n ${CHORUS_BOLT_HTTP_PORT:-} ]] || http_port=$(free_port "$http_port")
+    echo "$port" >"$portfile"
     local pkg
     pkg=$("$env_dir/bin/python" -c 'import arcadedb_embedded, os; print(os.path.dirname(arcadedb_embedded.__file__))')
     mkdir -p "$dir"
@@ -63,6 +86,12 @@ start() {
       if ! running; then
         echo "bolt-server: the server exited during start-up; log $log:" >&2
         tail -30 "$log" >&2
+        exit 1
+      fi
+      if grep -q "Unable to listen\|Error starting plugin" "$log"; then
+        echo "bolt-server: the server could not start (a port in use?); log $log:" >&2
+        tail -30 "$log" >&2
+        stop >&2 || true
         exit 1
       fi
       if ((waited >= 120)); then
