@@ -51,6 +51,11 @@ fn burst(c: &mut Criterion) {
     eprintln!("burst: {} posts, {} affiliated users", posts.len(), touched.len());
     let fresh = UserState::new(population.len(), StateConfig::default()).expect("state");
     let minute = minute_of(event.time);
+    // One update: the burst's mood moves, then its posts.
+    let update = |st: &mut UserState| {
+        st.feel(&touched, &class, minute);
+        st.apply(&population, &class, &posts)
+    };
     let mut group = c.benchmark_group("state");
     group.sample_size(20);
     group.throughput(Throughput::Elements(posts.len() as u64));
@@ -60,8 +65,7 @@ fn burst(c: &mut Criterion) {
         b.iter_batched(
             || fresh.clone(),
             |mut st| {
-                st.feel(&touched, &class, minute);
-                st.apply(&population, &class, &posts);
+                update(&mut st);
                 st // dropped outside the measurement
             },
             BatchSize::LargeInput,
@@ -70,30 +74,17 @@ fn burst(c: &mut Criterion) {
     // Warm: a running game's state, which has seen this crowd before (stores allocated).
     let mut warm = fresh.clone();
     for _ in 0..3 {
-        warm.feel(&touched, &class, minute);
-        warm.apply(&population, &class, &posts);
+        update(&mut warm);
     }
-    group.bench_function("update_after_100k_post_burst", |b| {
-        b.iter(|| {
-            warm.feel(&touched, &class, minute);
-            warm.apply(&population, &class, &posts)
-        })
-    });
+    group.bench_function("update_after_100k_post_burst", |b| b.iter(|| update(&mut warm)));
     // Steady: a long game's state, where every acting user's window (500 actions by default)
     // is full, so each burst also folds the oldest actions out of the windows (one user in
     // eight per burst here: the same crowd acts each time, so a user folds every 8 bursts).
-    let window = StateConfig::default().history_window;
     let mut steady = warm;
-    for _ in 0..window + 8 {
-        steady.feel(&touched, &class, minute);
-        steady.apply(&population, &class, &posts);
+    for _ in 0..StateConfig::default().history_window + 8 {
+        update(&mut steady);
     }
-    group.bench_function("update_after_100k_post_burst_steady", |b| {
-        b.iter(|| {
-            steady.feel(&touched, &class, minute);
-            steady.apply(&population, &class, &posts)
-        })
-    });
+    group.bench_function("update_after_100k_post_burst_steady", |b| b.iter(|| update(&mut steady)));
     group.finish();
 }
 

@@ -142,6 +142,12 @@ impl Reservation {
     }
 }
 
+/// The shares a request of share `own` spends from, in order: its own, then the others from
+/// the least important (media, post, quote, reply), which is how high priority borrows.
+fn spend_order(own: usize) -> impl Iterator<Item = usize> {
+    std::iter::once(own).chain([3, 2, 1, 0].into_iter().filter(move |&i| i != own))
+}
+
 #[derive(Default, Clone)]
 struct Day {
     spent: [u64; 4],
@@ -259,9 +265,8 @@ impl Budget {
         let mut parts = [0u64; 4];
         let mut left = tokens;
         if open && hour_ok && tokens > 0 {
-            // Own share first; then, for high priority only, the others from the least important.
-            let lenders = [3, 2, 1, 0].into_iter().filter(|&i| i != own && high);
-            for i in std::iter::once(own).chain(lenders) {
+            // Own share first; then, for high priority only, the others.
+            for i in spend_order(own).take(if high { 4 } else { 1 }) {
                 let take = left.min(d.room(i, &self.limits, self.config.flow_down));
                 // Each part is added as it is taken, so the next share's room sees it.
                 d.reserved[i] += take;
@@ -302,7 +307,7 @@ impl Budget {
         let own = r.ty.index();
         let mut left = actual;
         let mut charge = [0u64; 4];
-        for i in std::iter::once(own).chain([3, 2, 1, 0].into_iter().filter(|&i| i != own)) {
+        for i in spend_order(own) {
             charge[i] = left.min(r.parts[i]);
             left -= charge[i];
         }

@@ -385,13 +385,8 @@ impl Engine {
 
     /// Stops accepting input, lets the engine finish what it has, and waits for its thread.
     /// Posts still scheduled for the future are dropped.
-    pub fn shutdown(mut self) {
-        let (tx, _) = bounded(1);
-        drop(std::mem::replace(&mut self.events, tx));
-        while self.timeline.recv().is_ok() {}
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn shutdown(self) {
+        let _ = self.stop();
     }
 }
 

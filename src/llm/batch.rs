@@ -30,7 +30,8 @@ impl Default for BatchConfig {
     }
 }
 
-fn level(p: Priority) -> usize {
+/// A priority's queue index: high 0, medium 1, low 2.
+pub(crate) fn level(p: Priority) -> usize {
     match p {
         Priority::High => 0,
         Priority::Medium => 1,

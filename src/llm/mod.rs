@@ -34,7 +34,7 @@ use crate::rng::Stream;
 use crate::templates::Templates;
 use crate::timeline::{PostId, Source};
 use crate::Result;
-use batch::{BatchConfig, Batcher};
+use batch::{level, BatchConfig, Batcher};
 use cache::{CacheConfig, CacheKey, TextCache};
 use client::{completion, ClientConfig, Transport};
 use hdrhistogram::Histogram;
@@ -193,14 +193,6 @@ fn histogram() -> Histogram<u64> {
     let mut h = Histogram::new(3).expect("3 significant digits is a valid histogram precision");
     h.auto(true);
     h
-}
-
-fn level(p: Priority) -> usize {
-    match p {
-        Priority::High => 0,
-        Priority::Medium => 1,
-        Priority::Low => 2,
-    }
 }
 
 /// The LLM stage. Thread-safe; share it by reference or `Arc`.

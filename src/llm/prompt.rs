@@ -84,15 +84,18 @@ struct BatchView {
 /// Makes user or game text safe inside the fences: removes fence markers and encodes it as a
 /// JSON string.
 pub fn fence(text: &str) -> String {
-    let clean = text.replace("<<<", "").replace(">>>", "");
-    serde_json::to_string(&clean).unwrap_or_else(|_| "\"\"".into())
+    serde_json::to_string(&unfenced(text)).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// `text` without fence markers.
+fn unfenced(text: &str) -> String {
+    text.replace("<<<", "").replace(">>>", "")
 }
 
 /// Makes a profile fact safe as one column of a profile line: fence markers removed, the
 /// column separator `|` and control characters (line breaks) turned into spaces.
 pub fn field(text: &str) -> String {
-    let clean = text.replace("<<<", "").replace(">>>", "");
-    clean.chars().map(|c| if c == '|' || c.is_control() { ' ' } else { c }).collect()
+    unfenced(text).chars().map(|c| if c == '|' || c.is_control() { ' ' } else { c }).collect()
 }
 
 /// The letter naming the `k`-th answered post of a batch: A..Z, then A1, B1, ...

@@ -27,7 +27,6 @@ use crate::events::{Category, GameEvent, Priority};
 use crate::ids::UserId;
 use crate::population::Population;
 use crate::rng::Stream;
-use crate::state::relations::Label;
 use crate::state::{minute_of, UserState};
 use crate::templates::Sentiment;
 use crate::timeline::{Post, PostId, PostKind};
@@ -118,17 +117,6 @@ pub struct Target {
     pub relation: &'static str,
 }
 
-/// The word for a relationship label.
-pub fn label_name(label: Label) -> &'static str {
-    match label {
-        Label::Idolizes => "idolizes",
-        Label::Friend => "friend",
-        Label::Neutral => "neutral",
-        Label::Disrespects => "disrespects",
-        Label::Rival => "rival",
-    }
-}
-
 /// Decides routing for a population.
 pub struct Router {
     config: RoutingConfig,
@@ -216,7 +204,7 @@ impl Router {
                     handle: t.handle.clone(),
                     text: t.text.clone().unwrap_or_default(),
                     follows: population.graph().following(p.author).contains(&t.author.0),
-                    relation: state.map_or("neutral", |st| label_name(st.label(p.author.0, t.author.0, minute))),
+                    relation: state.map_or("neutral", |st| st.label(p.author.0, t.author.0, minute).word()),
                 }
             });
             let (voice, archetype) = voice(population, p.author);

@@ -144,41 +144,6 @@ impl History {
         }
     }
 
-    /// Reads what the next [`History::push`] for user `u` will touch (the record slot it
-    /// writes, and the oldest chunk when that push folds it), and with `window` the rest of
-    /// the user's window too (a reflection about to form reads it), so that a block of pushes
-    /// can load their scattered cache lines together first. Returns a value to feed
-    /// `std::hint::black_box`.
-    pub fn touch(&self, u: u32, window: bool) -> u32 {
-        let i = u as usize;
-        let (Some(&n), Some(&h)) = (self.count.get(i), self.head.get(i)) else { return 0 };
-        let n = n as usize;
-        // A push that opens a chunk takes the last free one (a hint: earlier pushes in the
-        // block may take it first).
-        let opened = if n % CHUNK == 0 { self.free.last().map_or(0, |&c| self.pool[c as usize][0].minute) } else { 0 };
-        if h == NONE {
-            return opened;
-        }
-        let mut x = opened ^ self.pool[h as usize][n % CHUNK].minute;
-        if n + 1 >= self.window + CHUNK {
-            // The fold reads the oldest chunk (two cache lines).
-            let c = self.newer[h as usize] as usize;
-            x ^= self.pool[c][0].minute ^ self.pool[c][CHUNK - 1].minute;
-        }
-        if window {
-            // A reflection reads the newest 32 records: the head chunk and up to four older.
-            let mut c = self.older[h as usize];
-            for _ in 0..32 / CHUNK {
-                if c == NONE {
-                    break;
-                }
-                x ^= self.pool[c as usize][0].minute ^ self.pool[c as usize][CHUNK - 1].minute;
-                c = self.older[c as usize];
-            }
-        }
-        x
-    }
-
     fn fold_oldest(&mut self, u: u32) {
         let i = u as usize;
         // The oldest chunk is the newest's `newer`; the window spans at least two chunks here.

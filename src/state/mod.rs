@@ -714,33 +714,23 @@ impl UserState {
             .collect::<Vec<_>>()
             .concat();
         self.history.reserve(by_author.len());
-        for (block, formed) in by_author.chunks(BLOCK).zip(formed.chunks(BLOCK)) {
-            // The pool is scattered like the cells: load the lines a block's pushes (and the
-            // reflections forming in it) will touch together first.
-            std::hint::black_box(
-                block
-                    .iter()
-                    .zip(formed)
-                    .fold(0, |x, (&k, f)| x ^ self.history.touch(acts[k as usize].author, f.0.is_some())),
+        for (&k, &(formed, now)) in by_author.iter().zip(&formed) {
+            let act = &acts[k as usize];
+            self.history.push(
+                act.author,
+                Record {
+                    minute: act.minute,
+                    other: act.target_author,
+                    thread: act.thread,
+                    entity: entity.unwrap_or(u16::MAX),
+                    kind_category: act.kind as u8 | category << 4,
+                    stance: act.sign.saturating_mul(100),
+                },
             );
-            for (&k, &(formed, now)) in block.iter().zip(formed) {
-                let act = &acts[k as usize];
-                self.history.push(
-                    act.author,
-                    Record {
-                        minute: act.minute,
-                        other: act.target_author,
-                        thread: act.thread,
-                        entity: entity.unwrap_or(u16::MAX),
-                        kind_category: act.kind as u8 | category << 4,
-                        stance: act.sign.saturating_mul(100),
-                    },
-                );
-                report.actions += 1;
-                if let Some(kind) = formed {
-                    self.reflect(act.author, kind, act.minute, category, about, now);
-                    report.reflections += 1;
-                }
+            report.actions += 1;
+            if let Some(kind) = formed {
+                self.reflect(act.author, kind, act.minute, category, about, now);
+                report.reflections += 1;
             }
         }
 

@@ -99,6 +99,19 @@ pub enum Label {
     Rival,
 }
 
+impl Label {
+    /// The label as a word ("friend", "rival", ...), as it is serialised.
+    pub fn word(self) -> &'static str {
+        match self {
+            Label::Idolizes => "idolizes",
+            Label::Friend => "friend",
+            Label::Neutral => "neutral",
+            Label::Disrespects => "disrespects",
+            Label::Rival => "rival",
+        }
+    }
+}
+
 /// Users per shard. The store is split by user-id range so that the state update can change
 /// different users' relationships on different threads (see [`super::UserState::apply`]).
 pub const SHARD: usize = 1 << 14;
