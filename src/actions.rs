@@ -25,7 +25,6 @@ use crate::templates::{Action, PostContext, Sentiment, Templates};
 use crate::timeline::{Post, PostId, PostKind, Source};
 use crate::world::EntityKind;
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 /// Domain tag of action decisions.
 const ACT: u64 = 0x6163_7431;
@@ -141,6 +140,36 @@ pub fn names(population: &Population, event: &GameEvent, class: &Classification)
     Names { subject, hashtag, what }
 }
 
+/// Each author's first root post of the event: a bit per user answers "none" (the common
+/// case when scanning whom someone follows) without hashing.
+struct RootsByAuthor {
+    bits: Vec<u64>,
+    first: crate::state::IdMap<usize>,
+}
+
+impl RootsByAuthor {
+    fn new(users: usize) -> RootsByAuthor {
+        RootsByAuthor { bits: vec![0; users.div_ceil(64)], first: Default::default() }
+    }
+
+    /// Records `index` as `author`'s root post unless they already have one.
+    fn insert(&mut self, author: u32, index: usize) {
+        if let Some(w) = self.bits.get_mut(author as usize / 64) {
+            *w |= 1 << (author % 64);
+        }
+        self.first.entry(author).or_insert(index);
+    }
+
+    #[inline]
+    fn get(&self, author: u32) -> Option<usize> {
+        let w = *self.bits.get(author as usize / 64)?;
+        if w & (1 << (author % 64)) == 0 {
+            return None;
+        }
+        self.first.get(&author).copied()
+    }
+}
+
 struct Choice {
     user: u32,
     kind: PostKind,
@@ -220,7 +249,8 @@ pub fn act(
     let subject: Option<u32> = class.stakeholders.first().and_then(|id| population.world().find(id)).map(|e| e as u32);
     let base = (event_index as u64) << 32;
     let mut posts: Vec<Post> = Vec::with_capacity(choices.len());
-    let mut root_by_author: HashMap<u32, usize> = HashMap::new();
+    let mut root_by_author = RootsByAuthor::new(population.len());
+    let mut followed: Vec<usize> = Vec::new();
     let mut roots: Vec<usize> = Vec::new();
     let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
@@ -240,9 +270,9 @@ pub fn act(
                     .of(c.user)
                     .iter()
                     .filter_map(|r| {
+                        let k = root_by_author.get(r.other)?;
                         let w = drifted(r.weight, r.minute, minute, st.config().relations.half_life_days);
-                        let k = root_by_author.get(&r.other)?;
-                        (w.abs() >= 0.3).then_some((w, r.other, *k))
+                        (w.abs() >= 0.3).then_some((w, r.other, k))
                     })
                     .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()).then(b.1.cmp(&a.1)))
             });
@@ -256,7 +286,8 @@ pub fn act(
                 }
                 _ => population.graph().following(user),
             };
-            let followed: Vec<usize> = following.iter().filter_map(|v| root_by_author.get(v).copied()).collect();
+            followed.clear();
+            followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
             let mut target = if let Some((_, _, k)) = related {
                 k
             } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
@@ -315,7 +346,7 @@ pub fn act(
         targets.push(target_of);
         match kind {
             PostKind::Post => {
-                root_by_author.entry(c.user).or_insert(index);
+                root_by_author.insert(c.user, index);
                 roots.push(index);
                 // Attention is heavy-tailed: popular authors' posts draw most reactions.
                 let weight = (1.0 + population.graph().in_degree(user) as f64).powf(config.attention as f64);
@@ -325,7 +356,6 @@ pub fn act(
             _ => {}
         }
     }
-    // Pass 2 (parallel, independent per post): handles, then text, GIFs and pictures.
     posts.par_iter_mut().for_each(|p| p.handle = population.handle(p.author));
     let filled: Vec<Fill> = posts
         .par_iter()

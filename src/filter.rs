@@ -272,7 +272,6 @@ pub fn filter(
 ) -> Vec<Reaction> {
     assert_eq!(index.users, population.len(), "the audience index was built from another population");
     let world = population.world();
-    let c = population.columns();
     let master = population.config().seed;
     let key = event_key(&event.id);
     let stakes: Vec<Stake> = event
@@ -345,102 +344,54 @@ pub fn filter(
         }
     }
     by_team[entities] = (0.0, 0.0);
-    let (by_team, by_party, by_town) = (&by_team, &by_party, &by_town);
-    let own_affinity = |m: &Member| -> (f32, f32) {
-        let (t, p) = (by_team[slot(m.team)], by_party[slot(m.party)]);
-        (t.0 + p.0 + by_town[m.town as usize], t.1 + p.1)
-    };
-    let favourite_affinity = |favourites: [EntityIdx; 2]| -> (f32, f32) {
-        let n = stakes.iter().filter(|s| favourites.contains(&s.entity)).count() as f32;
-        (0.6 * n, n)
-    };
-    let reach_of = |m: &Member, affinity: f32| -> f32 {
-        match event.impact {
-            Impact::Local if affinity == 0.0 => 0.15,
-            Impact::National if !domestic[m.town as usize] => 0.3,
-            _ => 1.0,
-        }
-    };
     // Favourites (people, brands) live outside the member record; they can add at most this.
     let favourite_slack = if needs_favourites { 0.6 * stakes.len() as f32 } else { 0.0 };
     let cooldown_max = config.cooldown_factor.max(1.0)
         * if state.is_some() { REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX } else { 1.0 };
-    let stake_ids: Vec<u16> = stakes.iter().map(|s| s.entity).collect();
     // Audience tags: a mask over the state's tag bits (no state or no known tag: nobody).
     let audience: Option<u8> = (!event.audience.is_empty()).then(|| {
         state.map_or(0, |st| event.audience.iter().filter_map(|t| st.tag_bit(t)).fold(0u8, |m, b| m | 1 << b))
     });
-    let decide = |m: &Member| -> Option<Reaction> {
-        let u = m.user;
-        let i = u as usize;
-        if let Some(mask) = audience {
-            if state.is_none_or(|st| st.habits(u).tags & mask == 0) {
-                return None;
-            }
-        }
-        // The draw comes first, then everything in the member record; the lookups outside it
-        // (favourites, cooldown) happen only for a draw below an upper bound of the
-        // probability. The decision is exactly the one without the bound.
-        let draw = unit_f64(hash3_tail(prefix, u as u64));
-        if draw >= config.max_probability as f64 {
-            return None;
-        }
-        let (own, own_side) = own_affinity(m);
-        let interest = topics.iter().map(|t| m.interests.get(t.index())).max().unwrap_or(0) as f32 / 15.0;
-        let shifted = (town_hour[m.town as usize] - m.hour_shift as i32).rem_euclid(24) as usize;
-        let activity = index.hours[m.seed as usize][shifted].min(ACTIVITY_CAP);
-        let rate = rates[m.ppd as usize];
-        let high = own + favourite_slack;
-        let bound = impact_rate
-            * (0.6 * interest + high)
-            * reach_of(m, high)
-            * activity
-            * rate
-            * intensity
-            * cooldown_max
-            * 1.001;
-        if draw >= bound as f64 {
-            return None;
-        }
-        debug_assert_eq!(m.team, c.affiliations[i].team);
-        let (affinity, side) = if needs_favourites {
-            let (a, s) = favourite_affinity(c.affiliations[i].favourites);
-            (own + a, own_side + s)
-        } else {
-            (own, own_side)
-        };
-        let reach = reach_of(m, affinity);
-        let mut p = impact_rate * (0.6 * interest + affinity) * reach * activity * rate * intensity;
-        if let Some(st) = state {
-            if st.cooling(u, minute) {
-                p *= config.cooldown_factor;
-            }
-            p *= st.mood(population, u, minute).reaction_factor() * st.involvement_factor(u, &stake_ids);
-        }
-        let p = p.min(config.max_probability);
-        if draw >= p as f64 {
-            return None;
-        }
-        // Stance: the event's valence from the user's side, softened by agreeableness.
-        let side = if side == 0.0 { 1.0 } else { side.signum() };
-        let temper = 0.7 + 0.3 * (1.0 - dq8(m.agreeable));
-        let stance = (valence_sign * side * (0.3 + event.intensity) * temper).clamp(-1.0, 1.0);
-        Some(Reaction { user: UserId(u), stance: (stance * 127.0) as i8, engagement: (p * 255.0) as u8 })
+    let decider = Decider {
+        population,
+        config,
+        event,
+        state,
+        hours: &index.hours,
+        topics,
+        threshold: index.threshold,
+        stakes: &stakes,
+        stake_ids: stakes.iter().map(|s| s.entity).collect(),
+        needs_favourites,
+        favourite_slack,
+        entities,
+        by_team,
+        by_party,
+        by_town,
+        reach: [false, true].map(|affine| {
+            std::array::from_fn(|t| match event.impact {
+                Impact::Local if !affine => 0.15,
+                Impact::National if !domestic[t] => 0.3,
+                _ => 1.0,
+            })
+        }),
+        town_hour,
+        rates,
+        prefix,
+        impact_rate,
+        intensity,
+        bound_factor: impact_rate * intensity * cooldown_max * 1.001,
+        valence_sign,
+        minute,
+        audience,
     };
-    let decide = &decide;
+    let decider = &decider;
     // Candidates: the topic audiences (a user in several is taken from the first), then
     // stakeholder followers and rival fans outside them. Each user is decided once.
-    let in_topic =
-        |m: &Member, upto: usize| topics[..upto].iter().any(|t| m.interests.get(t.index()) >= index.threshold);
     let mut out: Vec<Reaction> = topics
         .par_iter()
         .enumerate()
-        .flat_map(|(k, &t)| {
-            index
-                .topic(t)
-                .par_chunks(8192)
-                .flat_map_iter(move |chunk| chunk.iter().filter(move |m| k == 0 || !in_topic(m, k)).filter_map(decide))
-        })
+        .flat_map(|(k, &t)| index.topic(t).par_chunks(8192).flat_map_iter(move |chunk| decider.scan(chunk, k)))
         .collect();
     let mut extra: Vec<&[Member]> = Vec::new();
     for s in &stakes {
@@ -456,13 +407,169 @@ pub fn filter(
         .flat_map_iter(|(k, list)| {
             list.iter()
                 .filter(move |m| {
-                    !in_topic(m, topics.len())
+                    !decider.in_topic(m, topics.len())
                         && !extra[..k].iter().any(|l| l.binary_search_by_key(&m.user, |x| x.user).is_ok())
                 })
-                .filter_map(decide)
+                .filter_map(|m| decider.decide(m))
         })
         .collect();
     out.extend(more);
     out.par_sort_unstable_by_key(|r| r.user);
     out
+}
+
+/// One event's decision, with its per-event tables: [`Decider::decide`] is a pure function of
+/// the member (and the user state).
+struct Decider<'a> {
+    population: &'a Population,
+    config: &'a FilterConfig,
+    event: &'a Classification,
+    state: Option<&'a UserState>,
+    hours: &'a [[f32; 24]],
+    topics: &'static [Topic],
+    threshold: u8,
+    stakes: &'a [Stake],
+    stake_ids: Vec<u16>,
+    needs_favourites: bool,
+    favourite_slack: f32,
+    entities: usize,
+    /// Affinity and side toward the stakeholders by team and by party (summed over
+    /// stakeholders; the last slot stands for "none"), and affinity by town slot.
+    by_team: Vec<(f32, f32)>,
+    by_party: Vec<(f32, f32)>,
+    by_town: Vec<f32>,
+    /// Per town slot: the event's reach to a member without and with affinity; the local
+    /// hour at the event.
+    reach: [[f32; 256]; 2],
+    town_hour: [i32; 256],
+    /// Posting-rate factor per activity code.
+    rates: [f32; 256],
+    prefix: u64,
+    impact_rate: f32,
+    intensity: f32,
+    /// The event's rate, intensity and largest state factor, with a 0.1% margin: the part of
+    /// the probability's upper bound shared by every member.
+    bound_factor: f32,
+    valence_sign: f32,
+    minute: u32,
+    audience: Option<u8>,
+}
+
+impl Decider<'_> {
+    /// Whether `m` is in the audience of one of the first `upto` topics.
+    #[inline]
+    fn in_topic(&self, m: &Member, upto: usize) -> bool {
+        self.topics[..upto].iter().any(|t| m.interests.get(t.index()) >= self.threshold)
+    }
+
+    /// The decisions over one chunk of topic `k`'s audience (members of an earlier topic are
+    /// skipped: they were decided there).
+    fn scan(&self, chunk: &[Member], k: usize) -> Vec<Reaction> {
+        let mut out = Vec::new();
+        for m in chunk {
+            if k > 0 && self.in_topic(m, k) {
+                continue;
+            }
+            if let Some(r) = self.decide(m) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    #[inline]
+    fn own_affinity(&self, m: &Member) -> (f32, f32) {
+        let slot = |e: EntityIdx| (e as usize).min(self.entities);
+        let (t, p) = (self.by_team[slot(m.team)], self.by_party[slot(m.party)]);
+        (t.0 + p.0 + self.by_town[m.town as usize], t.1 + p.1)
+    }
+
+    /// The event's reach to `m`: local events reach the unaffiliated less, national ones
+    /// foreigners.
+    #[inline]
+    fn reach(&self, m: &Member, affinity: f32) -> f32 {
+        self.reach[(affinity != 0.0) as usize][m.town as usize]
+    }
+
+    /// Whether and how `m` reacts. The draw comes first, then an upper bound of the
+    /// probability from the member record alone; the lookups outside it (favourites, user
+    /// state) happen only below the bound, in [`Decider::finish`]. The decision is exactly the
+    /// one without the bound.
+    #[inline(always)]
+    fn decide(&self, m: &Member) -> Option<Reaction> {
+        if let Some(mask) = self.audience {
+            if self.state.is_none_or(|st| st.habits(m.user).tags & mask == 0) {
+                return None;
+            }
+        }
+        let draw = unit_f64(hash3_tail(self.prefix, m.user as u64));
+        let (own, own_side) = self.own_affinity(m);
+        let interest = match self.topics {
+            [t] => m.interests.get(t.index()),
+            ts => ts.iter().map(|t| m.interests.get(t.index())).max().unwrap_or(0),
+        } as f32
+            / 15.0;
+        let shifted = (self.town_hour[m.town as usize] - m.hour_shift as i32).rem_euclid(24) as usize;
+        let activity = self.hours[m.seed as usize][shifted].min(ACTIVITY_CAP);
+        let rate = self.rates[m.ppd as usize];
+        let high = own + self.favourite_slack;
+        // Factored for a short dependency chain; `bound_factor` carries a 0.1% margin, far
+        // above the rounding differences of the reordering.
+        let bound = (self.bound_factor * (0.6 * interest + high)) * (self.reach(m, high) * (activity * rate));
+        if draw >= bound.min(self.config.max_probability) as f64 {
+            return None;
+        }
+        self.finish(m, draw, (own, own_side), interest, (activity, rate))
+    }
+
+    /// The exact decision for a draw below the bound.
+    #[inline(never)]
+    fn finish(
+        &self,
+        m: &Member,
+        draw: f64,
+        own: (f32, f32),
+        interest: f32,
+        (activity, rate): (f32, f32),
+    ) -> Option<Reaction> {
+        let u = m.user;
+        let i = u as usize;
+        let c = self.population.columns();
+        debug_assert_eq!(m.team, c.affiliations[i].team);
+        let (affinity, side) = if self.needs_favourites {
+            let favourites = c.affiliations[i].favourites;
+            let n = self.stakes.iter().filter(|s| favourites.contains(&s.entity)).count() as f32;
+            (own.0 + 0.6 * n, own.1 + n)
+        } else {
+            own
+        };
+        let reach = self.reach(m, affinity);
+        let mut p = self.impact_rate * (0.6 * interest + affinity) * reach * activity * rate * self.intensity;
+        if let Some(st) = self.state {
+            if st.cooling(u, self.minute) {
+                p *= self.config.cooldown_factor;
+            }
+            // The state's factors from the cheapest lookup to the dearest, each step first
+            // checking the draw against the largest the rest could give (exact: rounding is
+            // monotone, and the factors are at most their maxima).
+            let maxp = self.config.max_probability;
+            if draw >= (p * (REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX)).min(maxp) as f64 {
+                return None;
+            }
+            let reaction = st.mood(self.population, u, self.minute).reaction_factor();
+            if draw >= (p * (reaction * INVOLVEMENT_FACTOR_MAX)).min(maxp) as f64 {
+                return None;
+            }
+            p *= reaction * st.involvement_factor(u, &self.stake_ids);
+        }
+        let p = p.min(self.config.max_probability);
+        if draw >= p as f64 {
+            return None;
+        }
+        // Stance: the event's valence from the user's side, softened by agreeableness.
+        let side = if side == 0.0 { 1.0 } else { side.signum() };
+        let temper = 0.7 + 0.3 * (1.0 - dq8(m.agreeable));
+        let stance = (self.valence_sign * side * (0.3 + self.event.intensity) * temper).clamp(-1.0, 1.0);
+        Some(Reaction { user: UserId(u), stance: (stance * 127.0) as i8, engagement: (p * 255.0) as u8 })
+    }
 }
