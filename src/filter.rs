@@ -549,18 +549,7 @@ impl Decider<'_> {
             if st.cooling(u, self.minute) {
                 p *= self.config.cooldown_factor;
             }
-            // The state's factors from the cheapest lookup to the dearest, each step first
-            // checking the draw against the largest the rest could give (exact: rounding is
-            // monotone, and the factors are at most their maxima).
-            let maxp = self.config.max_probability;
-            if draw >= (p * (REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX)).min(maxp) as f64 {
-                return None;
-            }
-            let reaction = st.mood(self.population, u, self.minute).reaction_factor();
-            if draw >= (p * (reaction * INVOLVEMENT_FACTOR_MAX)).min(maxp) as f64 {
-                return None;
-            }
-            p *= reaction * st.involvement_factor(u, &self.stake_ids);
+            p *= st.mood(self.population, u, self.minute).reaction_factor() * st.involvement_factor(u, &self.stake_ids);
         }
         let p = p.min(self.config.max_probability);
         if draw >= p as f64 {

@@ -638,8 +638,9 @@ impl UserState {
     ///
     /// Each pass runs in parallel over shards of [`relations::SHARD`] users (a pass changes
     /// only the users it is about, each shard in the sorted order); what shards share — the
-    /// history pool and the reflections — is written afterwards in one sequential pass in the
-    /// same order. The result is the same for any thread count.
+    /// history pool and the reflections — is written in one sequential pass in the same order,
+    /// beside passes (2) and (3), which never read it. The result is the same for any thread
+    /// count.
     pub fn apply(&mut self, population: &Population, class: &Classification, posts: &[Post]) -> ApplyReport {
         let mut report = ApplyReport::default();
         let world = population.world();
@@ -713,142 +714,157 @@ impl UserState {
             })
             .collect::<Vec<_>>()
             .concat();
-        self.history.reserve(by_author.len());
-        for (&k, &(formed, now)) in by_author.iter().zip(&formed) {
-            let act = &acts[k as usize];
-            self.history.push(
-                act.author,
-                Record {
-                    minute: act.minute,
-                    other: act.target_author,
-                    thread: act.thread,
-                    entity: entity.unwrap_or(u16::MAX),
-                    kind_category: act.kind as u8 | category << 4,
-                    stance: act.sign.saturating_mul(100),
-                },
-            );
-            report.actions += 1;
-            if let Some(kind) = formed {
-                self.reflect(act.author, kind, act.minute, category, about, now);
-                report.reflections += 1;
-            }
-        }
-
-        // (2) Authors reacted to.
-        let received = sorted_acts(&acts, |k, a| {
-            (a.target != u32::MAX
-                && a.target_author != a.author
-                && (a.target_author as usize) < users
-                && a.kind != PostKind::Post)
-                .then(|| key([a.target_author, a.target, a.minute, k]))
-        });
-        let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
-        let praised: Vec<(u32, u32)> = self
-            .cells
-            .par_chunks_mut(SHARD)
-            .zip(ranges)
-            .enumerate()
-            .map(|(s, (cells, range))| {
-                let mut praised = Vec::new();
-                let mut current = u32::MAX;
-                let mut count = 0u32;
-                for block in received[range].chunks(BLOCK) {
-                    touch(block.iter().map(|&k| &cells[acts[k as usize].target_author as usize - s * SHARD]));
-                    for &k in block {
-                        let act = &acts[k as usize];
-                        if current != act.target {
-                            current = act.target;
-                            count = 0;
-                        }
-                        count += 1;
-                        let cell = &mut cells[act.target_author as usize - s * SHARD];
-                        if received_cell(config, cell, act, count, posts) {
-                            praised.push((act.target_author, act.minute));
-                        }
+        // The history and the reflections formed are written in order on one thread while
+        // passes (2) and (3) run beside it: they touch cells, relationships and follows,
+        // never the history or the reflections. The reflections of passes (2) and (3) are
+        // formed after, in that order.
+        let w = &config.relations;
+        let UserState { cells, history, reflections, last_reflections, bank, relations, follows, .. } = &mut *self;
+        let (formed_count, (praised, interactions, per_shard)) = rayon::join(
+            || {
+                history.reserve(by_author.len());
+                let mut n = 0;
+                for (&k, &(formed, now)) in by_author.iter().zip(&formed) {
+                    let act = &acts[k as usize];
+                    history.push(
+                        act.author,
+                        Record {
+                            minute: act.minute,
+                            other: act.target_author,
+                            thread: act.thread,
+                            entity: entity.unwrap_or(u16::MAX),
+                            kind_category: act.kind as u8 | category << 4,
+                            stance: act.sign.saturating_mul(100),
+                        },
+                    );
+                    if let Some(kind) = formed {
+                        let mut into = Formed { history, bank, reflections, last: last_reflections };
+                        into.reflect(act.author, kind, act.minute, category, about, now);
+                        n += 1;
                     }
                 }
-                praised
-            })
-            .collect::<Vec<_>>()
-            .concat();
+                n
+            },
+            || {
+                // (2) Authors reacted to.
+                let received = sorted_acts(&acts, |k, a| {
+                    (a.target != u32::MAX
+                        && a.target_author != a.author
+                        && (a.target_author as usize) < users
+                        && a.kind != PostKind::Post)
+                        .then(|| key([a.target_author, a.target, a.minute, k]))
+                });
+                let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
+                let praised: Vec<(u32, u32)> = cells
+                    .par_chunks_mut(SHARD)
+                    .zip(ranges)
+                    .enumerate()
+                    .map(|(s, (cells, range))| {
+                        let mut praised = Vec::new();
+                        let mut current = u32::MAX;
+                        let mut count = 0u32;
+                        for block in received[range].chunks(BLOCK) {
+                            touch(block.iter().map(|&k| &cells[acts[k as usize].target_author as usize - s * SHARD]));
+                            for &k in block {
+                                let act = &acts[k as usize];
+                                if current != act.target {
+                                    current = act.target;
+                                    count = 0;
+                                }
+                                count += 1;
+                                let cell = &mut cells[act.target_author as usize - s * SHARD];
+                                if received_cell(config, cell, act, count, posts) {
+                                    praised.push((act.target_author, act.minute));
+                                }
+                            }
+                        }
+                        praised
+                    })
+                    .collect::<Vec<_>>()
+                    .concat();
+                // (3) Relationships, by acting user. The other side's weight toward them is
+                // read first, as it stood before this pass, so no shard reads another's
+                // changes.
+                let pairs: Vec<u32> = by_author
+                    .iter()
+                    .copied()
+                    .filter(|&k| {
+                        let a = &acts[k as usize];
+                        a.target != u32::MAX && a.author != a.target_author && (a.target_author as usize) < users
+                    })
+                    .collect();
+                let backs: Vec<f32> = pairs
+                    .par_iter()
+                    .map(|&k| {
+                        // Only a hostile interaction asks whether the pair are rivals.
+                        let a = &acts[k as usize];
+                        if a.hostile {
+                            relations.weight(a.target_author, a.author, a.minute, w)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
+                let graph = population.graph();
+                // Per shard: the feuds returned (a, b, minute) and the follow changes.
+                type Out = (Vec<(u32, u32, u32)>, Vec<FollowChange>);
+                let per_shard: Vec<Out> = relations
+                    .shards_mut(users)
+                    .par_iter_mut()
+                    .zip(follows.shards_mut(users).par_iter_mut())
+                    .zip(cells.par_chunks_mut(SHARD))
+                    .zip(ranges)
+                    .enumerate()
+                    .map(|(s, (((shard, follow_shard), cells), range))| {
+                        let (mut feuds, mut changes) = (Vec::new(), Vec::new());
+                        for (&k, &back) in pairs[range.clone()].iter().zip(&backs[range]) {
+                            let act = &acts[k as usize];
+                            let (a, b, minute) = (act.author, act.target_author, act.minute);
+                            let list = shard.entry(a).or_insert_with(|| Vec::with_capacity(4));
+                            let rival = |list: &Vec<relations::Relation>| {
+                                list.iter()
+                                    .find(|r| r.other == b)
+                                    .is_some_and(|r| label_of(r, back, minute, w) == Label::Rival)
+                            };
+                            let was_rival = act.hostile && rival(list);
+                            let (before, after) = relations::interact_in(list, b, minute, relation_delta(w, act), w);
+                            if act.hostile && !was_rival && rival(list) {
+                                cells[a as usize - s * SHARD].habits.since_reflection = 0;
+                                feuds.push((a, b, minute));
+                            }
+                            // Follows follow the relationship: a weight rising to `follow_at`
+                            // follows, one falling to `unfollow_at` unfollows (only at the crossing,
+                            // so a follow state the game set stays until the weight crosses again).
+                            let want = if after >= w.follow_at && before < w.follow_at {
+                                true
+                            } else if after <= w.unfollow_at && before > w.unfollow_at {
+                                false
+                            } else {
+                                continue;
+                            };
+                            let current = follow_shard.get(&a).map_or(&[][..], Vec::as_slice);
+                            if follows::follows_in(graph, current, a, b) != want {
+                                let mine = follow_shard.entry(a).or_default();
+                                follows::set_in(graph, mine, a, b, want, minute);
+                                if mine.is_empty() {
+                                    follow_shard.remove(&a);
+                                }
+                                changes.push(FollowChange { user: a, other: b, minute, follows: want });
+                            }
+                        }
+                        (feuds, changes)
+                    })
+                    .collect();
+                (praised, pairs.len(), per_shard)
+            },
+        );
+        report.actions += by_author.len();
+        report.reflections += formed_count;
         for (u, minute) in praised {
             self.reflect(u, Kind::Praise, minute, category, about, 1.0);
             report.reflections += 1;
         }
-
-        // (3) Relationships, by acting user. The other side's weight toward them is read
-        // first, as it stood before this pass, so no shard reads another's changes.
-        let w = &config.relations;
-        let pairs: Vec<u32> = by_author
-            .iter()
-            .copied()
-            .filter(|&k| {
-                let a = &acts[k as usize];
-                a.target != u32::MAX && a.author != a.target_author && (a.target_author as usize) < users
-            })
-            .collect();
-        let backs: Vec<f32> = pairs
-            .par_iter()
-            .map(|&k| {
-                // Only a hostile interaction asks whether the pair are rivals.
-                let a = &acts[k as usize];
-                if a.hostile {
-                    self.relations.weight(a.target_author, a.author, a.minute, w)
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
-        let graph = population.graph();
-        // Per shard: the feuds returned (a, b, minute) and the follow changes.
-        type Out = (Vec<(u32, u32, u32)>, Vec<FollowChange>);
-        let per_shard: Vec<Out> = self
-            .relations
-            .shards_mut(users)
-            .par_iter_mut()
-            .zip(self.follows.shards_mut(users).par_iter_mut())
-            .zip(self.cells.par_chunks_mut(SHARD))
-            .zip(ranges)
-            .enumerate()
-            .map(|(s, (((shard, follow_shard), cells), range))| {
-                let (mut feuds, mut changes) = (Vec::new(), Vec::new());
-                for (&k, &back) in pairs[range.clone()].iter().zip(&backs[range]) {
-                    let act = &acts[k as usize];
-                    let (a, b, minute) = (act.author, act.target_author, act.minute);
-                    let list = shard.entry(a).or_insert_with(|| Vec::with_capacity(4));
-                    let rival = |list: &Vec<relations::Relation>| {
-                        list.iter().find(|r| r.other == b).is_some_and(|r| label_of(r, back, minute, w) == Label::Rival)
-                    };
-                    let was_rival = act.hostile && rival(list);
-                    let (before, after) = relations::interact_in(list, b, minute, relation_delta(w, act), w);
-                    if act.hostile && !was_rival && rival(list) {
-                        cells[a as usize - s * SHARD].habits.since_reflection = 0;
-                        feuds.push((a, b, minute));
-                    }
-                    // Follows follow the relationship: a weight rising to `follow_at`
-                    // follows, one falling to `unfollow_at` unfollows (only at the crossing,
-                    // so a follow state the game set stays until the weight crosses again).
-                    let want = if after >= w.follow_at && before < w.follow_at {
-                        true
-                    } else if after <= w.unfollow_at && before > w.unfollow_at {
-                        false
-                    } else {
-                        continue;
-                    };
-                    let current = follow_shard.get(&a).map_or(&[][..], Vec::as_slice);
-                    if follows::follows_in(graph, current, a, b) != want {
-                        let mine = follow_shard.entry(a).or_default();
-                        follows::set_in(graph, mine, a, b, want, minute);
-                        if mine.is_empty() {
-                            follow_shard.remove(&a);
-                        }
-                        changes.push(FollowChange { user: a, other: b, minute, follows: want });
-                    }
-                }
-                (feuds, changes)
-            })
-            .collect();
         self.last_follows.clear();
         let mut feuds = Vec::new();
         for (f, c) in per_shard {
@@ -857,7 +873,7 @@ impl UserState {
         }
         report.follows = self.last_follows.iter().filter(|c| c.follows).count();
         report.unfollows = self.last_follows.len() - report.follows;
-        report.interactions += pairs.len();
+        report.interactions += interactions;
         for (a, b, minute) in feuds {
             self.reflect(a, Kind::Feud, minute, category, Some(reflect::subject::USER + b), -1.0);
             report.reflections += 1;
@@ -869,65 +885,13 @@ impl UserState {
     /// streak when most recent actions share a subject). The caller has reset the user's
     /// `since_reflection`.
     fn reflect(&mut self, u: u32, kind: Kind, minute: u32, category: u8, subject: Option<u32>, valence: f32) {
-        // A streak: most of the recent actions about one subject with one feeling.
-        let mut kind = kind;
-        let mut subject = subject;
-        let mut sign = if valence > 0.2 {
-            1
-        } else if valence < -0.2 {
-            -1
-        } else {
-            0
+        let mut formed = Formed {
+            history: &self.history,
+            bank: &self.bank,
+            reflections: &mut self.reflections,
+            last: &mut self.last_reflections,
         };
-        if kind == Kind::Routine {
-            // Per entity among the last 32 actions: (entity, count, stance sum); at most 32.
-            let mut counts = [(0u16, 0u32, 0i32); 32];
-            let mut distinct = 0usize;
-            let mut n = 0u32;
-            for r in self.history.recent(u).take(32) {
-                n += 1;
-                if r.entity != u16::MAX {
-                    let k = counts[..distinct].iter().position(|c| c.0 == r.entity).unwrap_or_else(|| {
-                        counts[distinct] = (r.entity, 0, 0);
-                        distinct += 1;
-                        distinct - 1
-                    });
-                    counts[k].1 += 1;
-                    counts[k].2 += r.stance.signum() as i32;
-                }
-            }
-            if let Some(&(e, c, s)) = counts[..distinct].iter().max_by_key(|&&(e, c, _)| (c, std::cmp::Reverse(e))) {
-                if c * 2 >= n && c >= 3 {
-                    kind = Kind::Streak;
-                    subject = Some(e as u32);
-                    sign = if s * 3 > c as i32 {
-                        1
-                    } else if s * 3 < -(c as i32) {
-                        -1
-                    } else {
-                        0
-                    };
-                }
-            }
-        }
-        let Some(subject) = subject else { return };
-        let choices = self.bank.choices(kind, sign);
-        if choices.is_empty() {
-            return;
-        }
-        let h = crate::rng::hash3(u as u64, 0x7265_666c, minute as u64, subject as u64);
-        let template = choices[(h % choices.len() as u64) as usize];
-        let importance = match kind {
-            Kind::Peak => 220,
-            Kind::Feud => 200,
-            Kind::Streak => 160 + (valence.abs() * 60.0) as u32,
-            Kind::Praise => 140,
-            Kind::Routine => 90,
-        }
-        .min(255) as u8;
-        let r = Reflection { minute, subject, template, importance, category, sign, reserved: [0; 3] };
-        self.reflections.add(u, r);
-        self.last_reflections.push((u, r));
+        formed.reflect(u, kind, minute, category, subject, valence);
     }
 
     /// The text of user `u`'s reflection `r`: the LLM's if it wrote one, else the template's
@@ -1072,6 +1036,81 @@ fn sorted_acts(acts: &[Act], key: impl Fn(u32, &Act) -> Option<u128> + Sync) -> 
     let mut keys: Vec<u128> = acts.par_iter().enumerate().filter_map(|(k, a)| key(k as u32, a)).collect();
     keys.par_sort_unstable();
     keys.into_iter().map(|x| x as u32).collect()
+}
+
+/// Where reflections form: the history they read, the bank they pick from and the stores they
+/// go to (split from [`UserState`] so the history can be written beside other passes).
+struct Formed<'a> {
+    history: &'a History,
+    bank: &'a Bank,
+    reflections: &'a mut Reflections,
+    last: &'a mut Vec<(u32, Reflection)>,
+}
+
+impl Formed<'_> {
+    /// Forms a reflection of `kind` for user `u` about `subject` (a routine one becomes a
+    /// streak when most recent actions share a subject).
+    fn reflect(&mut self, u: u32, kind: Kind, minute: u32, category: u8, subject: Option<u32>, valence: f32) {
+        // A streak: most of the recent actions about one subject with one feeling.
+        let mut kind = kind;
+        let mut subject = subject;
+        let mut sign = if valence > 0.2 {
+            1
+        } else if valence < -0.2 {
+            -1
+        } else {
+            0
+        };
+        if kind == Kind::Routine {
+            // Per entity among the last 32 actions: (entity, count, stance sum); at most 32.
+            let mut counts = [(0u16, 0u32, 0i32); 32];
+            let mut distinct = 0usize;
+            let mut n = 0u32;
+            for r in self.history.recent(u).take(32) {
+                n += 1;
+                if r.entity != u16::MAX {
+                    let k = counts[..distinct].iter().position(|c| c.0 == r.entity).unwrap_or_else(|| {
+                        counts[distinct] = (r.entity, 0, 0);
+                        distinct += 1;
+                        distinct - 1
+                    });
+                    counts[k].1 += 1;
+                    counts[k].2 += r.stance.signum() as i32;
+                }
+            }
+            if let Some(&(e, c, s)) = counts[..distinct].iter().max_by_key(|&&(e, c, _)| (c, std::cmp::Reverse(e))) {
+                if c * 2 >= n && c >= 3 {
+                    kind = Kind::Streak;
+                    subject = Some(e as u32);
+                    sign = if s * 3 > c as i32 {
+                        1
+                    } else if s * 3 < -(c as i32) {
+                        -1
+                    } else {
+                        0
+                    };
+                }
+            }
+        }
+        let Some(subject) = subject else { return };
+        let choices = self.bank.choices(kind, sign);
+        if choices.is_empty() {
+            return;
+        }
+        let h = crate::rng::hash3(u as u64, 0x7265_666c, minute as u64, subject as u64);
+        let template = choices[(h % choices.len() as u64) as usize];
+        let importance = match kind {
+            Kind::Peak => 220,
+            Kind::Feud => 200,
+            Kind::Streak => 160 + (valence.abs() * 60.0) as u32,
+            Kind::Praise => 140,
+            Kind::Routine => 90,
+        }
+        .min(255) as u8;
+        let r = Reflection { minute, subject, template, importance, category, sign, reserved: [0; 3] };
+        self.reflections.add(u, r);
+        self.last.push((u, r));
+    }
 }
 
 /// For `len` items sorted by user (`user_at(i)`), the item ranges of each shard of
