@@ -692,8 +692,7 @@ impl UserState {
         let config = &self.config.clone();
 
         // (1) Authors: the cells in parallel, then history and reflections in order.
-        let by_author =
-            sorted_acts(&acts, |k, a| ((a.author as usize) < users).then(|| key([0, a.author, a.minute, k])));
+        let by_author = by_author(&acts, users);
         let ranges = shard_ranges(users, by_author.len(), |i| acts[by_author[i] as usize].author);
         let formed: Vec<(Option<Kind>, f32)> = self
             .cells
@@ -1031,6 +1030,30 @@ fn touch<'a>(cells: impl Iterator<Item = &'a Cell>) {
     std::hint::black_box(cells.fold(0u32, |x, c| x ^ c.mental.minute));
 }
 
+/// Indices of `acts` by (author, minute, index), acts of authors beyond `users` left out.
+/// The key is packed into 64 bits when it fits (authors, the burst's span of minutes and the
+/// indices rarely need more), which sorts about twice as fast as 128.
+fn by_author(acts: &[Act], users: usize) -> Vec<u32> {
+    let (lo, hi) =
+        acts.par_iter().map(|a| (a.minute, a.minute)).reduce(|| (u32::MAX, 0), |x, y| (x.0.min(y.0), x.1.max(y.1)));
+    let bits = |x: u64| 64 - x.leading_zeros();
+    let (ub, mb, kb) = (bits(users as u64), bits(hi.saturating_sub(lo) as u64), bits(acts.len() as u64));
+    if acts.is_empty() || ub + mb + kb > 64 {
+        return sorted_acts(acts, |k, a| {
+            ((a.author as usize) < users).then_some((a.author as u128) << 64 | (a.minute as u128) << 32 | k as u128)
+        });
+    }
+    let mut keys: Vec<u64> = acts
+        .par_iter()
+        .enumerate()
+        .filter(|(_, a)| (a.author as usize) < users)
+        .map(|(k, a)| (a.author as u64) << (mb + kb) | ((a.minute - lo) as u64) << kb | k as u64)
+        .collect();
+    keys.par_sort_unstable();
+    let mask = (1u64 << kb) - 1;
+    keys.into_iter().map(|x| (x & mask) as u32).collect()
+}
+
 /// Acts (indices into `acts`) that `key` keeps, sorted by their key (unique: it ends in the index).
 fn sorted_acts(acts: &[Act], key: impl Fn(u32, &Act) -> Option<u128> + Sync) -> Vec<u32> {
     let mut keys: Vec<u128> = acts.par_iter().enumerate().filter_map(|(k, a)| key(k as u32, a)).collect();
@@ -1265,5 +1288,46 @@ pub fn subject_name(population: &Population, subject: u32) -> String {
         crate::actions::entity_name(population.world(), subject as u16)
     } else {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acts(n: u32, minute_span: u32) -> Vec<Act> {
+        (0..n)
+            .map(|k| {
+                let h = crate::rng::mix64(k as u64);
+                Act {
+                    author: (h % 1_200) as u32,
+                    minute: 1 + (h >> 20) as u32 % minute_span,
+                    target: u32::MAX,
+                    target_author: u32::MAX,
+                    thread: u32::MAX,
+                    kind: PostKind::Like,
+                    sign: 0,
+                    hostile: false,
+                }
+            })
+            .collect()
+    }
+
+    /// The 64-bit packed author order is the 128-bit one, and so is the fallback when the
+    /// minutes span too much to pack.
+    #[test]
+    fn author_order_packed_or_not_is_by_author_minute_index() {
+        // 1,000 users: some authors are beyond, left out. 2^25 users and minutes over the
+        // whole range need 26 + 32 + 13 bits: the 128-bit fallback.
+        for (span, users) in [(1, 1_000), (90, 1_000), (10_080, 1_000), (u32::MAX - 2, 1_000), (u32::MAX - 2, 1 << 25)]
+        {
+            let acts = acts(5_000, span);
+            let expected = sorted_acts(&acts, |k, a| {
+                ((a.author as usize) < users).then_some((a.author as u128) << 64 | (a.minute as u128) << 32 | k as u128)
+            });
+            assert_eq!(expected.len() < acts.len(), users == 1_000);
+            assert_eq!(by_author(&acts, users), expected, "minute span {span}, {users} users");
+        }
+        assert!(by_author(&[], 10).is_empty());
     }
 }
