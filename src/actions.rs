@@ -170,6 +170,15 @@ impl RootsByAuthor {
     }
 }
 
+/// Where one reaction goes, before replies to replies are drawn (with the stream to draw
+/// them from).
+struct Pick {
+    target: usize,
+    related: bool,
+    sentiment: Sentiment,
+    rng: Stream,
+}
+
 struct Choice {
     user: u32,
     kind: PostKind,
@@ -250,21 +259,47 @@ pub fn act(
     let base = (event_index as u64) << 32;
     let mut posts: Vec<Post> = Vec::with_capacity(choices.len());
     let mut root_by_author = RootsByAuthor::new(population.len());
-    let mut followed: Vec<usize> = Vec::new();
     let mut roots: Vec<usize> = Vec::new();
     let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
-    // Pass 1 (sequential: targets depend on earlier posts): kinds, links and times.
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
-    for c in &choices {
-        let user = UserId(c.user);
-        let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
-        let mut time = event.time.0 + c.delay;
-        let (mut parent, mut quoted, mut root, mut depth, mut target_of) = (None, None, None, 0u8, None);
-        let mut sentiment = c.sentiment;
-        if c.kind != PostKind::Post && !roots.is_empty() {
-            // Someone they have a strong relationship with, if they posted; else sometimes a
-            // post by someone they follow, else one drawn by popularity.
+    let post = |c: &Choice, kind: PostKind, sentiment: Sentiment, time: i64, index: usize| Post {
+        id: PostId(base | index as u64),
+        author: UserId(c.user),
+        handle: String::new(),
+        kind,
+        parent: None,
+        quoted: None,
+        root: None,
+        depth: 0,
+        text: None,
+        gif: None,
+        image: None,
+        image_request: None,
+        event: event.id.clone(),
+        time: crate::events::GameTime(time),
+        sentiment,
+        source: Source::Template,
+    };
+    // Pass 1a: the root posts (they sort first; there is at least one, see above).
+    let n_roots = choices.iter().take_while(|c| c.kind == PostKind::Post).count();
+    for c in &choices[..n_roots] {
+        let index = posts.len();
+        posts.push(post(c, PostKind::Post, c.sentiment, event.time.0 + c.delay, index));
+        targets.push(None);
+        root_by_author.insert(c.user, index);
+        roots.push(index);
+        // Attention is heavy-tailed: popular authors' posts draw most reactions.
+        let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64);
+        root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
+    }
+    // Pass 1b (parallel: the roots are all known): which root each reaction goes to.
+    // Someone they have a strong relationship with, if they posted; else sometimes a post by
+    // someone they follow, else one drawn by popularity.
+    let picks: Vec<Pick> = choices[n_roots..]
+        .par_iter()
+        .map_init(Vec::new, |followed: &mut Vec<usize>, c| {
+            let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
             let related = state.and_then(|st| {
                 st.relations()
                     .of(c.user)
@@ -284,11 +319,11 @@ pub fn act(
                     changed = st.following(population, c.user);
                     &changed[..]
                 }
-                _ => population.graph().following(user),
+                _ => population.graph().following(UserId(c.user)),
             };
             followed.clear();
             followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
-            let mut target = if let Some((_, _, k)) = related {
+            let target = if let Some((_, _, k)) = related {
                 k
             } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
                 let x = rng.f64() * root_cum[root_cum.len() - 1];
@@ -297,64 +332,42 @@ pub fn act(
                 followed[rng.below(followed.len() as u64) as usize]
             };
             // The tone follows the relationship: hostile to rivals, on side with friends.
-            if let Some((w, _, k)) = related {
-                sentiment = if w < 0.0 { Sentiment::Negative } else { posts[k].sentiment };
-            }
-            if related.is_none()
-                && matches!(c.kind, PostKind::Reply | PostKind::Gif)
-                && !replies.is_empty()
-                && rng.chance(config.reply_to_reply as f64)
-            {
-                let r = replies[rng.below(replies.len() as u64) as usize];
-                if posts[r].depth < config.max_depth {
-                    target = r;
-                }
-            }
-            let t: &Post = &posts[target];
-            time = time.max(t.time.0 + 30);
-            target_of = Some(target);
-            match c.kind {
-                PostKind::Quote => quoted = Some(t.id),
-                PostKind::Reply | PostKind::Gif => {
-                    parent = Some(t.id);
-                    root = Some(t.root.unwrap_or(t.id));
-                    depth = t.depth + 1;
-                }
-                _ => parent = Some(t.id),
+            let sentiment = match related {
+                Some((w, _, _)) if w < 0.0 => Sentiment::Negative,
+                Some((_, _, k)) => posts[k].sentiment,
+                None => c.sentiment,
+            };
+            Pick { target, related: related.is_some(), sentiment, rng }
+        })
+        .collect();
+    // Pass 1c (sequential: a reply may answer an earlier reply): links and times.
+    for (c, mut pick) in choices[n_roots..].iter().zip(picks) {
+        let mut target = pick.target;
+        if !pick.related
+            && matches!(c.kind, PostKind::Reply | PostKind::Gif)
+            && !replies.is_empty()
+            && pick.rng.chance(config.reply_to_reply as f64)
+        {
+            let r = replies[pick.rng.below(replies.len() as u64) as usize];
+            if posts[r].depth < config.max_depth {
+                target = r;
             }
         }
-        let kind = if c.kind != PostKind::Post && roots.is_empty() { PostKind::Post } else { c.kind };
         let index = posts.len();
-        posts.push(Post {
-            id: PostId(base | index as u64),
-            author: user,
-            handle: String::new(),
-            kind,
-            parent,
-            quoted,
-            root,
-            depth,
-            text: None,
-            gif: None,
-            image: None,
-            image_request: None,
-            event: event.id.clone(),
-            time: crate::events::GameTime(time),
-            sentiment,
-            source: Source::Template,
-        });
-        targets.push(target_of);
-        match kind {
-            PostKind::Post => {
-                root_by_author.insert(c.user, index);
-                roots.push(index);
-                // Attention is heavy-tailed: popular authors' posts draw most reactions.
-                let weight = (1.0 + population.graph().in_degree(user) as f64).powf(config.attention as f64);
-                root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
+        let t: &Post = &posts[target];
+        let mut p = post(c, c.kind, pick.sentiment, (event.time.0 + c.delay).max(t.time.0 + 30), index);
+        match c.kind {
+            PostKind::Quote => p.quoted = Some(t.id),
+            PostKind::Reply | PostKind::Gif => {
+                p.parent = Some(t.id);
+                p.root = Some(t.root.unwrap_or(t.id));
+                p.depth = t.depth + 1;
+                replies.push(index);
             }
-            PostKind::Reply | PostKind::Gif => replies.push(index),
-            _ => {}
+            _ => p.parent = Some(t.id),
         }
+        posts.push(p);
+        targets.push(Some(target));
     }
     posts.par_iter_mut().for_each(|p| p.handle = population.handle(p.author));
     let filled: Vec<Fill> = posts
