@@ -6,6 +6,7 @@
 use crate::events::GameTime;
 use crate::ids::UserId;
 use crate::templates::Sentiment;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A post's id: `(event index << 32) | sequence within the event`, unique in a run.
@@ -124,14 +125,29 @@ pub struct Post {
 
 /// Sorts posts into timeline order: by game time, then id.
 pub fn sort(posts: &mut [Post]) {
-    posts.sort_by_key(|p| (p.time, p.id));
+    // Stable, as before it was parallel: posts read from files may repeat an id.
+    posts.par_sort_by_key(|p| (p.time, p.id));
 }
 
-/// Writes posts as JSON lines.
+/// Writes posts as JSON lines. Lines are formatted in parallel, a few thousand posts per
+/// buffer and a bounded number of buffers at a time, and written in order.
 pub fn write_jsonl<W: std::io::Write>(posts: &[Post], mut w: W) -> std::io::Result<()> {
-    for p in posts {
-        serde_json::to_writer(&mut w, p)?;
-        w.write_all(b"\n")?;
+    const CHUNK: usize = 2048;
+    for group in posts.chunks(CHUNK * 16) {
+        let buffers: Vec<Vec<u8>> = group
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut buf = Vec::with_capacity(chunk.len() * 256);
+                for p in chunk {
+                    serde_json::to_writer(&mut buf, p)?;
+                    buf.push(b'\n');
+                }
+                Ok(buf)
+            })
+            .collect::<std::io::Result<_>>()?;
+        for b in buffers {
+            w.write_all(&b)?;
+        }
     }
     w.flush()
 }
