@@ -56,9 +56,18 @@ impl CharChain {
     /// Generates a capitalised word of 3..=max_len characters. Falls back to a training word
     /// if the chain keeps producing words out of range.
     pub fn generate(&self, rng: &mut Stream, max_len: usize) -> String {
+        let mut out = String::new();
+        self.generate_into(rng, max_len, &mut out);
+        out
+    }
+
+    /// [`CharChain::generate`], appending the word to `dest` (no allocation of its own
+    /// beyond one scratch buffer).
+    pub fn generate_into(&self, rng: &mut Stream, max_len: usize, dest: &mut String) {
         let a = self.alphabet.len() + 1;
+        let mut out = String::with_capacity(max_len * 2 + 2);
         for _ in 0..8 {
-            let mut out = String::new();
+            out.clear();
             let (mut c1, mut c2) = (0usize, 0usize);
             let mut len = 0;
             loop {
@@ -82,19 +91,27 @@ impl CharChain {
                 c2 = s;
             }
             if (3..=max_len).contains(&len) && !out.ends_with(['-', '\'']) {
-                return capitalise(&out);
+                capitalise_into(&out, dest);
+                return;
             }
         }
         if self.words.is_empty() {
-            return "Anon".to_string();
+            dest.push_str("Anon");
+            return;
         }
-        capitalise(&self.words[rng.below(self.words.len() as u64) as usize])
+        capitalise_into(&self.words[rng.below(self.words.len() as u64) as usize], dest);
     }
 }
 
 /// Upper-cases the first letter and any letter after `-`, `'` or a space.
 pub fn capitalise(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
+    capitalise_into(word, &mut out);
+    out
+}
+
+/// [`capitalise`], appending to `out`.
+pub fn capitalise_into(word: &str, out: &mut String) {
     let mut up = true;
     for c in word.chars() {
         if up {
@@ -104,7 +121,6 @@ pub fn capitalise(word: &str) -> String {
         }
         up = matches!(c, '-' | '\'' | ' ');
     }
-    out
 }
 
 /// A Markov chain over `n` discrete states with add-one smoothing.

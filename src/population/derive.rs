@@ -23,6 +23,7 @@ use crate::rng::{domain, mix64, Stream};
 use crate::seeds::{Seed, SeedSet};
 use crate::taxonomy::TOPIC_COUNT;
 use crate::world::{EntityKind, World, NO_ENTITY};
+use std::fmt::Write as _;
 
 /// The derived columns of one user (everything but the graph-related ones).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -228,22 +229,25 @@ pub fn fold_ascii(s: &str, out: &mut String) {
 pub fn display_name(seeds: &SeedSet, model: &Model, master: u64, user: u32, lineage: u16, gender: u8) -> String {
     let mut rng = Stream::new(master, domain::NAME, user as u64, 0);
     let near = model.neighbour(lineage as usize, &mut rng);
-    let first = if rng.chance(0.45) {
+    let mut name = String::with_capacity(24);
+    let first_chain = &model.first[(gender as usize).min(2)];
+    if rng.chance(0.45) {
         let s = &seeds.seeds[if rng.chance(0.5) { lineage as usize } else { near }];
         if s.gender as u8 == gender {
-            s.first.clone()
+            name.push_str(&s.first);
         } else {
-            model.first[(gender as usize).min(2)].generate(&mut rng, 10)
+            first_chain.generate_into(&mut rng, 10, &mut name);
         }
     } else {
-        model.first[(gender as usize).min(2)].generate(&mut rng, 10)
-    };
-    let last = if rng.chance(0.5) {
-        seeds.seeds[if rng.chance(0.5) { lineage as usize } else { near }].last.clone()
+        first_chain.generate_into(&mut rng, 10, &mut name);
+    }
+    name.push(' ');
+    if rng.chance(0.5) {
+        name.push_str(&seeds.seeds[if rng.chance(0.5) { lineage as usize } else { near }].last);
     } else {
-        model.last.generate(&mut rng, 12)
-    };
-    format!("{first} {last}")
+        model.last.generate_into(&mut rng, 12, &mut name);
+    }
+    name
 }
 
 /// The handle before collision resolution, built from the display name in one of several
@@ -251,7 +255,7 @@ pub fn display_name(seeds: &SeedSet, model: &Model, master: u64, user: u32, line
 pub fn base_handle(name: &str, master: u64, user: u32, age: u8) -> String {
     let mut rng = Stream::new(master, domain::NAME, user as u64, 1);
     let mut words = name.split_whitespace();
-    let (mut first, mut last) = (String::new(), String::new());
+    let (mut first, mut last) = (String::with_capacity(16), String::with_capacity(16));
     fold_ascii(words.next().unwrap_or(""), &mut first);
     fold_ascii(words.last().unwrap_or(""), &mut last);
     if first.is_empty() {
@@ -260,21 +264,31 @@ pub fn base_handle(name: &str, master: u64, user: u32, age: u8) -> String {
     if last.is_empty() {
         last.push('x');
     }
-    let initial = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
-    let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    // Both are ASCII (`fold_ascii`) and non-empty, so byte cuts are character cuts.
+    let (first, last) = (first.as_str(), last.as_str());
     let year = (2026 - age as i32).rem_euclid(100);
-    let mut h = match rng.below(10) {
-        0 => format!("{first}{last}"),
-        1 => format!("{first}_{last}"),
-        2 => format!("{}{last}", initial(&first)),
-        3 => format!("{first}{}", initial(&last)),
-        4 => format!("{first}{}", 10 + rng.below(990)),
-        5 => format!("{last}{}", initial(&first)),
-        6 => format!("the{first}"),
-        7 => format!("{first}_{}", cut(&last, 3)),
-        8 => format!("{first}{year:02}"),
-        _ => format!("{}{}", cut(&first, 4), cut(&last, 4)),
+    let mut h = String::with_capacity(32);
+    let parts: [&str; 3] = match rng.below(10) {
+        0 => [first, last, ""],
+        1 => [first, "_", last],
+        2 => [prefix(first, 1), last, ""],
+        3 => [first, prefix(last, 1), ""],
+        4 => {
+            h.push_str(first);
+            let _ = write!(h, "{}", 10 + rng.below(990));
+            ["", "", ""]
+        }
+        5 => [last, prefix(first, 1), ""],
+        6 => ["the", first, ""],
+        7 => [first, "_", prefix(last, 3)],
+        8 => {
+            h.push_str(first);
+            let _ = write!(h, "{year:02}");
+            ["", "", ""]
+        }
+        _ => [prefix(first, 4), prefix(last, 4), ""],
     };
+    parts.iter().for_each(|p| h.push_str(p));
     h.truncate(15);
     while h.ends_with('_') {
         h.pop();
@@ -289,6 +303,11 @@ pub fn base_handle(name: &str, master: u64, user: u32, age: u8) -> String {
         h.push('x');
     }
     h
+}
+
+/// The first `n` bytes of an ASCII `s` (all of it if shorter).
+fn prefix(s: &str, n: usize) -> &str {
+    &s[..n.min(s.len())]
 }
 
 /// Applies a collision suffix: `base` cut so that `base_suffix` fits in 15 characters.

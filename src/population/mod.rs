@@ -269,7 +269,10 @@ impl Population {
         let d = &self.cols.demographics[u.index()];
         let name = self.display_name(u);
         let base = derive::base_handle(&name, self.config.seed, u.0, d.age);
-        derive::suffixed_handle(&base, self.cols.handle_suffix[u.index()])
+        match self.cols.handle_suffix[u.index()] {
+            0 => base,
+            suffix => derive::suffixed_handle(&base, suffix),
+        }
     }
 
     /// The full profile of `u`, expanded from the compact columns.
