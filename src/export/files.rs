@@ -1,5 +1,6 @@
 //! Files that are either complete or visibly not: written under `name.tmp`, checksummed as
-//! they are written, renamed to `name` only when finished.
+//! they are written, renamed to `name` only when finished. An existing file that is not a
+//! regular one (`/dev/null`, a named pipe) is written in place: a rename would replace it.
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -24,6 +25,12 @@ impl Write for HashingWriter {
     }
 }
 
+/// Whether `path` exists and is neither a regular file nor a directory (a device such as
+/// `/dev/null`, a named pipe): such a path is written in place, never renamed over.
+pub fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// A file being written under a temporary name (`<name>.tmp` in the same directory).
 pub struct AtomicFile {
     path: PathBuf,
@@ -46,7 +53,7 @@ impl AtomicFile {
     /// Creates `<path>.tmp` (replacing a stale one). `path` itself is untouched until
     /// [`AtomicFile::commit`].
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+        let tmp = if is_special(path) { path.to_path_buf() } else { PathBuf::from(format!("{}.tmp", path.display())) };
         let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let writer = HashingWriter {
             inner: std::io::BufWriter::with_capacity(1 << 20, file),
@@ -87,9 +94,11 @@ impl AtomicFile {
         let crc32 = writer.hasher.clone().finalize();
         let bytes = writer.bytes;
         let file = writer.inner.into_inner().map_err(|e| Error::io(tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(tmp, e))?;
-        drop(file);
-        std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
+        if tmp != path {
+            file.sync_all().map_err(|e| Error::io(tmp, e))?;
+            drop(file);
+            std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
+        }
         Ok(Written { path: path.to_path_buf(), bytes, crc32 })
     }
 }
@@ -127,4 +136,36 @@ pub fn checksum(path: &Path) -> Result<(u64, u32)> {
         bytes += n as u64;
     }
     Ok((bytes, h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    /// Writing to a named pipe (as to /dev/null) goes through the pipe and leaves it a pipe: a
+    /// rename from `<name>.tmp` would have replaced it with a regular file.
+    #[test]
+    fn a_named_pipe_is_written_in_place_not_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("out.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("no mkfifo here: skipped");
+            return;
+        }
+        assert!(is_special(&fifo) && !is_special(dir.path()) && !is_special(&dir.path().join("none")));
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).expect("read the pipe"))
+        };
+        let mut f = AtomicFile::create(&fifo).expect("create");
+        f.writer().write_all(b"{\"id\":1}\n").expect("write");
+        let written = f.commit().expect("commit");
+        assert_eq!(written.bytes, 9);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).expect("still there").file_type().is_fifo(), "the pipe was replaced");
+        assert!(!dir.path().join("out.jsonl.tmp").exists());
+        assert_eq!(reader.join().expect("reader"), b"{\"id\":1}\n");
+    }
 }
