@@ -105,7 +105,9 @@ impl<W: Write> Out<W> {
 
 /// Saves `state` and the pipeline's memory, bound to a population by `fingerprint`.
 pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &PipelineMemory) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    // A device or named pipe is written in place: a rename would replace it.
+    let special = crate::export::files::is_special(path);
+    let tmp = if special { path.to_path_buf() } else { PathBuf::from(format!("{}.tmp", path.display())) };
     let io = |e| Error::io(&tmp, e);
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut out = Out { w: BufWriter::new(file), crc: crc32fast::Hasher::new() };
@@ -153,9 +155,15 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
         out.put(&crc.to_le_bytes())?;
         out.put(&[0u8; 4])?;
         out.w.flush()?;
+        if special {
+            return Ok(());
+        }
         out.w.get_ref().sync_all()
     })()
     .map_err(io)?;
+    if special {
+        return Ok(());
+    }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
