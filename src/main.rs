@@ -691,16 +691,9 @@ fn run_pipeline(args: RunArgs) -> Result<()> {
     timeline::sort(&mut posts);
     match &args.out {
         Some(path) => {
-            // Through `<out>.tmp` and a rename, except to /dev/null or a pipe (written in
-            // place: a rename would replace the device).
-            let special = chorus::export::files::is_special(path);
-            let tmp = if special { path.clone() } else { PathBuf::from(format!("{}.tmp", path.display())) };
-            let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-            timeline::write_jsonl(&posts, std::io::BufWriter::new(file))
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            if !special {
-                std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-            }
+            let mut file = chorus::export::files::AtomicFile::create(path)?;
+            timeline::write_jsonl(&posts, file.writer()).map_err(|e| file.err(e))?;
+            file.commit()?;
         }
         None => timeline::write_jsonl(&posts, std::io::BufWriter::new(std::io::stdout().lock()))?,
     }

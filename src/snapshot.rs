@@ -56,8 +56,7 @@ struct TextFile {
 /// Saves `population` to `path` (atomically: written to `<path>.tmp`, then renamed; a device
 /// or named pipe is written in place).
 pub fn save(population: &Population, path: &Path) -> Result<()> {
-    let special = crate::export::files::is_special(path);
-    let tmp = if special { path.to_path_buf() } else { PathBuf::from(format!("{}.tmp", path.display())) };
+    let tmp = crate::export::files::staging_path(path);
     let io = |e| Error::io(&tmp, e);
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut w = CrcWriter { inner: BufWriter::with_capacity(1 << 20, file), crc: crc32fast::Hasher::new(), written: 0 };
@@ -68,12 +67,7 @@ pub fn save(population: &Population, path: &Path) -> Result<()> {
     w.section(b"END\0", &trailer).map_err(io)?;
     w.inner.write_all(MAGIC).map_err(io)?;
     let file = w.inner.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-    if special {
-        return Ok(());
-    }
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::export::files::publish(file, &tmp, path)
 }
 
 fn write_all<W: Write>(p: &Population, w: &mut CrcWriter<W>) -> std::io::Result<()> {

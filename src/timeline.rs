@@ -125,7 +125,7 @@ pub struct Post {
 
 /// Sorts posts into timeline order: by game time, then id.
 pub fn sort(posts: &mut [Post]) {
-    // Stable, as before it was parallel: posts read from files may repeat an id.
+    // Stable: posts read from files may repeat an id.
     posts.par_sort_by_key(|p| (p.time, p.id));
 }
 

@@ -31,6 +31,27 @@ pub fn is_special(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
+/// Where `path` is written until it is complete: `<path>.tmp`, or `path` itself when it is
+/// [special](is_special).
+pub fn staging_path(path: &Path) -> PathBuf {
+    if is_special(path) {
+        path.to_path_buf()
+    } else {
+        PathBuf::from(format!("{}.tmp", path.display()))
+    }
+}
+
+/// Makes `file`, written at `tmp` (from [`staging_path`]), the finished `path`: synced to
+/// disk and renamed. Nothing is left to do for a path written in place.
+pub fn publish(file: std::fs::File, tmp: &Path, path: &Path) -> Result<()> {
+    if tmp == path {
+        return Ok(());
+    }
+    file.sync_all().map_err(|e| Error::io(tmp, e))?;
+    drop(file);
+    std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))
+}
+
 /// A file being written under a temporary name (`<name>.tmp` in the same directory).
 pub struct AtomicFile {
     path: PathBuf,
@@ -50,10 +71,10 @@ pub struct Written {
 }
 
 impl AtomicFile {
-    /// Creates `<path>.tmp` (replacing a stale one). `path` itself is untouched until
-    /// [`AtomicFile::commit`].
+    /// Creates `<path>.tmp` (replacing a stale one; see [`staging_path`]). `path` itself is
+    /// untouched until [`AtomicFile::commit`].
     pub fn create(path: &Path) -> Result<AtomicFile> {
-        let tmp = if is_special(path) { path.to_path_buf() } else { PathBuf::from(format!("{}.tmp", path.display())) };
+        let tmp = staging_path(path);
         let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let writer = HashingWriter {
             inner: std::io::BufWriter::with_capacity(1 << 20, file),
@@ -78,7 +99,7 @@ impl AtomicFile {
         Error::io(&self.tmp, e)
     }
 
-    /// Flushes, syncs to disk and renames the temporary file to its final name.
+    /// Flushes, then [`publish`]es the file under its final name.
     pub fn commit(self) -> Result<Written> {
         Self::commit_writer(self.writer, &self.tmp, &self.path)
     }
@@ -94,11 +115,7 @@ impl AtomicFile {
         let crc32 = writer.hasher.clone().finalize();
         let bytes = writer.bytes;
         let file = writer.inner.into_inner().map_err(|e| Error::io(tmp, e.into_error()))?;
-        if tmp != path {
-            file.sync_all().map_err(|e| Error::io(tmp, e))?;
-            drop(file);
-            std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
-        }
+        publish(file, tmp, path)?;
         Ok(Written { path: path.to_path_buf(), bytes, crc32 })
     }
 }

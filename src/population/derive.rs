@@ -23,7 +23,6 @@ use crate::rng::{domain, mix64, Stream};
 use crate::seeds::{Seed, SeedSet};
 use crate::taxonomy::TOPIC_COUNT;
 use crate::world::{EntityKind, World, NO_ENTITY};
-use std::fmt::Write as _;
 
 /// The derived columns of one user (everything but the graph-related ones).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -267,28 +266,18 @@ pub fn base_handle(name: &str, master: u64, user: u32, age: u8) -> String {
     // Both are ASCII (`fold_ascii`) and non-empty, so byte cuts are character cuts.
     let (first, last) = (first.as_str(), last.as_str());
     let year = (2026 - age as i32).rem_euclid(100);
-    let mut h = String::with_capacity(32);
-    let parts: [&str; 3] = match rng.below(10) {
-        0 => [first, last, ""],
-        1 => [first, "_", last],
-        2 => [prefix(first, 1), last, ""],
-        3 => [first, prefix(last, 1), ""],
-        4 => {
-            h.push_str(first);
-            let _ = write!(h, "{}", 10 + rng.below(990));
-            ["", "", ""]
-        }
-        5 => [last, prefix(first, 1), ""],
-        6 => ["the", first, ""],
-        7 => [first, "_", prefix(last, 3)],
-        8 => {
-            h.push_str(first);
-            let _ = write!(h, "{year:02}");
-            ["", "", ""]
-        }
-        _ => [prefix(first, 4), prefix(last, 4), ""],
+    let mut h = match rng.below(10) {
+        0 => [first, last].concat(),
+        1 => [first, "_", last].concat(),
+        2 => [prefix(first, 1), last].concat(),
+        3 => [first, prefix(last, 1)].concat(),
+        4 => format!("{first}{}", 10 + rng.below(990)),
+        5 => [last, prefix(first, 1)].concat(),
+        6 => ["the", first].concat(),
+        7 => [first, "_", prefix(last, 3)].concat(),
+        8 => format!("{first}{year:02}"),
+        _ => [prefix(first, 4), prefix(last, 4)].concat(),
     };
-    parts.iter().for_each(|p| h.push_str(p));
     h.truncate(15);
     while h.ends_with('_') {
         h.pop();

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"CHORUSST";
 /// Format version written by this build.
@@ -105,9 +105,7 @@ impl<W: Write> Out<W> {
 
 /// Saves `state` and the pipeline's memory, bound to a population by `fingerprint`.
 pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &PipelineMemory) -> Result<()> {
-    // A device or named pipe is written in place: a rename would replace it.
-    let special = crate::export::files::is_special(path);
-    let tmp = if special { path.to_path_buf() } else { PathBuf::from(format!("{}.tmp", path.display())) };
+    let tmp = crate::export::files::staging_path(path);
     let io = |e| Error::io(&tmp, e);
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut out = Out { w: BufWriter::new(file), crc: crc32fast::Hasher::new() };
@@ -154,17 +152,11 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
         out.put(&4u64.to_le_bytes())?;
         out.put(&crc.to_le_bytes())?;
         out.put(&[0u8; 4])?;
-        out.w.flush()?;
-        if special {
-            return Ok(());
-        }
-        out.w.get_ref().sync_all()
+        out.w.flush()
     })()
     .map_err(io)?;
-    if special {
-        return Ok(());
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let file = out.w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
+    crate::export::files::publish(file, &tmp, path)
 }
 
 struct In<'a> {

@@ -688,7 +688,6 @@ impl UserState {
                 }
             })
             .collect();
-        let key = |parts: [u32; 4]| parts.iter().fold(0u128, |k, &x| k << 32 | x as u128);
         let config = &self.config.clone();
 
         // (1) Authors: the cells in parallel, then history and reflections in order.
@@ -717,7 +716,6 @@ impl UserState {
         // passes (2) and (3) run beside it: they touch cells, relationships and follows,
         // never the history or the reflections. The reflections of passes (2) and (3) are
         // formed after, in that order.
-        let w = &config.relations;
         let UserState { cells, history, reflections, last_reflections, bank, relations, follows, .. } = &mut *self;
         let (formed_count, (praised, interactions, per_shard)) = rayon::join(
             || {
@@ -745,117 +743,10 @@ impl UserState {
                 n
             },
             || {
-                // (2) Authors reacted to.
-                let received = sorted_acts(&acts, |k, a| {
-                    (a.target != u32::MAX
-                        && a.target_author != a.author
-                        && (a.target_author as usize) < users
-                        && a.kind != PostKind::Post)
-                        .then(|| key([a.target_author, a.target, a.minute, k]))
-                });
-                let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
-                let praised: Vec<(u32, u32)> = cells
-                    .par_chunks_mut(SHARD)
-                    .zip(ranges)
-                    .enumerate()
-                    .map(|(s, (cells, range))| {
-                        let mut praised = Vec::new();
-                        let mut current = u32::MAX;
-                        let mut count = 0u32;
-                        for block in received[range].chunks(BLOCK) {
-                            touch(block.iter().map(|&k| &cells[acts[k as usize].target_author as usize - s * SHARD]));
-                            for &k in block {
-                                let act = &acts[k as usize];
-                                if current != act.target {
-                                    current = act.target;
-                                    count = 0;
-                                }
-                                count += 1;
-                                let cell = &mut cells[act.target_author as usize - s * SHARD];
-                                if received_cell(config, cell, act, count, posts) {
-                                    praised.push((act.target_author, act.minute));
-                                }
-                            }
-                        }
-                        praised
-                    })
-                    .collect::<Vec<_>>()
-                    .concat();
-                // (3) Relationships, by acting user. The other side's weight toward them is
-                // read first, as it stood before this pass, so no shard reads another's
-                // changes.
-                let pairs: Vec<u32> = by_author
-                    .iter()
-                    .copied()
-                    .filter(|&k| {
-                        let a = &acts[k as usize];
-                        a.target != u32::MAX && a.author != a.target_author && (a.target_author as usize) < users
-                    })
-                    .collect();
-                let backs: Vec<f32> = pairs
-                    .par_iter()
-                    .map(|&k| {
-                        // Only a hostile interaction asks whether the pair are rivals.
-                        let a = &acts[k as usize];
-                        if a.hostile {
-                            relations.weight(a.target_author, a.author, a.minute, w)
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
-                let graph = population.graph();
-                // Per shard: the feuds returned (a, b, minute) and the follow changes.
-                type Out = (Vec<(u32, u32, u32)>, Vec<FollowChange>);
-                let per_shard: Vec<Out> = relations
-                    .shards_mut(users)
-                    .par_iter_mut()
-                    .zip(follows.shards_mut(users).par_iter_mut())
-                    .zip(cells.par_chunks_mut(SHARD))
-                    .zip(ranges)
-                    .enumerate()
-                    .map(|(s, (((shard, follow_shard), cells), range))| {
-                        let (mut feuds, mut changes) = (Vec::new(), Vec::new());
-                        for (&k, &back) in pairs[range.clone()].iter().zip(&backs[range]) {
-                            let act = &acts[k as usize];
-                            let (a, b, minute) = (act.author, act.target_author, act.minute);
-                            let list = shard.entry(a).or_insert_with(|| Vec::with_capacity(4));
-                            let rival = |list: &Vec<relations::Relation>| {
-                                list.iter()
-                                    .find(|r| r.other == b)
-                                    .is_some_and(|r| label_of(r, back, minute, w) == Label::Rival)
-                            };
-                            let was_rival = act.hostile && rival(list);
-                            let (before, after) = relations::interact_in(list, b, minute, relation_delta(w, act), w);
-                            if act.hostile && !was_rival && rival(list) {
-                                cells[a as usize - s * SHARD].habits.since_reflection = 0;
-                                feuds.push((a, b, minute));
-                            }
-                            // Follows follow the relationship: a weight rising to `follow_at`
-                            // follows, one falling to `unfollow_at` unfollows (only at the crossing,
-                            // so a follow state the game set stays until the weight crosses again).
-                            let want = if after >= w.follow_at && before < w.follow_at {
-                                true
-                            } else if after <= w.unfollow_at && before > w.unfollow_at {
-                                false
-                            } else {
-                                continue;
-                            };
-                            let current = follow_shard.get(&a).map_or(&[][..], Vec::as_slice);
-                            if follows::follows_in(graph, current, a, b) != want {
-                                let mine = follow_shard.entry(a).or_default();
-                                follows::set_in(graph, mine, a, b, want, minute);
-                                if mine.is_empty() {
-                                    follow_shard.remove(&a);
-                                }
-                                changes.push(FollowChange { user: a, other: b, minute, follows: want });
-                            }
-                        }
-                        (feuds, changes)
-                    })
-                    .collect();
-                (praised, pairs.len(), per_shard)
+                let praised = received_pass(cells, config, &acts, posts, users);
+                let (interactions, per_shard) =
+                    relations_pass(relations, follows, cells, config, &acts, &by_author, population.graph(), users);
+                (praised, interactions, per_shard)
             },
         );
         report.actions += by_author.len();
@@ -1020,6 +911,144 @@ fn obsess(h: &mut Habits, topic: u8) {
     }
 }
 
+/// Four 32-bit parts as one key ordering by the first, then the second, and so on.
+fn key(parts: [u32; 4]) -> u128 {
+    parts.iter().fold(0u128, |k, &x| k << 32 | x as u128)
+}
+
+/// Pass (2): each author reacted to, by (user, post, time): mood from the reactions received,
+/// style drift. Returns the (user, minute) of each praise reached.
+fn received_pass(
+    cells: &mut [Cell],
+    config: &StateConfig,
+    acts: &[Act],
+    posts: &[Post],
+    users: usize,
+) -> Vec<(u32, u32)> {
+    let received = sorted_acts(acts, |k, a| {
+        (a.target != u32::MAX
+            && a.target_author != a.author
+            && (a.target_author as usize) < users
+            && a.kind != PostKind::Post)
+            .then(|| key([a.target_author, a.target, a.minute, k]))
+    });
+    let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
+    cells
+        .par_chunks_mut(SHARD)
+        .zip(ranges)
+        .enumerate()
+        .map(|(s, (cells, range))| {
+            let mut praised = Vec::new();
+            let mut current = u32::MAX;
+            let mut count = 0u32;
+            for block in received[range].chunks(BLOCK) {
+                touch(block.iter().map(|&k| &cells[acts[k as usize].target_author as usize - s * SHARD]));
+                for &k in block {
+                    let act = &acts[k as usize];
+                    if current != act.target {
+                        current = act.target;
+                        count = 0;
+                    }
+                    count += 1;
+                    let cell = &mut cells[act.target_author as usize - s * SHARD];
+                    if received_cell(config, cell, act, count, posts) {
+                        praised.push((act.target_author, act.minute));
+                    }
+                }
+            }
+            praised
+        })
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// Per shard of pass (3): the feuds begun (a, b, minute) and the follow changes.
+type RelationsOut = (Vec<(u32, u32, u32)>, Vec<FollowChange>);
+
+/// Pass (3): relationships, by (acting user, time). The other side's weight toward them is
+/// read first, as it stood before this pass, so no shard reads another's changes. Returns
+/// the number of interactions and each shard's feuds and follow changes.
+#[allow(clippy::too_many_arguments)]
+fn relations_pass(
+    relations: &mut Relations,
+    follows: &mut Follows,
+    cells: &mut [Cell],
+    config: &StateConfig,
+    acts: &[Act],
+    by_author: &[u32],
+    graph: &crate::graph::Graph,
+    users: usize,
+) -> (usize, Vec<RelationsOut>) {
+    let w = &config.relations;
+    let pairs: Vec<u32> = by_author
+        .iter()
+        .copied()
+        .filter(|&k| {
+            let a = &acts[k as usize];
+            a.target != u32::MAX && a.author != a.target_author && (a.target_author as usize) < users
+        })
+        .collect();
+    let backs: Vec<f32> = pairs
+        .par_iter()
+        .map(|&k| {
+            // Only a hostile interaction asks whether the pair are rivals.
+            let a = &acts[k as usize];
+            if a.hostile {
+                relations.weight(a.target_author, a.author, a.minute, w)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let ranges = shard_ranges(users, pairs.len(), |i| acts[pairs[i] as usize].author);
+    let per_shard = relations
+        .shards_mut(users)
+        .par_iter_mut()
+        .zip(follows.shards_mut(users).par_iter_mut())
+        .zip(cells.par_chunks_mut(SHARD))
+        .zip(ranges)
+        .enumerate()
+        .map(|(s, (((shard, follow_shard), cells), range))| {
+            let (mut feuds, mut changes) = (Vec::new(), Vec::new());
+            for (&k, &back) in pairs[range.clone()].iter().zip(&backs[range]) {
+                let act = &acts[k as usize];
+                let (a, b, minute) = (act.author, act.target_author, act.minute);
+                let list = shard.entry(a).or_insert_with(|| Vec::with_capacity(4));
+                let rival = |list: &Vec<relations::Relation>| {
+                    list.iter().find(|r| r.other == b).is_some_and(|r| label_of(r, back, minute, w) == Label::Rival)
+                };
+                let was_rival = act.hostile && rival(list);
+                let (before, after) = relations::interact_in(list, b, minute, relation_delta(w, act), w);
+                if act.hostile && !was_rival && rival(list) {
+                    cells[a as usize - s * SHARD].habits.since_reflection = 0;
+                    feuds.push((a, b, minute));
+                }
+                // Follows follow the relationship: a weight rising to `follow_at` follows, one
+                // falling to `unfollow_at` unfollows (only at the crossing, so a follow state
+                // the game set stays until the weight crosses again).
+                let want = if after >= w.follow_at && before < w.follow_at {
+                    true
+                } else if after <= w.unfollow_at && before > w.unfollow_at {
+                    false
+                } else {
+                    continue;
+                };
+                let current = follow_shard.get(&a).map_or(&[][..], Vec::as_slice);
+                if follows::follows_in(graph, current, a, b) != want {
+                    let mine = follow_shard.entry(a).or_default();
+                    follows::set_in(graph, mine, a, b, want, minute);
+                    if mine.is_empty() {
+                        follow_shard.remove(&a);
+                    }
+                    changes.push(FollowChange { user: a, other: b, minute, follows: want });
+                }
+            }
+            (feuds, changes)
+        })
+        .collect();
+    (pairs.len(), per_shard)
+}
+
 /// Items per block of [`touch`].
 const BLOCK: usize = 16;
 
@@ -1039,9 +1068,7 @@ fn by_author(acts: &[Act], users: usize) -> Vec<u32> {
     let bits = |x: u64| 64 - x.leading_zeros();
     let (ub, mb, kb) = (bits(users as u64), bits(hi.saturating_sub(lo) as u64), bits(acts.len() as u64));
     if acts.is_empty() || ub + mb + kb > 64 {
-        return sorted_acts(acts, |k, a| {
-            ((a.author as usize) < users).then_some((a.author as u128) << 64 | (a.minute as u128) << 32 | k as u128)
-        });
+        return sorted_acts(acts, |k, a| ((a.author as usize) < users).then(|| key([0, a.author, a.minute, k])));
     }
     let mut keys: Vec<u64> = acts
         .par_iter()
@@ -1322,9 +1349,8 @@ mod tests {
         for (span, users) in [(1, 1_000), (90, 1_000), (10_080, 1_000), (u32::MAX - 2, 1_000), (u32::MAX - 2, 1 << 25)]
         {
             let acts = acts(5_000, span);
-            let expected = sorted_acts(&acts, |k, a| {
-                ((a.author as usize) < users).then_some((a.author as u128) << 64 | (a.minute as u128) << 32 | k as u128)
-            });
+            let expected =
+                sorted_acts(&acts, |k, a| ((a.author as usize) < users).then(|| key([0, a.author, a.minute, k])));
             assert_eq!(expected.len() < acts.len(), users == 1_000);
             assert_eq!(by_author(&acts, users), expected, "minute span {span}, {users} users");
         }
