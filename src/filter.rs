@@ -506,7 +506,7 @@ impl Decider<'_> {
             let f = if self.needs_favourites { c.affiliations[u as usize].favourites[0] as u32 } else { 0 };
             x ^ f ^ self.state.map_or(0, |st| st.cooldown_until(u))
         }));
-        out.extend(batch.drain(..).filter_map(|c| self.finish(c.m, c.draw, c.own, c.interest, c.rates)));
+        out.extend(batch.drain(..).filter_map(|c| self.finish(c)));
     }
 
     #[inline]
@@ -529,8 +529,7 @@ impl Decider<'_> {
     /// one without the bound.
     #[inline(always)]
     fn decide(&self, m: &Member) -> Option<Reaction> {
-        let c = self.bound(m)?;
-        self.finish(c.m, c.draw, c.own, c.interest, c.rates)
+        self.finish(self.bound(m)?)
     }
 
     /// The first part of [`Decider::decide`]: `None` if the draw is at or above the bound.
@@ -563,14 +562,8 @@ impl Decider<'_> {
 
     /// The exact decision for a draw below the bound.
     #[inline(never)]
-    fn finish(
-        &self,
-        m: &Member,
-        draw: f64,
-        own: (f32, f32),
-        interest: f32,
-        (activity, rate): (f32, f32),
-    ) -> Option<Reaction> {
+    fn finish(&self, c: Candidate) -> Option<Reaction> {
+        let Candidate { m, draw, own, interest, rates: (activity, rate) } = c;
         let u = m.user;
         let i = u as usize;
         let c = self.population.columns();

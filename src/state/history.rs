@@ -139,8 +139,23 @@ impl History {
         let head = self.head[i] as usize;
         self.pool[head][n % CHUNK] = r;
         self.count[i] += 1;
-        if self.count[i] as usize >= self.window + CHUNK {
+        if self.overfull(self.count[i] as usize) {
             self.fold_oldest(u);
+        }
+    }
+
+    /// Whether a window of `len` records is over full, so that its oldest chunk folds.
+    fn overfull(&self, len: usize) -> bool {
+        len >= self.window + CHUNK
+    }
+
+    /// How many records a window of `len` holds after one more push (and the fold it may
+    /// cause): what [`History::len_of`] will say once [`History::push`] has run.
+    pub fn len_after_push(&self, len: usize) -> usize {
+        if self.overfull(len + 1) {
+            len + 1 - CHUNK
+        } else {
+            len + 1
         }
     }
 

@@ -55,7 +55,7 @@ use crate::timeline::{Post, PostId, PostKind};
 use crate::world::NO_ENTITY;
 use bytemuck::{Pod, Zeroable};
 use follows::Follows;
-use history::{History, Record, CHUNK};
+use history::{History, Record};
 use rayon::prelude::*;
 use reflect::{Bank, Kind, Reflection, Reflections};
 use relations::{label_of, Label, RelationWeights, Relations, SHARD};
@@ -672,6 +672,8 @@ impl UserState {
         let config = &self.config.clone();
 
         let by_author = by_author(&acts, users);
+        // The main stakeholder as history records keep it.
+        let stake = entity.unwrap_or(u16::MAX);
         // Pass (3) touches only relationships and follows, so it runs beside passes (1) and
         // (2), which touch cells; its feuds reset their users' reflection counters below.
         // The history and the reflections formed in pass (1) are written in order on one
@@ -680,23 +682,11 @@ impl UserState {
         let UserState { cells, history, reflections, last_reflections, bank, relations, follows, .. } = &mut *self;
         let ((formed_count, praised), (interactions, per_shard)) = rayon::join(
             || {
-                let ctx = AuthorsCtx {
-                    config,
-                    population,
-                    history,
-                    bank,
-                    topic,
-                    intensity,
-                    entity: entity.unwrap_or(u16::MAX),
-                    category,
-                    about,
-                };
+                let ctx =
+                    AuthorsCtx { config, population, history, bank, topic, intensity, entity: stake, category, about };
                 let formed = authors_pass(cells, &ctx, &acts, &by_author);
                 rayon::join(
-                    || {
-                        let entity = entity.unwrap_or(u16::MAX);
-                        record(history, reflections, last_reflections, &acts, &by_author, &formed, (entity, category))
-                    },
+                    || record(history, reflections, last_reflections, &acts, &by_author, &formed, (stake, category)),
                     || received_pass(cells, config, &acts, posts, users),
                 )
             },
@@ -813,6 +803,18 @@ struct Act {
     hostile: bool,
 }
 
+impl Act {
+    /// The stance its history record keeps.
+    fn stance(&self) -> i8 {
+        self.sign.saturating_mul(100)
+    }
+
+    /// Whether it answers, quotes, likes or reposts a post by another user among `users`.
+    fn answers_other(&self, users: usize) -> bool {
+        self.target != u32::MAX && self.target_author != self.author && (self.target_author as usize) < users
+    }
+}
+
 /// One compact record per post (the sorted passes read only these: a post is ~200 bytes, a
 /// record 24), with `target(index, post)` giving the index of the post it answers or quotes,
 /// if listed.
@@ -922,7 +924,6 @@ struct AuthorsCtx<'a> {
 /// (the window's count is followed through the pushes and folds to come).
 fn authors_pass(cells: &mut [Cell], ctx: &AuthorsCtx, acts: &[Act], by_author: &[u32]) -> Vec<Option<Reflection>> {
     let users = cells.len();
-    let window = ctx.history.window();
     let ranges = shard_ranges(users, by_author.len(), |i| acts[by_author[i] as usize].author);
     cells
         .par_chunks_mut(SHARD)
@@ -942,19 +943,13 @@ fn authors_pass(cells: &mut [Cell], ctx: &AuthorsCtx, acts: &[Act], by_author: &
                         first = at;
                         count = ctx.history.len_of(act.author);
                     }
-                    count += 1;
-                    if count >= window + CHUNK {
-                        count -= CHUNK;
-                    }
+                    count = ctx.history.len_after_push(count);
                     let cell = &mut cells[act.author as usize - s * SHARD];
                     let (kind, now) = author_cell(ctx.config, ctx.population, cell, act, ctx.topic, ctx.intensity);
                     out.push(kind.and_then(|kind| {
                         let seen = count.min(STREAK_OF);
-                        let burst = mine[first..=at]
-                            .iter()
-                            .rev()
-                            .map(|&k| (ctx.entity, acts[k as usize].sign.saturating_mul(100)))
-                            .take(seen);
+                        let burst =
+                            mine[first..=at].iter().rev().map(|&k| (ctx.entity, acts[k as usize].stance())).take(seen);
                         let before = ctx.history.recent(act.author).map(|r| (r.entity, r.stance));
                         let recent = burst.chain(before).take(seen);
                         form(ctx.bank, act.author, kind, act.minute, ctx.category, ctx.about, now, recent)
@@ -1030,14 +1025,7 @@ fn relations_pass(
     users: usize,
 ) -> (usize, Vec<RelationsOut>) {
     let w = &config.relations;
-    let pairs: Vec<u32> = by_author
-        .iter()
-        .copied()
-        .filter(|&k| {
-            let a = &acts[k as usize];
-            a.target != u32::MAX && a.author != a.target_author && (a.target_author as usize) < users
-        })
-        .collect();
+    let pairs: Vec<u32> = by_author.iter().copied().filter(|&k| acts[k as usize].answers_other(users)).collect();
     let backs: Vec<f32> = pairs
         .par_iter()
         .map(|&k| {
@@ -1114,8 +1102,8 @@ fn touch<'a>(cells: impl Iterator<Item = &'a Cell>) {
 
 /// Indices of `acts` by (author, minute, index), acts of authors beyond `users` left out.
 fn by_author(acts: &[Act], users: usize) -> Vec<u32> {
-    let lo = min_minute(acts);
-    let (ub, mb) = (bits(users as u64), bits(max_minute(acts).saturating_sub(lo) as u64));
+    let (lo, hi) = minute_range(acts);
+    let (ub, mb) = (bits(users as u64), bits((hi - lo) as u64));
     if ub + mb > 64 {
         return sorted_acts(acts, |k, a| ((a.author as usize) < users).then(|| key([0, a.author, a.minute, k])));
     }
@@ -1127,15 +1115,10 @@ fn by_author(acts: &[Act], users: usize) -> Vec<u32> {
 /// Indices of the reactions in `acts` (to another user's post, that user among `users`) by
 /// (author reacted to, post, minute, index).
 fn by_target(acts: &[Act], users: usize) -> Vec<u32> {
-    let keep = |a: &Act| {
-        a.target != u32::MAX
-            && a.target_author != a.author
-            && (a.target_author as usize) < users
-            && a.kind != PostKind::Post
-    };
-    let lo = min_minute(acts);
+    let keep = |a: &Act| a.answers_other(users) && a.kind != PostKind::Post;
+    let (lo, hi) = minute_range(acts);
     // Targets are indices into `acts`.
-    let (ub, tb, mb) = (bits(users as u64), bits(acts.len() as u64), bits(max_minute(acts).saturating_sub(lo) as u64));
+    let (ub, tb, mb) = (bits(users as u64), bits(acts.len() as u64), bits((hi - lo) as u64));
     if ub + tb + mb > 64 {
         return sorted_acts(acts, |k, a| keep(a).then(|| key([a.target_author, a.target, a.minute, k])));
     }
@@ -1149,12 +1132,10 @@ fn bits(x: u64) -> u32 {
     64 - x.leading_zeros()
 }
 
-fn min_minute(acts: &[Act]) -> u32 {
-    acts.iter().map(|a| a.minute).min().unwrap_or(0)
-}
-
-fn max_minute(acts: &[Act]) -> u32 {
-    acts.iter().map(|a| a.minute).max().unwrap_or(0)
+/// The first and last minute of `acts` ((0, 0) for none).
+fn minute_range(acts: &[Act]) -> (u32, u32) {
+    let (lo, hi) = acts.iter().fold((u32::MAX, 0), |(lo, hi), a| (lo.min(a.minute), hi.max(a.minute)));
+    (lo.min(hi), hi)
 }
 
 /// Bits per digit of [`radix_sorted`].
@@ -1226,7 +1207,7 @@ fn record(
                 thread: act.thread,
                 entity,
                 kind_category: act.kind as u8 | category << 4,
-                stance: act.sign.saturating_mul(100),
+                stance: act.stance(),
             },
         );
         if let Some(r) = *formed {
