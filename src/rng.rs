@@ -29,8 +29,20 @@ pub fn hash3(seed: u64, domain: u64, a: u64, b: u64) -> u64 {
 /// `hash3_tail(hash3_prefix(s, d, a), b) == hash3(s, d, a, b)`.
 #[inline]
 pub fn hash3_prefix(seed: u64, domain: u64, a: u64) -> u64 {
-    let h = mix64(seed ^ domain.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    mix64(h ^ a.wrapping_mul(0xd6e8_feb8_6659_fd93))
+    hash3_middle(hash3_head(seed, domain), a)
+}
+
+/// The first round of [`hash3`], for many `(a, b)` under one `(seed, domain)`:
+/// `hash3_middle(hash3_head(s, d), a) == hash3_prefix(s, d, a)`.
+#[inline]
+pub fn hash3_head(seed: u64, domain: u64) -> u64 {
+    mix64(seed ^ domain.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// The second round of [`hash3`]; see [`hash3_head`].
+#[inline]
+pub fn hash3_middle(head: u64, a: u64) -> u64 {
+    mix64(head ^ a.wrapping_mul(0xd6e8_feb8_6659_fd93))
 }
 
 /// The last round of [`hash3`]; see [`hash3_prefix`].

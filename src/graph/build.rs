@@ -16,7 +16,7 @@ use super::{pack_meta, EdgeKind, Graph};
 use crate::error::{Error, Result};
 use crate::population::columns::Columns;
 use crate::population::Progress;
-use crate::rng::{domain, hash3, unit_f64, Stream};
+use crate::rng::{domain, hash3, hash3_head, hash3_middle, hash3_tail, unit_f64, Stream};
 use crate::world::{World, NO_ENTITY};
 use rayon::prelude::*;
 
@@ -159,10 +159,11 @@ pub(crate) struct Buckets {
 }
 
 impl Buckets {
-    fn new(keys: usize, order: &[u32], key: impl Fn(u32) -> Option<usize>) -> Buckets {
+    /// Groups `order` by `key(i)`, the key of `order[i]`.
+    fn new(keys: usize, order: &[u32], key: impl Fn(usize) -> Option<usize>) -> Buckets {
         let mut offsets = vec![0u32; keys + 1];
-        for &u in order {
-            if let Some(k) = key(u) {
+        for i in 0..order.len() {
+            if let Some(k) = key(i) {
                 offsets[k + 1] += 1;
             }
         }
@@ -172,8 +173,8 @@ impl Buckets {
         let mut cursor = offsets.clone();
         let mut items = U32Store::zeroed(offsets[keys] as usize);
         let slots = items.as_mut_slice();
-        for &u in order {
-            if let Some(k) = key(u) {
+        for (i, &u) in order.iter().enumerate() {
+            if let Some(k) = key(i) {
                 slots[cursor[k] as usize] = u;
                 cursor[k] += 1;
             }
@@ -188,6 +189,14 @@ impl Buckets {
             _ => &[],
         }
     }
+}
+
+/// One member's community lists, by slot (`u16::MAX`: none).
+struct ListKeys {
+    town: u8,
+    topic: u8,
+    team: u16,
+    party: u16,
 }
 
 /// Community lists used while generating edges.
@@ -244,18 +253,32 @@ pub(crate) fn communities(
         }
         table.get(e as usize).copied().filter(|&s| s != u16::MAX).map(usize::from)
     };
-    let towns = Buckets::new(world.towns.len(), &by_popularity, |u| Some(cols.demographics[u as usize].town as usize));
-    let fandoms =
-        Buckets::new(world.teams.len(), &by_popularity, |u| slot(&team_slot, cols.affiliations[u as usize].team));
-    let parties =
-        Buckets::new(world.parties.len(), &by_popularity, |u| slot(&party_slot, cols.affiliations[u as usize].party));
-    let topics =
-        Buckets::new(crate::taxonomy::TOPIC_COUNT, &by_popularity, |u| Some(cols.interests[u as usize].primary()));
+    // Each member's lists, in popularity order: one gather, in parallel and with the cache
+    // misses overlapping, instead of scattered column reads in every list's two passes.
+    let keys: Vec<ListKeys> = by_popularity
+        .par_iter()
+        .map(|&u| {
+            let (d, a) = (&cols.demographics[u as usize], &cols.affiliations[u as usize]);
+            let none = u16::MAX as usize;
+            ListKeys {
+                town: d.town,
+                topic: cols.interests[u as usize].primary() as u8,
+                team: slot(&team_slot, a.team).unwrap_or(none) as u16,
+                party: slot(&party_slot, a.party).unwrap_or(none) as u16,
+            }
+        })
+        .collect();
+    let known = |s: u16| (s != u16::MAX).then_some(s as usize);
+    let towns = Buckets::new(world.towns.len(), &by_popularity, |i| Some(keys[i].town as usize));
+    let fandoms = Buckets::new(world.teams.len(), &by_popularity, |i| known(keys[i].team));
+    let parties = Buckets::new(world.parties.len(), &by_popularity, |i| known(keys[i].party));
+    let topics = Buckets::new(crate::taxonomy::TOPIC_COUNT, &by_popularity, |i| Some(keys[i].topic as usize));
+    drop(keys);
 
     // Workplaces: (town, occupation) groups in id order, cut into sizes drawn per group.
     let ids: Vec<u32> = (0..n as u32).collect();
     let groups = Buckets::new(world.towns.len() * occupations.max(1), &ids, |u| {
-        let d = &cols.demographics[u as usize];
+        let d = &cols.demographics[u];
         Some(d.town as usize * occupations.max(1) + d.occupation as usize)
     });
     let mut starts = vec![0u32];
@@ -339,8 +362,39 @@ impl SeenSet {
     }
 }
 
+/// One user's workplace: members `v` outside the user's friend circle are colleagues when
+/// `hash3(master, PAIR, min(u, v), max(u, v)) < p`, a symmetric draw per pair. The hash's rounds
+/// shared by many pairs are computed once.
+struct Workplace<'a> {
+    u: u32,
+    members: &'a [u32],
+    p: f64,
+    circle: (u32, u32),
+    /// `hash3_head(master, PAIR)`.
+    head: u64,
+    /// `hash3_middle(head, u)`: the prefix of every pair where `u` is the smaller id.
+    own: u64,
+}
+
+impl Workplace<'_> {
+    #[inline]
+    fn is_colleague(&self, v: u32) -> bool {
+        if v == self.u || (self.circle.0..self.circle.1).contains(&v) {
+            return false;
+        }
+        let h = if self.u < v {
+            hash3_tail(self.own, v as u64)
+        } else {
+            hash3_tail(hash3_middle(self.head, v as u64), self.u as u64)
+        };
+        unit_f64(h) < self.p
+    }
+}
+
 struct Ctx<'a> {
     master: u64,
+    /// `hash3_head(master, PAIR)`.
+    pair_head: u64,
     cfg: &'a GraphConfig,
     cols: &'a Columns,
     circle_start: &'a [u32],
@@ -355,20 +409,15 @@ impl Ctx<'_> {
         (self.circle_start[c], self.circle_start[c + 1])
     }
 
-    fn colleague_p(&self, u: u32) -> (f64, &[u32]) {
+    fn workplace(&self, u: u32, circle: (u32, u32)) -> Workplace<'_> {
         let members = self.com.workplace_members.get(self.cols.workplace[u as usize] as usize);
         let p = if members.len() > 1 {
             (self.cfg.colleague_ties as f64 / (members.len() - 1) as f64).min(1.0)
         } else {
             0.0
         };
-        (p, members)
-    }
-
-    fn is_colleague(&self, u: u32, v: u32, p: f64, circle: (u32, u32)) -> bool {
-        v != u
-            && !(circle.0..circle.1).contains(&v)
-            && unit_f64(hash3(self.master, domain::PAIR, u.min(v) as u64, u.max(v) as u64)) < p
+        let own = hash3_middle(self.pair_head, u as u64);
+        Workplace { u, members, p, circle, head: self.pair_head, own }
     }
 
     fn follows_wanted(&self, u: u32) -> u32 {
@@ -381,8 +430,8 @@ impl Ctx<'_> {
     fn degree(&self, u: u32) -> u64 {
         let circle = self.circle_range(u);
         let friends = (circle.1 - circle.0 - 1) as u64;
-        let (p, members) = self.colleague_p(u);
-        let colleagues = members.iter().filter(|&&v| self.is_colleague(u, v, p, circle)).count() as u64;
+        let work = self.workplace(u, circle);
+        let colleagues = work.members.iter().filter(|&&v| work.is_colleague(v)).count() as u64;
         let max = (self.n as u64).saturating_sub(1);
         (friends + colleagues + self.follows_wanted(u) as u64).min(max)
     }
@@ -401,9 +450,9 @@ impl Ctx<'_> {
                 buf.push(((v as u64) << 8) | pack_meta(EdgeKind::Friend, 0.75 + 0.25 * rng.f64() as f32) as u64);
             }
         }
-        let (p, members) = self.colleague_p(u);
-        for &v in members {
-            if self.is_colleague(u, v, p, circle) && seen.insert(v) {
+        let work = self.workplace(u, circle);
+        for &v in work.members {
+            if work.is_colleague(v) && seen.insert(v) {
                 buf.push(((v as u64) << 8) | pack_meta(EdgeKind::Colleague, 0.45 + 0.25 * rng.f64() as f32) as u64);
             }
         }
@@ -513,7 +562,8 @@ pub(crate) fn build_graph(
     progress: &dyn Progress,
 ) -> Graph {
     let n = cols.demographics.len();
-    let ctx = Ctx { master, cfg, cols, circle_start, com, world, n };
+    let pair_head = hash3_head(master, domain::PAIR);
+    let ctx = Ctx { master, pair_head, cfg, cols, circle_start, com, world, n };
     progress.stage("degrees", n as u64);
     let degrees: Vec<u64> = (0..n as u32).into_par_iter().map(|u| ctx.degree(u)).collect();
     let mut out_offsets = Vec::with_capacity(n + 1);
@@ -601,15 +651,25 @@ fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32) ->
         let b = a + list[a..].partition_point(|&v| (v as usize) < hi);
         &list[a..b]
     };
-    // 1. Edges per sub-bucket; `start[k]` becomes sub-bucket k's first position.
-    let mut start = vec![0usize; buckets + 1];
-    split_at_bounds(&mut start[1..], &cut).into_par_iter().enumerate().for_each(|(p, size)| {
-        for u in 0..n {
-            for &v in part_of(u, p) {
-                size[(v as usize >> shift) - cut[p]] += 1;
+    // 1. Edges per sub-bucket, counted over equal stretches of the edge array, then summed;
+    // `start[k]` becomes sub-bucket k's first position.
+    let stretch = total.div_ceil(parts).max(1);
+    let mut start = out_targets
+        .par_chunks(stretch)
+        .map(|edges| {
+            let mut size = vec![0usize; buckets + 1];
+            for &v in edges {
+                size[(v as usize >> shift) + 1] += 1;
             }
-        }
-    });
+            size
+        })
+        .reduce(
+            || vec![0usize; buckets + 1],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
     for k in 0..buckets {
         start[k + 1] += start[k];
     }
