@@ -309,10 +309,20 @@ pub(crate) fn communities(
 #[inline]
 fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
     let whole = skew as u32;
-    let mut x = 1.0;
-    for _ in 0..whole {
-        x *= u;
-    }
+    // Straight-line products for the usual skews (the same left-to-right products as the loop,
+    // so the same bits), the loop for the rest.
+    let mut x = match whole {
+        4 => u * u * u * u,
+        5 => u * u * u * u * u,
+        6 => u * u * u * u * u * u,
+        _ => {
+            let mut x = 1.0;
+            for _ in 0..whole {
+                x *= u;
+            }
+            x
+        }
+    };
     if skew - whole as f32 >= 0.5 {
         x *= u.sqrt();
     }
@@ -395,6 +405,8 @@ struct Ctx<'a> {
     master: u64,
     /// `hash3_head(master, PAIR)`.
     pair_head: u64,
+    /// Meta byte of a pick from each source list, by its 8-bit weight jitter.
+    pick_meta: [[u8; 256]; 6],
     cfg: &'a GraphConfig,
     cols: &'a Columns,
     circle_start: &'a [u32],
@@ -471,8 +483,17 @@ impl Ctx<'_> {
             }
             cum[k] = acc;
         }
-        let base_w = [0.3f32, 0.35, 0.2, 0.35, 0.3, 0.15];
         let town = self.cols.demographics[u as usize].town as usize;
+        // The lists that do not depend on the draw; an empty one falls back to everyone.
+        let or_all = |list: &'s [u32]| if list.is_empty() { &self.com.by_popularity[..] } else { list };
+        let fixed = [
+            or_all(self.com.towns.get(town)),
+            or_all(self.com.fandoms.get(team.unwrap_or(0) as usize)),
+            &[][..],
+            or_all(self.com.parties.get(party.unwrap_or(0) as usize)),
+            &[][..],
+            &self.com.by_popularity[..],
+        ];
         let mut rounds = 0;
         while buf.len() < want && rounds < 8 {
             // Draw every pick first, then resolve them in batches of independent loads, so the
@@ -484,13 +505,10 @@ impl Ctx<'_> {
                 let x = (bits >> 40) as f32 * (acc / (1u64 << 24) as f32);
                 let src = (cum.iter().map(|&c| (c <= x) as usize).sum::<usize>()).min(5);
                 let list: &[u32] = match src {
-                    0 => self.com.towns.get(town),
-                    1 => self.com.fandoms.get(team.unwrap_or(0) as usize),
                     2 => {
                         let r = rivals[((bits >> 32) & 0xff) as usize % rivals.len()];
-                        self.com.fandoms.get(self.com.team_slot[r as usize] as usize)
+                        or_all(self.com.fandoms.get(self.com.team_slot[r as usize] as usize))
                     }
-                    3 => self.com.parties.get(party.unwrap_or(0) as usize),
                     4 => {
                         let mut t = primary;
                         // With probability 0.4, another of the user's topics.
@@ -500,16 +518,12 @@ impl Ctx<'_> {
                                 t = k;
                             }
                         }
-                        self.com.topics.get(t)
+                        or_all(self.com.topics.get(t))
                     }
-                    _ => &self.com.by_popularity,
+                    _ => fixed[src],
                 };
-                let list = if list.is_empty() { &self.com.by_popularity[..] } else { list };
                 let rank = skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew);
-                let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
-                let jitter = ((bits >> 12) & 0xff) as f32 * (0.15 / 255.0);
-                let meta = pack_meta(kind, base_w[src] + jitter) as u64;
-                picks.push((&list[rank], meta));
+                picks.push((&list[rank], self.pick_meta[src][((bits >> 12) & 0xff) as usize] as u64));
             }
             // All loads first, in a loop with nothing else to wait for, so their cache misses
             // overlap; then the de-duplication.
@@ -563,7 +577,12 @@ pub(crate) fn build_graph(
 ) -> Graph {
     let n = cols.demographics.len();
     let pair_head = hash3_head(master, domain::PAIR);
-    let ctx = Ctx { master, pair_head, cfg, cols, circle_start, com, world, n };
+    let pick_meta = std::array::from_fn(|src| {
+        let kind = if src == 2 { EdgeKind::Rival } else { EdgeKind::Follows };
+        let base_w = [0.3f32, 0.35, 0.2, 0.35, 0.3, 0.15][src];
+        std::array::from_fn(|j| pack_meta(kind, base_w + j as f32 * (0.15 / 255.0)))
+    });
+    let ctx = Ctx { master, pair_head, pick_meta, cfg, cols, circle_start, com, world, n };
     progress.stage("degrees", n as u64);
     let degrees: Vec<u64> = (0..n as u32).into_par_iter().map(|u| ctx.degree(u)).collect();
     let mut out_offsets = Vec::with_capacity(n + 1);
