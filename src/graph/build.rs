@@ -634,10 +634,11 @@ pub(crate) fn build_graph(
 /// in sub-buckets of up to 256, and a source is stored with its target's offset in the
 /// sub-bucket packed into the id's unused high bits:
 ///
-/// 1. edges are counted per sub-bucket (a small array that stays in cache);
+/// 1. edges are counted per sub-bucket (an array small enough to stay in cache), over equal
+///    stretches of the edge array in parallel;
 /// 2. each edge's packed source is appended to its sub-bucket's stretch of the output, in source
-///    order, through a 256-byte buffer per sub-bucket, so the output is written a few cache
-///    lines at a time;
+///    order, through a buffer of up to 256 bytes per sub-bucket, so the output is written a few
+///    cache lines at a time rather than 4 bytes at a time;
 /// 3. each sub-bucket is sorted by target with a stable counting sort, which leaves every
 ///    in-list ordered by source, and its targets' offsets are written.
 ///
@@ -646,12 +647,12 @@ pub(crate) fn build_graph(
 /// part of the output, so the result does not depend on the number of threads. With more than
 /// 2^24 users fewer bits are free and the sub-buckets shrink, down to one target each.
 pub(crate) fn transpose(out_offsets: &[u64], out_targets: &[u32]) -> (Vec<u64>, Vec<u32>) {
-    transpose_packed(out_offsets, out_targets, 8)
+    transpose_packed(out_offsets, out_targets, 8, WRITE_BUFFERS)
 }
 
-/// [`transpose`] with sub-buckets of at most `2^max_shift` targets (tests use smaller ones, as
-/// with more users).
-fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32) -> (Vec<u64>, Vec<u32>) {
+/// [`transpose`] with sub-buckets of at most `2^max_shift` targets and `buffers` bytes of write
+/// buffers per thread (tests use smaller ones, as with more users).
+fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32, buffers: usize) -> (Vec<u64>, Vec<u32>) {
     let n = out_offsets.len().saturating_sub(1);
     let total = out_targets.len();
     let out = |u: usize| &out_targets[out_offsets[u] as usize..out_offsets[u + 1] as usize];
@@ -698,16 +699,21 @@ fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32) ->
     split_at_bounds(&mut in_sources, &edge_cut).into_par_iter().enumerate().for_each(|(p, src)| {
         let base = edge_cut[p];
         let mut cursor: Vec<usize> = start[cut[p]..cut[p + 1]].iter().map(|&s| s - base).collect();
-        let mut lines = vec![Line([0; LINE]); cursor.len()];
+        // One buffer of `line` entries per sub-bucket, the first cache-line aligned: 64 entries
+        // (256 bytes) while all of them fit in `buffers` bytes, fewer with more users.
+        let line = (buffers / 4 / cursor.len().max(1)).clamp(1, 64);
+        let mut buffer = vec![0u32; cursor.len() * line + 16];
+        let skip = (64 - buffer.as_ptr() as usize % 64) % 64 / 4;
+        let lines = &mut buffer[skip..skip + cursor.len() * line];
         let mut fill = vec![0u8; cursor.len()];
         for u in 0..n {
             for &v in part_of(u, p) {
                 let k = (v as usize >> shift) - cut[p];
                 let f = fill[k] as usize;
-                lines[k].0[f] = ((v as usize & (width - 1)) << id_bits | u) as u32;
-                if f + 1 == LINE {
-                    src[cursor[k]..cursor[k] + LINE].copy_from_slice(&lines[k].0);
-                    cursor[k] += LINE;
+                lines[k * line + f] = ((v as usize & (width - 1)) << id_bits | u) as u32;
+                if f + 1 == line {
+                    src[cursor[k]..cursor[k] + line].copy_from_slice(&lines[k * line..(k + 1) * line]);
+                    cursor[k] += line;
                     fill[k] = 0;
                 } else {
                     fill[k] = f as u8 + 1;
@@ -716,7 +722,7 @@ fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32) ->
         }
         for k in 0..cursor.len() {
             let f = fill[k] as usize;
-            src[cursor[k]..cursor[k] + f].copy_from_slice(&lines[k].0[..f]);
+            src[cursor[k]..cursor[k] + f].copy_from_slice(&lines[k * line..k * line + f]);
         }
     });
     // 3. Each sub-bucket sorted by target, stably; offsets written.
@@ -759,13 +765,9 @@ fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32) ->
     (in_offsets, in_sources)
 }
 
-/// Entries per write-combining buffer in [`transpose`]: 256 bytes, four cache lines.
-const LINE: usize = 64;
-
-/// One write-combining buffer, cache-line aligned.
-#[derive(Clone, Copy)]
-#[repr(align(64))]
-struct Line([u32; LINE]);
+/// Bytes of write buffers per thread in [`transpose`]: at 10M users, 256 bytes for each of
+/// about 20,000 sub-buckets.
+const WRITE_BUFFERS: usize = 8 << 20;
 
 /// Splits `items` into the disjoint slices between consecutive `bounds` (ascending, first 0,
 /// last at most the length; whatever lies past the last bound is left out).
@@ -803,9 +805,10 @@ mod tests {
                     model[v as usize].push(u as u32);
                 }
             }
-            // Sub-buckets of 256 targets as at 10M users, and of fewer, as with over 2^24 users.
-            for max_shift in [8, 3, 1, 0] {
-                let (io, is) = transpose_packed(&off, &tgt, max_shift);
+            // Sub-buckets of 256 targets as at 10M users, and of fewer, as with over 2^24 users;
+            // write buffers of 64 entries, and of fewer or one, as with over 2^24 users.
+            for (max_shift, buffers) in [(8, WRITE_BUFFERS), (8, 300), (3, 100), (1, 4), (0, WRITE_BUFFERS)] {
+                let (io, is) = transpose_packed(&off, &tgt, max_shift, buffers);
                 for (v, expect) in model.iter().enumerate() {
                     proptest::prop_assert_eq!(&is[io[v] as usize..io[v + 1] as usize], expect.as_slice());
                 }
