@@ -478,8 +478,9 @@ impl Decider<'_> {
     /// skipped: they were decided there).
     ///
     /// Members under the bound are finished a batch at a time, after loading the lines
-    /// [`Decider::finish`] will read for the whole batch (favourites, user state): one
-    /// scattered cache miss after another otherwise. The order of the decisions is unchanged.
+    /// [`Decider::finish`] will read for the whole batch (favourites; with user state, the
+    /// state cell, history count, persona and town): one scattered cache miss after another
+    /// otherwise. The order of the decisions is unchanged.
     fn scan(&self, chunk: &[Member], k: usize) -> Vec<Reaction> {
         let mut out = Vec::new();
         let mut batch: Vec<Candidate> = Vec::with_capacity(BATCH);
@@ -504,7 +505,15 @@ impl Decider<'_> {
         std::hint::black_box(batch.iter().fold(0u32, |x, cand| {
             let u = cand.m.user;
             let f = if self.needs_favourites { c.affiliations[u as usize].favourites[0] as u32 } else { 0 };
-            x ^ f ^ self.state.map_or(0, |st| st.cooldown_until(u))
+            // With user state, the mood reads the persona and town and the involvement the
+            // history's count.
+            let s = self.state.map_or(0, |st| {
+                st.cooldown_until(u)
+                    ^ c.persona[u as usize].big5[2] as u32
+                    ^ c.demographics[u as usize].town as u32
+                    ^ st.history().len_of(u) as u32
+            });
+            x ^ f ^ s
         }));
         out.extend(batch.drain(..).filter_map(|c| self.finish(c)));
     }
