@@ -484,7 +484,8 @@ impl Ctx<'_> {
             cum[k] = acc;
         }
         let town = self.cols.demographics[u as usize].town as usize;
-        // The lists that do not depend on the draw; an empty one falls back to everyone.
+        // The lists that do not depend on the draw (rivals' fandoms and topics, slots 2 and 4,
+        // do); an empty one falls back to everyone.
         let or_all = |list: &'s [u32]| if list.is_empty() { &self.com.by_popularity[..] } else { list };
         let fixed = [
             or_all(self.com.towns.get(town)),
@@ -496,8 +497,7 @@ impl Ctx<'_> {
         ];
         let mut rounds = 0;
         while buf.len() < want && rounds < 8 {
-            // Draw every pick first, then resolve them in batches of independent loads, so the
-            // cache misses of list lookups overlap.
+            // Draw every pick first (where in which list), then load them all (below).
             picks.clear();
             for _ in 0..want - buf.len() {
                 // Two draws per pick: one split into small fields, one for the rank.
