@@ -17,6 +17,7 @@ use crate::events::{Category, GameTime, Impact};
 use crate::ids::UserId;
 use crate::population::columns::{decode_ppd, dq8};
 use crate::population::Population;
+use crate::prefetch::load_together;
 use crate::rng::{hash3_prefix, hash3_tail, mix64, unit_f64};
 use crate::state::{UserState, INVOLVEMENT_FACTOR_MAX, REACTION_FACTOR_MAX};
 use crate::taxonomy::Topic;
@@ -502,7 +503,7 @@ impl Decider<'_> {
     /// Finishes the candidates of `batch` in order into `out`, and empties it.
     fn finish_batch(&self, batch: &mut Vec<Candidate>, out: &mut Vec<Reaction>) {
         let c = self.population.columns();
-        std::hint::black_box(batch.iter().fold(0u32, |x, cand| {
+        load_together(batch.iter().map(|cand| {
             let u = cand.m.user;
             let f = if self.needs_favourites { c.affiliations[u as usize].favourites[0] as u32 } else { 0 };
             // With user state, the mood reads the persona and town and the involvement the
@@ -513,7 +514,7 @@ impl Decider<'_> {
                     ^ c.demographics[u as usize].town as u32
                     ^ st.history().len_of(u) as u32
             });
-            x ^ f ^ s
+            f ^ s
         }));
         out.extend(batch.drain(..).filter_map(|c| self.finish(c)));
     }

@@ -38,6 +38,7 @@ pub mod llm;
 pub mod markov;
 pub mod media;
 pub mod population;
+pub(crate) mod prefetch;
 pub mod rng;
 pub mod seeds;
 pub mod snapshot;

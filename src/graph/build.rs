@@ -597,20 +597,13 @@ pub(crate) fn build_graph(
     let mut out_targets = vec![0u32; acc as usize];
     let mut out_meta = vec![0u8; acc as usize];
     const BLOCK: usize = 1024;
-    let mut tasks = Vec::with_capacity(n / BLOCK + 1);
-    let (mut trest, mut mrest) = (&mut out_targets[..], &mut out_meta[..]);
-    let mut s = 0;
-    while s < n {
-        let e = (s + BLOCK).min(n);
-        let len = (out_offsets[e] - out_offsets[s]) as usize;
-        let (t, tr) = std::mem::take(&mut trest).split_at_mut(len);
-        let (m, mr) = std::mem::take(&mut mrest).split_at_mut(len);
-        tasks.push((s, e, t, m));
-        trest = tr;
-        mrest = mr;
-        s = e;
-    }
-    tasks.into_par_iter().for_each_init(Workspace::default, |w, (s, e, t, m)| {
+    // Blocks of users, each with its own stretch of the out-lists.
+    let blocks: Vec<usize> = (0..n).step_by(BLOCK).chain([n]).collect();
+    let stretches: Vec<usize> = blocks.iter().map(|&s| out_offsets[s] as usize).collect();
+    let targets = split_at_bounds(&mut out_targets, &stretches);
+    let metas = split_at_bounds(&mut out_meta, &stretches);
+    targets.into_par_iter().zip(metas).enumerate().for_each_init(Workspace::default, |w, (i, (t, m))| {
+        let (s, e) = (blocks[i], blocks[i + 1]);
         let base = out_offsets[s];
         for u in s..e {
             let (a, b) = ((out_offsets[u] - base) as usize, (out_offsets[u + 1] - base) as usize);
@@ -731,14 +724,14 @@ fn transpose_packed(out_offsets: &[u64], out_targets: &[u32], max_shift: u32, bu
     let sources = split_at_bounds(&mut in_sources, &edge_cut);
     let offsets = split_at_bounds(&mut in_offsets[1..], &target_cut);
     let id_mask = (1u64 << id_bits) - 1;
-    sources.into_par_iter().zip(offsets).enumerate().for_each(|(p, (mut src, mut offsets))| {
+    sources.into_par_iter().zip(offsets).enumerate().for_each(|(p, (src, offsets))| {
         let mut scratch = Vec::new();
         let mut pos = vec![0usize; width];
         for k in cut[p]..cut[p + 1] {
-            let (s, src_rest) = std::mem::take(&mut src).split_at_mut(start[k + 1] - start[k]);
-            let targets = width.min(offsets.len());
-            let (o, offsets_rest) = std::mem::take(&mut offsets).split_at_mut(targets);
-            (src, offsets) = (src_rest, offsets_rest);
+            let s = &mut src[start[k] - edge_cut[p]..start[k + 1] - edge_cut[p]];
+            let first = (k << shift) - target_cut[p];
+            let last = (first + width).min(offsets.len());
+            let o = &mut offsets[first..last];
             pos.fill(0);
             for &x in s.iter() {
                 pos[(x as u64 >> id_bits) as usize] += 1;

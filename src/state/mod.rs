@@ -51,6 +51,7 @@ use crate::error::{Error, Result};
 use crate::events::GameTime;
 use crate::population::columns::dq8;
 use crate::population::Population;
+use crate::prefetch::load_together;
 use crate::timeline::{Post, PostId, PostKind};
 use crate::world::NO_ENTITY;
 use bytemuck::{Pod, Zeroable};
@@ -985,9 +986,9 @@ fn received_pass(
                 touch(block.iter().map(|&k| &cells[acts[k as usize].target_author as usize - s * SHARD]));
                 // A post's first reaction reads its text: load the texts of the block's posts
                 // together too.
-                std::hint::black_box(block.iter().fold(0u8, |x, &k| {
+                load_together(block.iter().map(|&k| {
                     let text = posts[acts[k as usize].target as usize].text.as_deref().unwrap_or("");
-                    x ^ text.as_bytes().first().copied().unwrap_or(0)
+                    text.as_bytes().first().copied().unwrap_or(0) as u32
                 }));
                 for &k in block {
                     let act = &acts[k as usize];
@@ -1048,9 +1049,11 @@ fn relations_pass(
             let (mut feuds, mut changes) = (Vec::new(), Vec::new());
             for (block, block_backs) in pairs[range.clone()].chunks(BLOCK).zip(backs[range].chunks(BLOCK)) {
                 // As `touch` does for cells: the block's lists load together.
-                std::hint::black_box(block.iter().fold(0u32, |x, &k| {
-                    x ^ shard.get(&acts[k as usize].author).map_or(0, |l| l.first().map_or(0, |r| r.other))
-                }));
+                load_together(
+                    block
+                        .iter()
+                        .map(|&k| shard.get(&acts[k as usize].author).map_or(0, |l| l.first().map_or(0, |r| r.other))),
+                );
                 for (&k, &back) in block.iter().zip(block_backs) {
                     let act = &acts[k as usize];
                     let (a, b, minute) = (act.author, act.target_author, act.minute);
@@ -1097,7 +1100,7 @@ const BLOCK: usize = 16;
 /// (a burst's users are scattered over the whole table, and one update at a time would wait
 /// for each line in turn).
 fn touch<'a>(cells: impl Iterator<Item = &'a Cell>) {
-    std::hint::black_box(cells.fold(0u32, |x, c| x ^ c.mental.minute));
+    load_together(cells.map(|c| c.mental.minute));
 }
 
 /// Indices of `acts` by (author, minute, index), acts of authors beyond `users` left out.
