@@ -19,7 +19,7 @@ use crate::population::columns::{decode_ppd, dq8};
 use crate::population::Population;
 use crate::prefetch::load_together;
 use crate::rng::{hash3_prefix, hash3_tail, mix64, unit_f64};
-use crate::state::{UserState, INVOLVEMENT_FACTOR_MAX, REACTION_FACTOR_MAX};
+use crate::state::{ceiling_sixteenths, UserState, INVOLVEMENT_FACTOR_MAX, REACTION_FACTOR_MAX};
 use crate::taxonomy::Topic;
 use crate::world::{EntityIdx, EntityKind, NO_ENTITY};
 use rayon::prelude::*;
@@ -96,21 +96,37 @@ struct Member {
     ppd: u8,
     /// Agreeableness, 0..255.
     agreeable: u8,
+    /// The most the member's activity and posting rate can give at any hour, in steps of
+    /// [`PEAK_STEP`], rounded up (see [`Decider::bound`]).
+    peak: u8,
     interests: crate::population::columns::Interests,
 }
 
+/// Posting-rate factor of an activity code (posts per day).
+fn rate_of(code: u8) -> f32 {
+    (0.2 + 0.15 * (1.0 + decode_ppd(code)).ln()).min(1.5)
+}
+
+/// Unit of [`Member::peak`]: 255 steps reach the largest activity factor times the largest
+/// posting-rate factor.
+const PEAK_STEP: f32 = ACTIVITY_CAP * 1.5 / 255.0;
+
 impl Member {
-    fn of(c: &crate::population::columns::Columns, u: u32) -> Member {
+    fn of(c: &crate::population::columns::Columns, hours: &[[f32; 24]], u: u32) -> Member {
         let i = u as usize;
         let (d, p, a) = (&c.demographics[i], &c.persona[i], &c.affiliations[i]);
+        let ppd = c.activity[i].posts_per_day;
+        let busiest = hours.get(d.seed as usize).map_or(ACTIVITY_CAP, |h| h.iter().fold(0f32, |m, &x| m.max(x)));
+        let peak = busiest.min(ACTIVITY_CAP) * rate_of(ppd);
         Member {
+            peak: ((peak / PEAK_STEP).ceil() as u32 + 1).min(255) as u8,
             user: u,
             seed: d.seed,
             town: d.town,
             hour_shift: p.hour_shift,
             team: a.team,
             party: a.party,
-            ppd: c.activity[i].posts_per_day,
+            ppd,
             agreeable: p.big5[3],
             interests: c.interests[i],
         }
@@ -158,25 +174,7 @@ impl AudienceIndex {
         let c = population.columns();
         let n = population.len();
         let threshold = config.interest_threshold;
-        let (topic_offsets, topic_users) = group(Topic::ALL.len(), n, |u, push| {
-            let i = &c.interests[u as usize];
-            for t in 0..Topic::ALL.len() {
-                if i.get(t) >= threshold {
-                    push(t);
-                }
-            }
-        });
-        let topic_members = topic_users.par_iter().map(|&u| Member::of(c, u)).collect();
-        let entities = population.world().entities.len();
-        let (entity_offsets, entity_users) = group(entities, n, |u, push| {
-            let a = &c.affiliations[u as usize];
-            for e in [a.team, a.party, a.favourites[0], a.favourites[1]] {
-                if e != NO_ENTITY && (e as usize) < entities {
-                    push(e as usize);
-                }
-            }
-        });
-        let hours = population
+        let hours: Vec<[f32; 24]> = population
             .seeds()
             .seeds
             .iter()
@@ -186,12 +184,30 @@ impl AudienceIndex {
                 h
             })
             .collect();
+        let (topic_offsets, topic_users) = group(Topic::ALL.len(), n, |u, push| {
+            let i = &c.interests[u as usize];
+            for t in 0..Topic::ALL.len() {
+                if i.get(t) >= threshold {
+                    push(t);
+                }
+            }
+        });
+        let topic_members = topic_users.par_iter().map(|&u| Member::of(c, &hours, u)).collect();
+        let entities = population.world().entities.len();
+        let (entity_offsets, entity_users) = group(entities, n, |u, push| {
+            let a = &c.affiliations[u as usize];
+            for e in [a.team, a.party, a.favourites[0], a.favourites[1]] {
+                if e != NO_ENTITY && (e as usize) < entities {
+                    push(e as usize);
+                }
+            }
+        });
         let world = population.world();
         let home_country = world.towns.first().and_then(|&t| match &world.entity(t).kind {
             EntityKind::Town { country, .. } => Some(country.clone()),
             _ => None,
         });
-        let entity_members = entity_users.par_iter().map(|&u| Member::of(c, u)).collect();
+        let entity_members = entity_users.par_iter().map(|&u| Member::of(c, &hours, u)).collect();
         AudienceIndex {
             topic_offsets,
             topic_members,
@@ -271,6 +287,20 @@ pub fn filter(
     time: GameTime,
     state: Option<&UserState>,
 ) -> Vec<Reaction> {
+    filter_with(population, index, config, event, time, state, true)
+}
+
+/// [`filter`], or with `bounded` false, the same decisions without the upper bounds that
+/// spare most members the exact probability (for tests).
+fn filter_with(
+    population: &Population,
+    index: &AudienceIndex,
+    config: &FilterConfig,
+    event: &Classification,
+    time: GameTime,
+    state: Option<&UserState>,
+    bounded: bool,
+) -> Vec<Reaction> {
     assert_eq!(index.users, population.len(), "the audience index was built from another population");
     let world = population.world();
     let master = population.config().seed;
@@ -314,7 +344,7 @@ pub fn filter(
             0
         }
     });
-    let rates: [f32; 256] = std::array::from_fn(|code| (0.2 + 0.15 * (1.0 + decode_ppd(code as u8)).ln()).min(1.5));
+    let rates: [f32; 256] = std::array::from_fn(|code| rate_of(code as u8));
     let prefix = hash3_prefix(master, REACT, key);
     // Affinity and side toward the stakeholders, by the member's team, party and town
     // (summed over stakeholders; one table lookup each instead of a loop per member). The
@@ -347,11 +377,40 @@ pub fn filter(
     by_team[entities] = (0.0, 0.0);
     // Favourites (people, brands) live outside the member record; they can add at most this.
     let favourite_slack = if needs_favourites { 0.6 * stakes.len() as f32 } else { 0.0 };
-    let cooldown_max = config.cooldown_factor.max(1.0)
-        * if state.is_some() { REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX } else { 1.0 };
+    // The state's factors on the probability: a cooldown (at most 1 with the default factor
+    // below 1), and mood and involvement, bounded per user by the state's ceilings (in
+    // sixteenths; without state, 1).
+    let cooldown_max = config.cooldown_factor.max(1.0);
+    let (ceilings, no_ceiling) = match state {
+        None => (None, 16),
+        Some(st) => {
+            let most = (REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX * 16.0 * 1.001).ceil() as u32;
+            (st.factor_ceilings(), most)
+        }
+    };
     // Audience tags: a mask over the state's tag bits (no state or no known tag: nobody).
     let audience: Option<u8> = (!event.audience.is_empty()).then(|| {
         state.map_or(0, |st| event.audience.iter().filter_map(|t| st.tag_bit(t)).fold(0u8, |m, b| m | 1 << b))
+    });
+    let bound_factor = impact_rate * intensity * cooldown_max * 1.001 / 16.0;
+    let reach: [[f32; 256]; 2] = [false, true].map(|affine| {
+        std::array::from_fn(|t| match event.impact {
+            Impact::Local if !affine => 0.15,
+            Impact::National if !domestic[t] => 0.3,
+            _ => 1.0,
+        })
+    });
+    // The most any member's bound can be apart from activity, rate and the state's ceiling,
+    // for the first test of a draw in `Decider::bound`: interest at most 1, the largest
+    // affinity from each table, the largest reach; 1% of margin covers the rounding of the
+    // exact bound's products. Capped at 1 (in units of 2^-53).
+    let most = |t: &[(f32, f32)]| t.iter().fold(0f32, |m, x| m.max(x.0)) as f64;
+    let high = most(&by_team) + most(&by_party) + by_town.iter().fold(0f32, |m, &x| m.max(x)) as f64;
+    let widest = reach.iter().flatten().fold(0f32, |m, &x| m.max(x)) as f64;
+    let shared = bound_factor as f64 * (0.6 + high + favourite_slack as f64) * widest * 1.01;
+    let peak_limit: [u64; 256] = std::array::from_fn(|q| {
+        let p = shared * (q as f64 * PEAK_STEP as f64) * (1u64 << 53) as f64;
+        p.ceil().min((1u64 << 53) as f64) as u64
     });
     let decider = Decider {
         population,
@@ -369,19 +428,18 @@ pub fn filter(
         by_team,
         by_party,
         by_town,
-        reach: [false, true].map(|affine| {
-            std::array::from_fn(|t| match event.impact {
-                Impact::Local if !affine => 0.15,
-                Impact::National if !domestic[t] => 0.3,
-                _ => 1.0,
-            })
-        }),
+        reach,
+        peak_limit,
+        ceilings,
+        no_ceiling,
+        sixteenths: std::array::from_fn(|b| ceiling_sixteenths(b as u8)),
+        bounded,
         town_hour,
         rates,
         prefix,
         impact_rate,
         intensity,
-        bound_factor: impact_rate * intensity * cooldown_max * 1.001,
+        bound_factor,
         valence_sign,
         minute,
         audience,
@@ -454,14 +512,26 @@ struct Decider<'a> {
     /// Per town slot: the event's reach to a member without and with affinity; the local
     /// hour at the event.
     reach: [[f32; 256]; 2],
+    /// By [`Member::peak`]: a limit no draw under a member's bound reaches, in units of
+    /// 2^-53 (the draw's resolution), per sixteenth of the state's ceiling.
+    peak_limit: [u64; 256],
+    /// The state's ceiling bytes ([`UserState::factor_ceilings`]), and the ceiling in
+    /// sixteenths of everyone without (no state: 16; state without ceilings: the largest).
+    ceilings: Option<&'a [u8]>,
+    no_ceiling: u32,
+    /// [`ceiling_sixteenths`] by byte.
+    sixteenths: [u32; 256],
+    /// False: every draw goes to [`Decider::finish`] (see [`filter_with`]).
+    bounded: bool,
     town_hour: [i32; 256],
     /// Posting-rate factor per activity code.
     rates: [f32; 256],
     prefix: u64,
     impact_rate: f32,
     intensity: f32,
-    /// The event's rate, intensity and largest state factor, with a 0.1% margin: the part of
-    /// the probability's upper bound shared by every member.
+    /// The event's rate, intensity and largest cooldown factor, with a 0.1% margin, per
+    /// sixteenth of the state's ceiling: the part of the probability's upper bound shared by
+    /// every member.
     bound_factor: f32,
     valence_sign: f32,
     minute: u32,
@@ -550,7 +620,17 @@ impl Decider<'_> {
                 return None;
             }
         }
-        let draw = unit_f64(hash3_tail(self.prefix, m.user as u64));
+        let hash = hash3_tail(self.prefix, m.user as u64);
+        let ceiling = match self.ceilings {
+            Some(c) => c.get(m.user as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize]),
+            None => self.no_ceiling,
+        };
+        // Most draws fail this first test, which reads two fields of the member and a byte of
+        // the state.
+        if self.bounded && hash >> 11 >= self.peak_limit[m.peak as usize] * ceiling as u64 {
+            return None;
+        }
+        let draw = unit_f64(hash);
         let (own, own_side) = self.own_affinity(m);
         let interest = match self.topics {
             [t] => m.interests.get(t.index()),
@@ -563,8 +643,9 @@ impl Decider<'_> {
         let high = own + self.favourite_slack;
         // Factored for a short dependency chain; `bound_factor` carries a 0.1% margin, far
         // above the rounding differences of the reordering.
-        let bound = (self.bound_factor * (0.6 * interest + high)) * (self.reach(m, high) * (activity * rate));
-        if draw >= bound.min(self.config.max_probability) as f64 {
+        let bound =
+            (self.bound_factor * ceiling as f32 * (0.6 * interest + high)) * (self.reach(m, high) * (activity * rate));
+        if self.bounded && draw >= bound.min(self.config.max_probability) as f64 {
             return None;
         }
         Some(Candidate { m, draw, own: (own, own_side), interest, rates: (activity, rate) })
@@ -602,5 +683,59 @@ impl Decider<'_> {
         let temper = 0.7 + 0.3 * (1.0 - dq8(m.agreeable));
         let stance = (self.valence_sign * side * (0.3 + self.event.intensity) * temper).clamp(-1.0, 1.0);
         Some(Reaction { user: UserId(u), stance: (stance * 127.0) as i8, engagement: (p * 255.0) as u8 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Pipeline;
+    use crate::events::parse_events_numbered;
+    use crate::state::{ceiling_sixteenths, MoodNow};
+    use crate::{SeedSet, World};
+
+    /// The bounds never turn a reaction away: over the demo's events, with the user state
+    /// they build (moods, fatigue, histories, cooldowns), the bounded filter decides exactly
+    /// as the exhaustive one; and every user's state factors stay under their ceiling.
+    #[test]
+    fn bounds_change_no_decision() {
+        let world = World::embedded().expect("world");
+        let seeds = SeedSet::embedded(&world).expect("seeds");
+        let population = Population::generate(&seeds, &world, 20_000, 7).expect("population");
+        let twin = Population::generate(&seeds, &world, 20_000, 7).expect("population");
+        let mut pipeline = Pipeline::new(twin).expect("pipeline");
+        let config = FilterConfig::default();
+        let index = AudienceIndex::new(&population, &config);
+        let text = include_bytes!("../examples/events/demo.jsonl");
+        let all: Vec<u16> = (0..world.entities.len() as u16).collect();
+        let mut reactions = 0;
+        for (i, (line, event)) in parse_events_numbered(text).into_iter().enumerate() {
+            let event = event.expect("demo event");
+            let class = pipeline.classifier().classify(&event, line).expect("classified");
+            let state = Some(pipeline.state());
+            let bounded = filter(&population, &index, &config, &class, event.time, state);
+            let exhaustive = filter_with(&population, &index, &config, &class, event.time, state, false);
+            assert_eq!(bounded, exhaustive, "event {}", event.id);
+            reactions += bounded.len();
+            // Without state too.
+            let (a, b) = (
+                filter(&population, &index, &config, &class, event.time, None),
+                filter_with(&population, &index, &config, &class, event.time, None, false),
+            );
+            assert_eq!(a, b, "event {} without state", event.id);
+            pipeline.process(&event, i as u32, line).expect("processed");
+            let state = pipeline.state();
+            let ceilings = state.factor_ceilings().expect("exact ceilings");
+            let minute = crate::state::minute_of(event.time);
+            for u in 0..population.len() as u32 {
+                let most = ceiling_sixteenths(ceilings[u as usize]) as f32 / 16.0;
+                for later in [minute, minute + 90, minute + 600, minute + 1000] {
+                    let m: MoodNow = state.mood(&population, u, later);
+                    let factor = m.reaction_factor() * state.involvement_factor(u, &all);
+                    assert!(factor <= most, "user {u} at minute {later}: {factor} over the ceiling {most}");
+                }
+            }
+        }
+        assert!(reactions > 1_000, "the demo draws reactions ({reactions})");
     }
 }

@@ -272,5 +272,6 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     state.tag_names = meta.tag_names;
     state.external = meta.external;
     state.shifts_done = meta.shifts_done;
+    state.refresh_ceilings();
     Ok((state, PipelineMemory { events: meta.events, gifs: gifs.into_iter().map(|g| (g.user, g.picks)).collect() }))
 }

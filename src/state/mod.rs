@@ -2,10 +2,12 @@
 //! drifting style habits, cooldowns and ticks, experiment tags and external ids, kept compact
 //! for millions of users and updated as events and interactions happen.
 //!
-//! Dense per-user columns (32 bytes a user, all zero for a user nothing happened to, so untouched
+//! Dense per-user columns (33 bytes a user, all zero for a user nothing happened to, so untouched
 //! users cost only untouched pages): the mental state as deviations from the user's baseline
-//! (`Mental`), habits and counters (`Habits`), the cooldown-until minute, the tick count, and
-//! the history window's head. Sparse stores: history chunks (`history`), relationships
+//! (`Mental`), habits and counters (`Habits`), the cooldown-until minute, the tick count, the
+//! history window's head, and a ceiling byte bounding what the state can add to the user's
+//! reaction probability ([`UserState::factor_ceilings`], which the filter reads before the
+//! rest). Sparse stores: history chunks (`history`), relationships
 //! (`relations`), reflections (`reflect`), external ids.
 //!
 //! Rules (all documented defaults in [`StateConfig`]):
@@ -281,6 +283,37 @@ pub struct UserState {
     external: BTreeMap<u32, String>,
     /// Scheduled shifts already applied.
     shifts_done: usize,
+    /// Per user: the most the state's factors on the reaction probability can give (see
+    /// [`UserState::factor_ceilings`]), kept with every change to the cell or the history.
+    ceilings: Vec<u8>,
+    /// False once the history was changed from outside ([`UserState::history_mut`]): the
+    /// ceilings may then be short.
+    ceilings_exact: bool,
+}
+
+/// A user's ceiling byte: how far their arousal deviation can lift the mood's reaction factor
+/// (low 5 bits, the positive deviation in 31sts, rounded up) and how many actions their
+/// history window holds, up to 5 (high 3 bits: the involvement factor's largest). Zero for a
+/// user nothing happened to.
+fn ceiling_byte(arousal: i8, records: usize) -> u8 {
+    let lift = (arousal.max(0) as u32 * 31).div_ceil(127) as u8;
+    lift | (records.min(5) as u8) << 5
+}
+
+/// The ceiling byte with the arousal part of a new mental state.
+fn with_arousal(byte: u8, arousal: i8) -> u8 {
+    (byte & !31) | ceiling_byte(arousal, 0)
+}
+
+/// By ceiling byte: the most the product of [`MoodNow::reaction_factor`] and
+/// [`UserState::involvement_factor`] can be at any game minute from the user's last update
+/// on, in sixteenths, rounded up. The arousal deviation only decays; energy gives at most 1;
+/// the baseline arousal is at most 0.2 and the night adds 0.1. An untouched user's: 18 (1.12).
+pub fn ceiling_sixteenths(byte: u8) -> u32 {
+    let arousal = 0.3 + (byte & 31) as f32 / 31.0;
+    let mood = (1.0 + 0.4 * arousal).min(REACTION_FACTOR_MAX);
+    let involvement = (1.0 + 0.1 * (byte >> 5).min(5) as f32).min(INVOLVEMENT_FACTOR_MAX);
+    (mood * involvement * 16.0 * 1.001).ceil() as u32
 }
 
 /// Game minute of a time (clamped into `1..u32::MAX`, so 0 can mean "never").
@@ -319,6 +352,8 @@ impl UserState {
             tag_names: Vec::new(),
             external: BTreeMap::new(),
             shifts_done: 0,
+            ceilings: vec![0; users],
+            ceilings_exact: true,
             config,
         })
     }
@@ -425,8 +460,32 @@ impl UserState {
         &self.history
     }
 
-    /// The history store, to record actions from outside the pipeline (imports, tests).
+    /// Per user, a byte bounding their mood and involvement factors ([`ceiling_sixteenths`]
+    /// reads it): the filter's bound before it reads the state. `None` after
+    /// [`UserState::history_mut`], when they may be short.
+    pub fn factor_ceilings(&self) -> Option<&[u8]> {
+        self.ceilings_exact.then_some(&self.ceilings[..])
+    }
+
+    /// Sets user `u`'s ceiling byte from their cell and history.
+    fn refresh_ceiling(&mut self, u: usize) {
+        self.ceilings[u] = ceiling_byte(self.cells[u].mental.arousal, self.history.len_of(u as u32));
+    }
+
+    /// Sets every user's ceiling byte (after loading).
+    pub(crate) fn refresh_ceilings(&mut self) {
+        let history = &self.history;
+        self.ceilings.par_iter_mut().zip(&self.cells).enumerate().for_each(|(u, (c, cell))| {
+            *c = ceiling_byte(cell.mental.arousal, history.len_of(u as u32));
+        });
+        self.ceilings_exact = true;
+    }
+
+    /// The history store, to record actions from outside the pipeline (imports, tests). The
+    /// filter then bounds every user's state factors by the largest possible ones (slower,
+    /// the same decisions).
     pub fn history_mut(&mut self) -> &mut History {
+        self.ceilings_exact = false;
         &mut self.history
     }
 
@@ -595,6 +654,7 @@ impl UserState {
                     peaked: self.cells[u].mental.peaked,
                     minute: at,
                 };
+                self.refresh_ceiling(u);
             }
         }
     }
@@ -619,13 +679,17 @@ impl UserState {
             &sorted
         };
         let ranges = shard_ranges(self.len(), list.len(), |i| list[i].0);
-        let config = &self.config;
-        self.cells.par_chunks_mut(SHARD).zip(ranges).enumerate().for_each(|(s, (cells, range))| {
+        let UserState { config, cells, ceilings, .. } = &mut *self;
+        let shards = cells.par_chunks_mut(SHARD).zip(ceilings.par_chunks_mut(SHARD));
+        shards.zip(ranges).enumerate().for_each(|(s, ((cells, ceilings), range))| {
             for block in list[range].chunks(BLOCK) {
                 touch(block.iter().map(|&(u, _)| &cells[u as usize - s * SHARD]));
                 for &(u, side) in block {
                     let dv = side as f32 * valence * 0.12 * (0.5 + intensity);
-                    nudge(config, &mut cells[u as usize - s * SHARD], minute, dv, 0.05 * intensity, 0.0);
+                    let cell = &mut cells[u as usize - s * SHARD];
+                    nudge(config, cell, minute, dv, 0.05 * intensity, 0.0);
+                    let c = &mut ceilings[u as usize - s * SHARD];
+                    *c = with_arousal(*c, cell.mental.arousal);
                 }
             }
         });
@@ -693,6 +757,15 @@ impl UserState {
             },
             || relations_pass(relations, follows, config, &acts, &by_author, population.graph(), users),
         );
+        // The ceilings of everyone the passes changed: authors (mood, history) and the
+        // authors they reacted to (mood).
+        for a in &acts {
+            for u in [a.author, a.target_author] {
+                if (u as usize) < users {
+                    self.refresh_ceiling(u as usize);
+                }
+            }
+        }
         report.actions += by_author.len();
         report.reflections += formed_count;
         for (u, minute) in praised {
@@ -782,6 +855,7 @@ impl UserState {
     /// Bytes held by the whole state.
     pub fn bytes(&self) -> usize {
         self.len() * std::mem::size_of::<Cell>()
+            + self.ceilings.len()
             + self.history.bytes()
             + self.relations.bytes()
             + self.follows.bytes()
