@@ -239,19 +239,14 @@ impl AudienceIndex {
 /// sorted by user, each once (sides summed, then signed).
 pub fn affected(population: &Population, index: &AudienceIndex, event: &Classification) -> Vec<(u32, i8)> {
     let world = population.world();
-    let mut out: Vec<(u32, i8)> = Vec::new();
+    // Each entity's list is sorted by user: merge them (sides summed) instead of sorting.
+    let mut merged: Vec<(u32, i8)> = Vec::new();
+    let mut spare: Vec<(u32, i8)> = Vec::new();
     for e in event.stakeholders.iter().filter_map(|id| world.find(id)) {
-        out.extend(index.entity(e).iter().map(|m| (m.user, 1i8)));
-        for &r in world.rivals(e) {
-            out.extend(index.entity(r).iter().map(|m| (m.user, -1i8)));
-        }
-    }
-    out.sort_unstable();
-    let mut merged: Vec<(u32, i8)> = Vec::with_capacity(out.len());
-    for (u, side) in out {
-        match merged.last_mut() {
-            Some(last) if last.0 == u => last.1 = last.1.saturating_add(side),
-            _ => merged.push((u, side)),
+        let lists = std::iter::once((e, 1i8)).chain(world.rivals(e).iter().map(|&r| (r, -1i8)));
+        for (list, side) in lists {
+            merge_sides(&merged, index.entity(list), side, &mut spare);
+            std::mem::swap(&mut merged, &mut spare);
         }
     }
     merged.retain(|x| x.1 != 0);
@@ -259,6 +254,29 @@ pub fn affected(population: &Population, index: &AudienceIndex, event: &Classifi
         x.1 = x.1.signum();
     }
     merged
+}
+
+/// `a` (sorted by user, each once) with every user of `b` (sorted) added on `side`, into `out`
+/// (sorted, each once, sides summed; a user twice in `b` counts twice).
+fn merge_sides(a: &[(u32, i8)], b: &[Member], side: i8, out: &mut Vec<(u32, i8)>) {
+    out.clear();
+    out.reserve(a.len() + b.len());
+    let mut push = |u: u32, s: i8| match out.last_mut() {
+        Some(last) if last.0 == u => last.1 = last.1.saturating_add(s),
+        _ => out.push((u, s)),
+    };
+    let mut a = a.iter().peekable();
+    for m in b {
+        while let Some(&&(u, s)) = a.peek() {
+            if u > m.user {
+                break;
+            }
+            push(u, s);
+            a.next();
+        }
+        push(m.user, side);
+    }
+    a.for_each(|&(u, s)| push(u, s));
 }
 
 /// Stable 64-bit key of an event id, for counter-based randomness.
@@ -382,10 +400,10 @@ fn filter_with(
     // sixteenths; without state, 1).
     let cooldown_max = config.cooldown_factor.max(1.0);
     let (ceilings, no_ceiling) = match state {
-        None => (None, 16),
+        None => (&[][..], 16),
         Some(st) => {
             let most = (REACTION_FACTOR_MAX * INVOLVEMENT_FACTOR_MAX * 16.0 * 1.001).ceil() as u32;
-            (st.factor_ceilings(), most)
+            (st.factor_ceilings().unwrap_or(&[]), most)
         }
     };
     // Audience tags: a mask over the state's tag bits (no state or no known tag: nobody).
@@ -480,6 +498,9 @@ fn filter_with(
 /// Candidates per batch of [`Decider::finish`] in a scan.
 const BATCH: usize = 16;
 
+/// Members per block of the scan's first test.
+const PASS_BLOCK: usize = 512;
+
 /// A member whose draw fell under the bound, with what [`Decider::finish`] needs.
 struct Candidate<'m> {
     m: &'m Member,
@@ -517,7 +538,7 @@ struct Decider<'a> {
     peak_limit: [u64; 256],
     /// The state's ceiling bytes ([`UserState::factor_ceilings`]), and the ceiling in
     /// sixteenths of everyone without (no state: 16; state without ceilings: the largest).
-    ceilings: Option<&'a [u8]>,
+    ceilings: &'a [u8],
     no_ceiling: u32,
     /// [`ceiling_sixteenths`] by byte.
     sixteenths: [u32; 256],
@@ -555,14 +576,25 @@ impl Decider<'_> {
     fn scan(&self, chunk: &[Member], k: usize) -> Vec<Reaction> {
         let mut out = Vec::new();
         let mut batch: Vec<Candidate> = Vec::with_capacity(BATCH);
-        for m in chunk {
-            if k > 0 && self.in_topic(m, k) {
-                continue;
+        let mut passed = [0u16; PASS_BLOCK];
+        for block in chunk.chunks(PASS_BLOCK) {
+            // A tight loop over the block for the first test, then the rest for the few that
+            // pass it, in order.
+            let mut n = 0;
+            for (i, m) in block.iter().enumerate() {
+                passed[n] = i as u16;
+                n += self.first_test(m) as usize;
             }
-            if let Some(c) = self.bound(m) {
-                batch.push(c);
-                if batch.len() == BATCH {
-                    self.finish_batch(&mut batch, &mut out);
+            for &i in &passed[..n] {
+                let m = &block[i as usize];
+                if k > 0 && self.in_topic(m, k) {
+                    continue;
+                }
+                if let Some(c) = self.rest(m) {
+                    batch.push(c);
+                    if batch.len() == BATCH {
+                        self.finish_batch(&mut batch, &mut out);
+                    }
                 }
             }
         }
@@ -615,22 +647,37 @@ impl Decider<'_> {
     /// The first part of [`Decider::decide`]: `None` if the draw is at or above the bound.
     #[inline(always)]
     fn bound<'m>(&self, m: &'m Member) -> Option<Candidate<'m>> {
+        if !self.first_test(m) {
+            return None;
+        }
+        self.rest(m)
+    }
+
+    /// The member's draw, in units of 2^-53.
+    #[inline(always)]
+    fn draw(&self, m: &Member) -> u64 {
+        hash3_tail(self.prefix, m.user as u64) >> 11
+    }
+
+    /// Whether the draw is under a first, loose bound from two bytes: the member's peak
+    /// activity and rate, and the state's ceiling for the user. Most draws fail it.
+    #[inline(always)]
+    fn first_test(&self, m: &Member) -> bool {
+        let ceiling = self.ceilings.get(m.user as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize]);
+        !self.bounded || self.draw(m) < self.peak_limit[m.peak as usize] * ceiling as u64
+    }
+
+    /// The rest of [`Decider::bound`] after [`Decider::first_test`]: audience tags, then the
+    /// bound from the whole member record.
+    #[inline(always)]
+    fn rest<'m>(&self, m: &'m Member) -> Option<Candidate<'m>> {
         if let Some(mask) = self.audience {
             if self.state.is_none_or(|st| st.habits(m.user).tags & mask == 0) {
                 return None;
             }
         }
-        let hash = hash3_tail(self.prefix, m.user as u64);
-        let ceiling = match self.ceilings {
-            Some(c) => c.get(m.user as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize]),
-            None => self.no_ceiling,
-        };
-        // Most draws fail this first test, which reads two fields of the member and a byte of
-        // the state.
-        if self.bounded && hash >> 11 >= self.peak_limit[m.peak as usize] * ceiling as u64 {
-            return None;
-        }
-        let draw = unit_f64(hash);
+        let ceiling = self.ceilings.get(m.user as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize]);
+        let draw = unit_f64(hash3_tail(self.prefix, m.user as u64));
         let (own, own_side) = self.own_affinity(m);
         let interest = match self.topics {
             [t] => m.interests.get(t.index()),
