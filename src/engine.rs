@@ -104,9 +104,7 @@ impl Pipeline {
     /// Forgets what happened (user state, GIF picks, numbering), keeping tags and external
     /// ids: the next event meets the population as it was generated.
     pub fn reset(&mut self) -> Result<()> {
-        let mut fresh = UserState::new(self.population.len(), self.state.config().clone())?;
-        fresh.copy_tags_from(&self.state);
-        self.state = fresh;
+        self.state.forget();
         self.gif_memory = GifMemory::new();
         self.numbered = 0;
         Ok(())

@@ -102,6 +102,17 @@ impl History {
         self.window
     }
 
+    /// Empties every window, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.head.fill(NONE);
+        self.count.fill(0);
+        self.pool.clear();
+        self.older.clear();
+        self.newer.clear();
+        self.free.clear();
+        self.folded = IdMap::default();
+    }
+
     /// Makes room for `n` more chunks without reallocating (a burst's worth, at most one per
     /// acting user).
     pub fn reserve(&mut self, n: usize) {

@@ -617,6 +617,27 @@ impl UserState {
         }
     }
 
+    /// Forgets what events did (moods, cooldowns, habits, histories, relationships, follows,
+    /// reflections, the shifts applied), keeping tags and external ids: the state
+    /// [`UserState::new`] gives plus [`UserState::copy_tags_from`], in place (its memory is
+    /// already paged in).
+    pub fn forget(&mut self) {
+        self.cells.par_iter_mut().for_each(|c| {
+            let tags = c.habits.tags;
+            *c = Cell::default();
+            c.habits.tags = tags;
+        });
+        self.ceilings.par_iter_mut().for_each(|c| *c = 0);
+        self.ceilings_exact = true;
+        self.history.clear();
+        self.relations.clear();
+        self.follows = Follows::new();
+        self.last_follows.clear();
+        self.last_reflections.clear();
+        self.reflections = Reflections::new();
+        self.shifts_done = 0;
+    }
+
     /// Takes over `other`'s tags and external ids (same population).
     pub fn copy_tags_from(&mut self, other: &UserState) {
         self.tag_names = other.tag_names.clone();

@@ -14,6 +14,7 @@
 //! so memory is bounded by users × that; every update is ordered and deterministic.
 
 use super::IdMap;
+use rayon::prelude::*;
 
 /// Most relationships remembered per user.
 pub const MAX_PER_USER: usize = 32;
@@ -139,6 +140,11 @@ impl Relations {
     /// No relationships.
     pub fn new() -> Relations {
         Relations::default()
+    }
+
+    /// Forgets every relationship, freeing the per-user lists in parallel.
+    pub fn clear(&mut self) {
+        std::mem::take(&mut self.shards).into_par_iter().for_each(drop);
     }
 
     /// User `a`'s relationships (raw, weights as of each one's last interaction).

@@ -255,6 +255,46 @@ fn save_restore_and_continue_gives_the_uninterrupted_timeline() {
     assert!(again.resume(&saved).is_err());
 }
 
+/// `Pipeline::reset` (which clears the state in place) leaves what a fresh pipeline has: the
+/// same timeline and the same saved state after replaying the events, tags kept.
+#[test]
+fn reset_gives_a_fresh_pipeline_keeping_tags() {
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let events: Vec<(usize, GameEvent)> =
+        parse_events_numbered(&text).into_iter().map(|(l, e)| (l, e.unwrap())).collect();
+    let tags: String =
+        (0..30_000u32).step_by(3).map(|u| format!("{{\"user\": {u}, \"tags\": [\"trial\"]}}\n")).collect();
+    let play = |p: &mut Pipeline| -> Vec<u8> {
+        let mut posts = Vec::new();
+        for (i, (line, e)) in events.iter().enumerate() {
+            posts.extend(p.process(e, i as u32, *line).unwrap().0);
+        }
+        chorus::timeline::sort(&mut posts);
+        let mut buf = Vec::new();
+        chorus::timeline::write_jsonl(&posts, &mut buf).unwrap();
+        buf
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = Pipeline::new(crate::common::generate(30_000, 3)).unwrap();
+    fresh.state_mut().load_tags("tags.jsonl", &tags).unwrap();
+    let expected = play(&mut fresh);
+    fresh.save(&dir.path().join("fresh.state")).unwrap();
+    let mut reused = Pipeline::new(crate::common::generate(30_000, 3)).unwrap();
+    reused.state_mut().load_tags("tags.jsonl", &tags).unwrap();
+    play(&mut reused);
+    reused.reset().unwrap();
+    assert_eq!(reused.numbered(), 0);
+    let bit = reused.state().tag_bit("trial").unwrap();
+    assert!(reused.state().has_tag(3, bit) && !reused.state().has_tag(4, bit), "tags kept");
+    assert!(play(&mut reused) == expected, "a reset pipeline's timeline differs from a fresh one's");
+    reused.save(&dir.path().join("reused.state")).unwrap();
+    let (a, b) = (
+        std::fs::read(dir.path().join("fresh.state")).unwrap(),
+        std::fs::read(dir.path().join("reused.state")).unwrap(),
+    );
+    assert!(a == b, "a reset pipeline's saved state differs from a fresh one's");
+}
+
 /// Tags select an event's audience; external ids are kept; unknown tags are an error record.
 #[test]
 fn tags_select_the_audience_and_unknown_tags_are_refused() {
