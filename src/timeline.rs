@@ -339,6 +339,26 @@ mod tests {
         }
     }
 
+    /// The sort is the stable sort by (time, id): repeated keys keep their order.
+    #[test]
+    fn sort_is_stable_by_time_then_id() {
+        for n in [0, 1, 2, 7, 100, 5_000] {
+            let posts: Vec<Post> = (0..n as u64)
+                .map(|k| {
+                    let h = crate::rng::mix64(k ^ n as u64);
+                    let mut p = post(h % 50, PostKind::Like, None, (h >> 8) as i64 % 40, "a");
+                    p.handle = format!("#{k}");
+                    p
+                })
+                .collect();
+            let mut want = posts.clone();
+            want.sort_by_key(|p| (p.time, p.id));
+            let mut got = posts;
+            sort(&mut got);
+            assert!(got == want, "{n} posts");
+        }
+    }
+
     #[test]
     fn threads_firehose_and_jsonl_round_trip() {
         let posts = vec![

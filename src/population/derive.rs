@@ -201,6 +201,11 @@ pub fn derive_user(
 /// Folds a name to lowercase ASCII letters for handles (common Latin accents mapped, the rest
 /// dropped).
 pub fn fold_ascii(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        // The common case, without the Unicode case tables.
+        out.extend(s.bytes().filter(u8::is_ascii_alphabetic).map(|b| b.to_ascii_lowercase() as char));
+        return;
+    }
     for c in s.chars().flat_map(char::to_lowercase) {
         let m = match c {
             'a'..='z' => c,
