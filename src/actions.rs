@@ -18,6 +18,7 @@ use crate::ids::UserId;
 use crate::media::{GifMemory, GifMood, Media, Picture};
 use crate::population::columns::dq8;
 use crate::population::Population;
+use crate::prefetch::load_together;
 use crate::rng::Stream;
 use crate::state::relations::drifted;
 use crate::state::{minute_of, UserState};
@@ -274,43 +275,61 @@ pub fn act(
     let minute = minute_of(event.time);
     let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
     let mut choices: Vec<Choice> = reactions
-        .par_iter()
-        .map(|r| {
-            let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
-            let a = &cols.activity[r.user.index()];
-            let engaged = r.engagement as f64 / 255.0;
-            let mut w = [
-                3.0 * dq8(a.like) as f64,
-                1.5 * dq8(a.repost) as f64,
-                0.25 + engaged,
-                dq8(a.reply) as f64,
-                0.6 * dq8(a.quote) as f64,
-                config.gif_weight as f64 * dq8(a.gif) as f64,
-            ];
-            // Mood: the bored scroll and like, the angry reply and quote, the tired post less;
-            // and a mood tints how they take a neutral-ish event.
-            let mut stance = r.stance;
-            if let Some(st) = state {
-                let m = st.mood(population, r.user.0, minute);
-                let (bored, angry) = (m.boredom() as f64, m.anger() as f64);
-                w[0] *= 1.0 + 0.8 * bored;
-                w[1] *= 1.0 + 0.4 * bored;
-                w[2] *= 0.5 + 0.5 * m.energy as f64;
-                w[3] *= 1.0 + 1.5 * angry;
-                w[4] *= 1.0 + 1.5 * angry;
-                stance = (stance as f32 + m.valence * 40.0).clamp(-127.0, 127.0) as i8;
-            }
-            let total: f64 = w.iter().sum();
-            let mut x = rng.f64() * total;
-            let mut k = 0;
-            while k < 5 && x >= w[k] {
-                x -= w[k];
-                k += 1;
-            }
-            let kind =
-                [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif][k];
-            let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
-            Choice { user: r.user.0, kind, delay, sentiment: Sentiment::from_stance(stance), engagement: r.engagement }
+        .par_chunks(32)
+        .flat_map_iter(|batch| {
+            // The scattered lines each choice reads (activity; with state, the mood's cell,
+            // persona and town), loaded together.
+            load_together(batch.iter().map(|r| {
+                let i = r.user.index();
+                let mood = state.map_or(0, |st| {
+                    st.cooldown_until(r.user.0) ^ cols.persona[i].big5[2] as u32 ^ cols.demographics[i].town as u32
+                });
+                cols.activity[i].like as u32 ^ mood
+            }));
+            batch.iter().map(move |r| {
+                let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
+                let a = &cols.activity[r.user.index()];
+                let engaged = r.engagement as f64 / 255.0;
+                let mut w = [
+                    3.0 * dq8(a.like) as f64,
+                    1.5 * dq8(a.repost) as f64,
+                    0.25 + engaged,
+                    dq8(a.reply) as f64,
+                    0.6 * dq8(a.quote) as f64,
+                    config.gif_weight as f64 * dq8(a.gif) as f64,
+                ];
+                // Mood: the bored scroll and like, the angry reply and quote, the tired post less;
+                // and a mood tints how they take a neutral-ish event.
+                let mut stance = r.stance;
+                if let Some(st) = state {
+                    let m = st.mood(population, r.user.0, minute);
+                    let (bored, angry) = (m.boredom() as f64, m.anger() as f64);
+                    w[0] *= 1.0 + 0.8 * bored;
+                    w[1] *= 1.0 + 0.4 * bored;
+                    w[2] *= 0.5 + 0.5 * m.energy as f64;
+                    w[3] *= 1.0 + 1.5 * angry;
+                    w[4] *= 1.0 + 1.5 * angry;
+                    stance = (stance as f32 + m.valence * 40.0).clamp(-127.0, 127.0) as i8;
+                }
+                let total: f64 = w.iter().sum();
+                let mut x = rng.f64() * total;
+                let mut k = 0;
+                while k < 5 && x >= w[k] {
+                    x -= w[k];
+                    k += 1;
+                }
+                let kind =
+                    [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif]
+                        [k];
+                let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
+                Choice {
+                    user: r.user.0,
+                    kind,
+                    delay,
+                    sentiment: Sentiment::from_stance(stance),
+                    engagement: r.engagement,
+                }
+            })
         })
         .collect();
     if !choices.is_empty() && !choices.iter().any(|c| c.kind == PostKind::Post) {
@@ -439,7 +458,16 @@ pub fn act(
         posts.push(p);
         targets.push(Some(target));
     }
-    posts.par_iter_mut().for_each(|p| p.handle = population.handle(p.author));
+    // Handles, a batch at a time after loading the two scattered lines each one reads.
+    posts.par_chunks_mut(32).for_each(|batch| {
+        load_together(batch.iter().map(|p| {
+            let i = p.author.index();
+            cols.handle_suffix.get(i).copied().unwrap_or(0) ^ cols.demographics.get(i).map_or(0, |d| d.seed as u32)
+        }));
+        for p in batch {
+            p.handle = population.handle(p.author);
+        }
+    });
     let filled: Vec<Fill> = posts
         .par_iter()
         .zip(targets.par_iter())
