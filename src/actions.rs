@@ -458,14 +458,18 @@ pub fn act(
         posts.push(p);
         targets.push(Some(target));
     }
-    // Handles, a batch at a time after loading the two scattered lines each one reads.
+    // Handles from the population's table, a batch at a time after loading where each one
+    // ends (derived one by one without a table).
+    let table = population.handles();
     posts.par_chunks_mut(32).for_each(|batch| {
-        load_together(batch.iter().map(|p| {
-            let i = p.author.index();
-            cols.handle_suffix.get(i).copied().unwrap_or(0) ^ cols.demographics.get(i).map_or(0, |d| d.seed as u32)
-        }));
+        if let Some(t) = table {
+            load_together(batch.iter().map(|p| t.end_of(p.author)));
+        }
         for p in batch {
-            p.handle = population.handle(p.author);
+            p.handle = match table.and_then(|t| t.get(p.author)) {
+                Some(h) => h.to_string(),
+                None => population.handle(p.author),
+            };
         }
     });
     let filled: Vec<Fill> = posts

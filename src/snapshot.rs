@@ -321,7 +321,18 @@ pub fn load(path: &Path) -> Result<Population> {
     };
     let (model, valid) = rayon::join(|| Model::new(&seeds, &world), || validate(&parts));
     valid.map_err(|m| r.fail(format!("inconsistent content: {m}")))?;
-    Ok(Population { model, seeds, world, config, cols, circle_start, town_start, workplaces: workplaces[0], graph })
+    Ok(Population {
+        model,
+        seeds,
+        world,
+        config,
+        cols,
+        circle_start,
+        town_start,
+        workplaces: workplaces[0],
+        graph,
+        handles: Default::default(),
+    })
 }
 
 struct Parts<'a> {

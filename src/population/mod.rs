@@ -12,6 +12,7 @@
 
 pub mod columns;
 pub mod derive;
+pub mod handles;
 pub mod model;
 
 use crate::error::{Error, Result};
@@ -69,6 +70,8 @@ pub struct Population {
     pub(crate) town_start: Vec<u32>,
     pub(crate) workplaces: u32,
     pub(crate) graph: Graph,
+    /// Every handle, derived on first use ([`Population::handles`]).
+    pub(crate) handles: std::sync::OnceLock<Option<handles::Handles>>,
 }
 
 /// Splits `n` into parts proportional to `weights` (largest remainder, ties to the lower index).
@@ -195,6 +198,7 @@ impl Population {
             town_start,
             workplaces,
             graph,
+            handles: Default::default(),
         })
     }
 
@@ -262,6 +266,13 @@ impl Population {
     pub fn display_name(&self, u: UserId) -> String {
         let d = &self.cols.demographics[u.index()];
         derive::display_name(&self.seeds, &self.model, self.config.seed, u.0, d.seed, d.gender)
+    }
+
+    /// Every user's handle in one table, derived on the first call (about 0.3 s per million
+    /// users on two cores, about 15 bytes a user) and kept: for code that names many users.
+    /// `None` past 4 GiB of handles.
+    pub fn handles(&self) -> Option<&handles::Handles> {
+        self.handles.get_or_init(|| handles::Handles::build(self)).as_ref()
     }
 
     /// Handle of `u` (derived on demand; unique in the population).
