@@ -765,28 +765,20 @@ impl UserState {
         // The history and the reflections formed in pass (1) are written in order on one
         // thread beside pass (2), which never reads them. The reflections of passes (2) and
         // (3) are formed after, in that order.
-        let UserState { cells, history, reflections, last_reflections, bank, relations, follows, .. } = &mut *self;
+        let UserState { cells, ceilings, history, reflections, last_reflections, bank, relations, follows, .. } =
+            &mut *self;
         let ((formed_count, praised), (interactions, per_shard)) = rayon::join(
             || {
                 let ctx =
                     AuthorsCtx { config, population, history, bank, topic, intensity, entity: stake, category, about };
-                let formed = authors_pass(cells, &ctx, &acts, &by_author);
+                let formed = authors_pass(cells, ceilings, &ctx, &acts, &by_author);
                 rayon::join(
                     || record(history, reflections, last_reflections, &acts, &by_author, &formed, (stake, category)),
-                    || received_pass(cells, config, &acts, posts, users),
+                    || received_pass(cells, ceilings, config, &acts, posts, users),
                 )
             },
             || relations_pass(relations, follows, config, &acts, &by_author, population.graph(), users),
         );
-        // The ceilings of everyone the passes changed: authors (mood, history) and the
-        // authors they reacted to (mood).
-        for a in &acts {
-            for u in [a.author, a.target_author] {
-                if (u as usize) < users {
-                    self.refresh_ceiling(u as usize);
-                }
-            }
-        }
         report.actions += by_author.len();
         report.reflections += formed_count;
         for (u, minute) in praised {
@@ -1018,14 +1010,21 @@ struct AuthorsCtx<'a> {
 /// history, which is written after this pass: the act and the author's earlier acts in this
 /// burst, then their window from before it, as many in all as the window will hold then
 /// (the window's count is followed through the pushes and folds to come).
-fn authors_pass(cells: &mut [Cell], ctx: &AuthorsCtx, acts: &[Act], by_author: &[u32]) -> Vec<Option<Reflection>> {
+fn authors_pass(
+    cells: &mut [Cell],
+    ceilings: &mut [u8],
+    ctx: &AuthorsCtx,
+    acts: &[Act],
+    by_author: &[u32],
+) -> Vec<Option<Reflection>> {
     let users = cells.len();
     let ranges = shard_ranges(users, by_author.len(), |i| acts[by_author[i] as usize].author);
     cells
         .par_chunks_mut(SHARD)
+        .zip(ceilings.par_chunks_mut(SHARD))
         .zip(ranges)
         .enumerate()
-        .map(|(s, (cells, range))| {
+        .map(|(s, ((cells, ceilings), range))| {
             let mine = &by_author[range];
             let mut out = Vec::with_capacity(mine.len());
             // The current author's first act in `mine`, and their window's count.
@@ -1042,6 +1041,7 @@ fn authors_pass(cells: &mut [Cell], ctx: &AuthorsCtx, acts: &[Act], by_author: &
                     count = ctx.history.len_after_push(count);
                     let cell = &mut cells[act.author as usize - s * SHARD];
                     let (kind, now) = author_cell(ctx.config, ctx.population, cell, act, ctx.topic, ctx.intensity);
+                    ceilings[act.author as usize - s * SHARD] = ceiling_byte(cell.mental.arousal, count);
                     out.push(kind.and_then(|kind| {
                         let seen = count.min(STREAK_OF);
                         let burst =
@@ -1062,6 +1062,7 @@ fn authors_pass(cells: &mut [Cell], ctx: &AuthorsCtx, acts: &[Act], by_author: &
 /// style drift. Returns the (user, minute) of each praise reached.
 fn received_pass(
     cells: &mut [Cell],
+    ceilings: &mut [u8],
     config: &StateConfig,
     acts: &[Act],
     posts: &[Post],
@@ -1071,9 +1072,10 @@ fn received_pass(
     let ranges = shard_ranges(users, received.len(), |i| acts[received[i] as usize].target_author);
     cells
         .par_chunks_mut(SHARD)
+        .zip(ceilings.par_chunks_mut(SHARD))
         .zip(ranges)
         .enumerate()
-        .map(|(s, (cells, range))| {
+        .map(|(s, ((cells, ceilings), range))| {
             let mut praised = Vec::new();
             let mut current = u32::MAX;
             let mut count = 0u32;
@@ -1096,6 +1098,8 @@ fn received_pass(
                     if received_cell(config, cell, act, count, posts) {
                         praised.push((act.target_author, act.minute));
                     }
+                    let c = &mut ceilings[act.target_author as usize - s * SHARD];
+                    *c = with_arousal(*c, cell.mental.arousal);
                 }
             }
             praised
@@ -1658,8 +1662,8 @@ mod tests {
                     category: 0,
                     about: Some(9),
                 };
-                let mut cells = state.cells.clone();
-                let formed = authors_pass(&mut cells, &ctx, &acts, &order);
+                let (mut cells, mut ceilings) = (state.cells.clone(), state.ceilings.clone());
+                let formed = authors_pass(&mut cells, &mut ceilings, &ctx, &acts, &order);
                 let (mut cells_after, mut history) = (state.cells.clone(), state.history.clone());
                 for (&k, got) in order.iter().zip(&formed) {
                     let act = &acts[k as usize];
