@@ -190,13 +190,13 @@ impl FollowedRoots {
         force: Option<bool>,
     ) -> Option<FollowedRoots> {
         let graph = population.graph();
-        let mut authors: Vec<(u32, usize)> = roots.first.iter().map(|(&a, &k)| (a, k)).collect();
-        authors.sort_unstable();
-        let followers: u64 = authors.iter().map(|&(a, _)| graph.in_degree(UserId(a)) as u64).sum();
+        let followers: u64 = roots.first.keys().map(|&a| graph.in_degree(UserId(a)) as u64).sum();
         let followings: u64 = reactors.iter().map(|c| graph.out_degree(UserId(c.user)) as u64).sum();
         if !force.unwrap_or(followers < followings) {
             return None;
         }
+        let mut authors: Vec<(u32, usize)> = roots.first.iter().map(|(&a, &k)| (a, k)).collect();
+        authors.sort_unstable();
         let mut reacting = vec![0u64; population.len().div_ceil(64)];
         for c in reactors {
             if let Some(w) = reacting.get_mut(c.user as usize / 64) {
@@ -280,11 +280,8 @@ pub fn act(
             // The scattered lines each choice reads (activity; with state, the mood's cell,
             // persona and town), loaded together.
             load_together(batch.iter().map(|r| {
-                let i = r.user.index();
-                let mood = state.map_or(0, |st| {
-                    st.cooldown_until(r.user.0) ^ cols.persona[i].big5[2] as u32 ^ cols.demographics[i].town as u32
-                });
-                cols.activity[i].like as u32 ^ mood
+                let mood = state.map_or(0, |st| st.mood_lines(population, r.user.0));
+                cols.activity[r.user.index()].like as u32 ^ mood
             }));
             batch.iter().map(move |r| {
                 let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
@@ -401,14 +398,12 @@ pub fn act(
             let related = related.filter(|_| rng.chance(config.relationship_pull as f64));
             // Whom they follow: the graph, with the follows and unfollows relationships made.
             followed.clear();
-            match (state, &from_roots) {
-                (Some(st), _) if !st.follows().of(c.user).is_empty() => {
-                    let following = st.following(population, c.user);
-                    followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
-                }
-                (_, Some(f)) => f.get(c.user, followed),
-                (_, None) => {
-                    let following = population.graph().following(UserId(c.user));
+            let changed =
+                state.filter(|st| !st.follows().of(c.user).is_empty()).map(|st| st.following(population, c.user));
+            match (changed, &from_roots) {
+                (None, Some(f)) => f.get(c.user, followed),
+                (changed, _) => {
+                    let following = changed.as_deref().unwrap_or_else(|| population.graph().following(UserId(c.user)));
                     followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
                 }
             }

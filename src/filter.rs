@@ -97,7 +97,7 @@ struct Member {
     /// Agreeableness, 0..255.
     agreeable: u8,
     /// The most the member's activity and posting rate can give at any hour, in steps of
-    /// [`PEAK_STEP`], rounded up (see [`Decider::bound`]).
+    /// [`PEAK_STEP`], rounded up (see [`Decider::first_test`]).
     peak: u8,
     interests: crate::population::columns::Interests,
 }
@@ -610,12 +610,7 @@ impl Decider<'_> {
             let f = if self.needs_favourites { c.affiliations[u as usize].favourites[0] as u32 } else { 0 };
             // With user state, the mood reads the persona and town and the involvement the
             // history's count.
-            let s = self.state.map_or(0, |st| {
-                st.cooldown_until(u)
-                    ^ c.persona[u as usize].big5[2] as u32
-                    ^ c.demographics[u as usize].town as u32
-                    ^ st.history().len_of(u) as u32
-            });
+            let s = self.state.map_or(0, |st| st.mood_lines(self.population, u) ^ st.history().len_of(u) as u32);
             f ^ s
         }));
         out.extend(batch.drain(..).filter_map(|c| self.finish(c)));
@@ -663,8 +658,13 @@ impl Decider<'_> {
     /// activity and rate, and the state's ceiling for the user. Most draws fail it.
     #[inline(always)]
     fn first_test(&self, m: &Member) -> bool {
-        let ceiling = self.ceilings.get(m.user as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize]);
-        !self.bounded || self.draw(m) < self.peak_limit[m.peak as usize] * ceiling as u64
+        !self.bounded || self.draw(m) < self.peak_limit[m.peak as usize] * self.ceiling(m.user) as u64
+    }
+
+    /// User `u`'s state ceiling, in sixteenths.
+    #[inline(always)]
+    fn ceiling(&self, u: u32) -> u32 {
+        self.ceilings.get(u as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize])
     }
 
     /// The rest of [`Decider::bound`] after [`Decider::first_test`]: audience tags, then the
@@ -676,7 +676,7 @@ impl Decider<'_> {
                 return None;
             }
         }
-        let ceiling = self.ceilings.get(m.user as usize).map_or(self.no_ceiling, |&c| self.sixteenths[c as usize]);
+        let ceiling = self.ceiling(m.user);
         let draw = unit_f64(hash3_tail(self.prefix, m.user as u64));
         let (own, own_side) = self.own_affinity(m);
         let interest = match self.topics {
@@ -749,8 +749,7 @@ mod tests {
         let world = World::embedded().expect("world");
         let seeds = SeedSet::embedded(&world).expect("seeds");
         let population = Population::generate(&seeds, &world, 20_000, 7).expect("population");
-        let twin = Population::generate(&seeds, &world, 20_000, 7).expect("population");
-        let mut pipeline = Pipeline::new(twin).expect("pipeline");
+        let mut pipeline = Pipeline::new(population.clone()).expect("pipeline");
         let config = FilterConfig::default();
         let index = AudienceIndex::new(&population, &config);
         let text = include_bytes!("../examples/events/demo.jsonl");

@@ -420,6 +420,13 @@ impl UserState {
         }
     }
 
+    /// One value from each scattered line [`UserState::mood`] reads for user `u` (the cell,
+    /// persona and demographics), for [`load_together`] before a batch of moods.
+    pub(crate) fn mood_lines(&self, population: &Population, u: u32) -> u32 {
+        let c = population.columns();
+        self.cooldown_until(u) ^ c.persona[u as usize].big5[2] as u32 ^ c.demographics[u as usize].town as u32
+    }
+
     /// True if user `u` acted within the cooldown before `minute`.
     pub fn cooling(&self, u: u32, minute: u32) -> bool {
         self.cells.get(u as usize).is_some_and(|c| minute < c.cooldown_until)
@@ -627,7 +634,7 @@ impl UserState {
             *c = Cell::default();
             c.habits.tags = tags;
         });
-        self.ceilings.par_iter_mut().for_each(|c| *c = 0);
+        self.ceilings.fill(0);
         self.ceilings_exact = true;
         self.history.clear();
         self.relations.clear();
