@@ -3,7 +3,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
 use chorus::events::Category;
-use chorus::templates::{Action, PostContext, Sentiment, Templates};
+use chorus::templates::{Action, PostContext, Sentiment, Stance, Templates, NO_FACTS};
 use chorus::{Population, SeedSet, UserId, World};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -20,6 +20,9 @@ fn context(u: u32) -> PostContext<'static> {
         hashtag: "#Redhawks",
         against_event: false,
         drift: [0, 0],
+        facts: &NO_FACTS,
+        fan: false,
+        stance: Stance::plain([Sentiment::Positive, Sentiment::Negative, Sentiment::Neutral][(u % 7 % 3) as usize]),
     }
 }
 

@@ -2,7 +2,7 @@
 //! `cargo run --release --example sample_posts`.
 
 use chorus::events::Category;
-use chorus::templates::{Action, PostContext, Sentiment, Templates};
+use chorus::templates::{Action, PostContext, Sentiment, Stance, Templates, NO_FACTS};
 use chorus::{Population, SeedSet, UserId, World};
 
 fn main() -> Result<(), chorus::Error> {
@@ -25,6 +25,9 @@ fn main() -> Result<(), chorus::Error> {
             hashtag: "#Redhawks",
             against_event: false,
             drift: [0, 0],
+            facts: &NO_FACTS,
+            fan: false,
+            stance: Stance::plain(sentiment),
         };
         templates.render(&population, UserId(u), &ctx, &mut buf);
         println!("@{:<16} {:?}/{:?}: {buf}", population.handle(UserId(u)), action, sentiment);

@@ -14,6 +14,7 @@
 use crate::classify::Classification;
 use crate::events::{GameEvent, Valence};
 use crate::filter::{event_key, Reaction};
+use crate::frame::RoleName;
 use crate::ids::UserId;
 use crate::media::{GifMemory, GifMood, Media, Picture};
 use crate::population::columns::dq8;
@@ -22,7 +23,7 @@ use crate::prefetch::load_together;
 use crate::rng::Stream;
 use crate::state::relations::drifted;
 use crate::state::{minute_of, UserState};
-use crate::templates::{Action, PostContext, Sentiment, Templates};
+use crate::templates::{Action, Facts, PostContext, Sentiment, Stance, Templates};
 use crate::timeline::{Post, PostId, PostKind, Source};
 use crate::world::EntityKind;
 use rayon::prelude::*;
@@ -91,14 +92,21 @@ impl Default for ActionConfig {
     }
 }
 
-/// How users name the event's main stakeholder, a hashtag for it, and a short summary.
+/// How users name the event's main stakeholder, a hashtag for it, a short summary, and the
+/// frame's facts.
 pub struct Names {
-    /// "the Redhawks", "Mayor Delgado"...
+    /// "the Redhawks", "Mayor Delgado"...; without a stakeholder the frame's main role
+    /// ("Argentina"), else the kind's noun ("the layoffs"), else "this".
     pub subject: String,
     /// "#Redhawks".
     pub hashtag: String,
     /// The event text, cut to about 120 characters.
     pub what: String,
+    /// The frame's facts as users name them.
+    pub facts: Facts,
+    /// Per frame role, the world entity and how its fans see the event (+1 as the event's
+    /// valence says, -1 the opposite), for telling a fan from an onlooker.
+    pub sides: Vec<(crate::world::EntityIdx, i8)>,
 }
 
 /// How users name a world entity: "the Redhawks" for a team, a party's short name, else its
@@ -115,11 +123,45 @@ pub fn entity_name(world: &crate::world::World, e: crate::world::EntityIdx) -> S
 /// Derives the names templates need from an event and its classification.
 pub fn names(population: &Population, event: &GameEvent, class: &Classification) -> Names {
     let world = population.world();
+    let frame = &class.frame;
+    let role_name = |r: RoleName| -> Option<String> {
+        frame.role(r).map(|role| match role.entity {
+            Some(e) => entity_name(world, e),
+            None => role.text.clone(),
+        })
+    };
+    let mut facts = Facts { slots: frame.slots(), grave: frame.kind.is_grave(), ..Facts::default() };
+    if frame.kind.index > 0 {
+        facts.kind = Some(frame.kind);
+    }
+    for r in RoleName::ALL {
+        if let Some(v) = role_name(r) {
+            facts.values[r as usize] = v;
+        }
+    }
+    if let Some(score) = &frame.score {
+        facts.values[6] = score.clone();
+    }
+    if let Some(n) = frame.main_number() {
+        facts.values[7] = n.text.clone();
+    }
+    let sides = class
+        .stakeholders
+        .iter()
+        .zip(&class.sides)
+        .filter_map(|(id, &side)| world.find(id).map(|e| (e, side)))
+        .collect();
+    let main_role =
+        [RoleName::Winner, RoleName::Actor, RoleName::Person, RoleName::Target, RoleName::Loser, RoleName::Place]
+            .into_iter()
+            .find_map(role_name);
     let subject = class
         .stakeholders
         .first()
         .and_then(|id| world.find(id))
         .map(|e| entity_name(world, e))
+        .or(main_role)
+        .or_else(|| (!frame.noun.is_empty()).then(|| frame.noun.clone()))
         .unwrap_or_else(|| "this".to_string());
     let tag_src = if subject == "this" { class.category.name().to_string() } else { subject.clone() };
     let mut hashtag = String::from("#");
@@ -138,7 +180,23 @@ pub fn names(population: &Population, event: &GameEvent, class: &Classification)
             None => cut,
         };
     }
-    Names { subject, hashtag, what }
+    Names { subject, hashtag, what, facts, sides }
+}
+
+/// Whether `user` supports a side of the event that feels it as `sentiment`: a fan, party
+/// member, admirer or resident of a frame entity whose fans see the event that way.
+fn is_fan(population: &Population, names: &Names, valence: Valence, user: UserId, sentiment: Sentiment) -> bool {
+    if names.sides.is_empty() || sentiment == Sentiment::Neutral {
+        return false;
+    }
+    let cols = population.columns();
+    let (aff, town) = (&cols.affiliations[user.index()], cols.demographics[user.index()].town);
+    let world = population.world();
+    names.sides.iter().any(|&(e, side)| {
+        let feels = side as f32 * valence.sign();
+        let own = aff.team == e || aff.party == e || aff.favourites.contains(&e) || world.town_slot(e) == Some(town);
+        own && feels == sentiment.sign() as f32
+    })
 }
 
 /// Each author's first root post of the event: a bit per user answers "none" (the common
@@ -492,7 +550,8 @@ pub fn act(
                     };
                     let gif = media.pick_gif(&mood, &gif_memory.recent(p.author.0), &mut rng);
                     let caption = rng.chance(config.gif_caption as f64).then(|| {
-                        templates.caption(population, p.author, class.category, p.sentiment, salt, buf);
+                        let grave = names.facts.grave;
+                        templates.caption(population, p.author, class.category, p.sentiment, grave, salt, buf);
                         buf.clone()
                     });
                     return Fill { text: caption, gif: Some(gif), picture: None };
@@ -500,6 +559,14 @@ pub fn act(
                 _ => return Fill::default(),
             };
             let author = target.map(|t| format!("@{}", posts[t].handle)).unwrap_or_default();
+            let stance = match target {
+                Some(t) => {
+                    let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 3 << 40);
+                    let agreeable = cols.persona[p.author.index()].big5[3] as f32 / 255.0;
+                    Stance::toward(p.sentiment, posts[*t].sentiment, rng.f64(), agreeable, names.facts.grave)
+                }
+                None => Stance::plain(p.sentiment),
+            };
             let ctx = PostContext {
                 key: salt,
                 category: class.category,
@@ -517,6 +584,9 @@ pub fn act(
                     let h = st.habits(p.author.0);
                     [h.emoji, h.hashtag]
                 }),
+                facts: &names.facts,
+                fan: is_fan(population, &names, class.valence, p.author, p.sentiment),
+                stance,
             };
             templates.render(population, p.author, &ctx, buf);
             // A memory worth recalling, on the same side as the post, now and then.

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::events::{Category, EventError, GameEvent, Impact, Valence};
+use crate::frame::{Frame, FrameLexicon, Kind, RoleName};
 use crate::jsonl::tsv_fields;
 use crate::taxonomy::Topic;
 use crate::world::{EntityIdx, EntityKind, World};
@@ -30,6 +31,9 @@ enum Modifier {
     /// An increase ("rise", "surge"): next to a negative word its own score is dropped
     /// ("infections rise" stays negative).
     Increaser,
+    /// A resolution ("restored", "rescued", "acquits"): anywhere in the text, it scales every
+    /// negative word ("service restored after an outage" is good news) and keeps its own score.
+    Resolver(f32),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -47,6 +51,8 @@ struct Term {
 #[derive(Clone, Debug, Default)]
 pub struct Lexicon {
     terms: HashMap<String, Term>,
+    /// Event kinds, role patterns and name rules (`frames.tsv`).
+    frames: FrameLexicon,
 }
 
 /// The lexicon files, by name, as shipped in `templates/lexicon/`.
@@ -61,29 +67,7 @@ pub const EMBEDDED_LEXICON: [(&str, &str); 5] = [
 /// Splits text into lowercase word tokens (letters, digits, inner apostrophes; a trailing
 /// possessive `'s` is dropped).
 pub fn tokenize(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let flush = |cur: &mut String, out: &mut Vec<String>| {
-        let t = cur.trim_matches('\'');
-        let t = t.strip_suffix("'s").unwrap_or(t);
-        if !t.is_empty() {
-            out.push(t.to_string());
-        }
-        cur.clear();
-    };
-    for c in text.chars() {
-        if c.is_alphanumeric() || c == '\'' || c == '’' {
-            if c == '’' {
-                cur.push('\'');
-            } else {
-                cur.extend(c.to_lowercase());
-            }
-        } else {
-            flush(&mut cur, &mut out);
-        }
-    }
-    flush(&mut cur, &mut out);
-    out
+    crate::frame::tokens(text).into_iter().map(|t| t.lower).collect()
 }
 
 fn phrase(text: &str) -> String {
@@ -99,10 +83,12 @@ fn number(file: &str, line: usize, field: &str, s: &str, lo: f32, hi: f32) -> Re
 impl Lexicon {
     /// The lexicon shipped in `templates/lexicon/`, embedded in the binary.
     pub fn embedded() -> Result<Lexicon> {
-        Lexicon::parse(&EMBEDDED_LEXICON)
+        let mut lex = Lexicon::parse(&EMBEDDED_LEXICON)?;
+        lex.frames = FrameLexicon::embedded()?;
+        Ok(lex)
     }
 
-    /// Loads the five lexicon files from a directory.
+    /// Loads the five lexicon files and `frames.tsv` from a directory.
     pub fn load(dir: &std::path::Path) -> Result<Lexicon> {
         let mut texts = Vec::new();
         for (name, _) in EMBEDDED_LEXICON {
@@ -112,11 +98,21 @@ impl Lexicon {
             texts.push((path.display().to_string(), text));
         }
         let refs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        Lexicon::parse(&refs)
+        let mut lex = Lexicon::parse(&refs)?;
+        let path = dir.join("frames.tsv");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        lex.frames = FrameLexicon::parse(&path.display().to_string(), &text)?;
+        Ok(lex)
+    }
+
+    /// The frame lexicon.
+    pub fn frames(&self) -> &FrameLexicon {
+        &self.frames
     }
 
     /// Parses the files `categories`, `valence`, `modifiers`, `impact`, `controversy` (in that
-    /// order) given as (file name, text).
+    /// order) given as (file name, text). The frame lexicon stays empty (every event of kind
+    /// `other`) until set by [`Lexicon::embedded`] or [`Lexicon::load`].
     pub fn parse(files: &[(&str, &str)]) -> Result<Lexicon> {
         let mut lex = Lexicon::default();
         for (k, (file, text)) in files.iter().enumerate() {
@@ -147,6 +143,7 @@ impl Lexicon {
                             "negator" => Modifier::Negator(v),
                             "reverser" => Modifier::Reverser(v),
                             "increaser" => Modifier::Increaser,
+                            "resolver" => Modifier::Resolver(v),
                             other => {
                                 return Err(Error::data(file, line, "kind", format!("unknown modifier kind {other:?}")))
                             }
@@ -221,7 +218,20 @@ pub struct Classification {
     /// The event's audience tags (only users with one of them react); empty for everyone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
+    /// What happened, to whom, with which numbers.
+    pub frame: Frame,
+    /// Per stakeholder (same order): +1 when the event's valence is how its fans see it, -1
+    /// when they see the opposite (the loser of a win, the winner of a loss).
+    #[serde(skip)]
+    pub sides: Vec<i8>,
 }
+
+/// How much the frame lexicon's strongest kind cue of a category adds to the category's score.
+const CUE_SHARE: f32 = 0.3;
+
+/// How much a kind's own polarity (layoffs are bad news, a rescue good) adds to the valence
+/// sum of the text's words.
+const KIND_PRIOR: f32 = 0.75;
 
 /// A classifier: the lexicon merged with the world's entity names.
 #[derive(Clone, Debug)]
@@ -278,6 +288,34 @@ impl Classifier {
         &self.world
     }
 
+    /// The world entities a text names (longest names first), in order, each once.
+    pub fn entities_in(&self, text: &str) -> Vec<EntityIdx> {
+        let tokens = tokenize(text);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let mut step = 1;
+            for n in (1..=MAX_NGRAM.min(tokens.len() - i)).rev() {
+                let key = tokens[i..i + n].join(" ");
+                if let Some(t) = self.lexicon.terms.get(&key) {
+                    if let Some(&e) = t.entities.first() {
+                        if !out.contains(&e) {
+                            out.push(e);
+                        }
+                        step = n;
+                        break;
+                    }
+                    if n > 1 {
+                        step = n;
+                        break;
+                    }
+                }
+            }
+            i += step;
+        }
+        out
+    }
+
     fn resolve(&self, name: &str) -> Option<EntityIdx> {
         self.world.find(name).or_else(|| {
             let p = phrase(name);
@@ -295,6 +333,8 @@ impl Classifier {
         // (first token, token count, valence, modifier) of each matched term, in order.
         let mut hits: Vec<(usize, usize, Option<f32>, Option<Modifier>)> = Vec::new();
         let mut entities: Vec<EntityIdx> = Vec::new();
+        // (first token, token count, entity) of each entity name, for the frame.
+        let mut entity_hits: Vec<(usize, usize, EntityIdx)> = Vec::new();
         let mut key = String::new();
         let mut i = 0;
         while i < tokens.len() {
@@ -322,6 +362,9 @@ impl Classifier {
                     if !entities.contains(&e) {
                         entities.push(e);
                     }
+                }
+                if let Some(&e) = term.entities.first() {
+                    entity_hits.push((i, n, e));
                 }
                 matched = n;
                 break;
@@ -378,10 +421,39 @@ impl Classifier {
                 }
             }
         }
+        // What happened is category evidence too ("elected", "delays", "sacked").
+        for (c, v) in cat.iter_mut().zip(self.lexicon.frames.category_votes(&tokens)) {
+            *c += CUE_SHARE * v;
+        }
         let total: f32 = cat.iter().sum();
         let (best, best_score) = cat.iter().enumerate().fold((0, 0f32), |b, (c, &s)| if s > b.1 { (c, s) } else { b });
         let novel = total <= 0.0;
-        let category = event.category.unwrap_or(if novel { Category::Entertainment } else { Category::ALL[best] });
+        let mut category = event.category.unwrap_or(if novel { Category::Entertainment } else { Category::ALL[best] });
+        // A typed frame's kind implies its category when the game gave none.
+        if let (None, Some(k)) = (event.category, event.frame.as_ref().and_then(|f| f.kind.as_deref())) {
+            if Kind::find(category, k).is_none() {
+                if let Some(c) = Category::ALL.into_iter().find(|&c| Kind::find(c, k).is_some()) {
+                    category = c;
+                }
+            }
+        }
+        let frames = &self.lexicon.frames;
+        let frame = match &event.frame {
+            Some(hint) => frames
+                .from_hint(&self.world, &event.text, category, hint, &|name| self.resolve(name))
+                .map_err(|(field, error)| record(&field, error))?,
+            None => frames.extract(&self.world, &event.text, category, &entity_hits, &|w| {
+                self.lexicon.terms.get(w).is_some_and(|t| {
+                    t.entities.is_empty()
+                        && (t.valence.is_some() || t.modifier.is_some() || t.category.iter().any(|&c| c > 0.0))
+                })
+            }),
+        };
+        for (_, e) in frame.entities() {
+            if !entities.contains(&e) {
+                entities.push(e);
+            }
+        }
         let impact = event.impact.unwrap_or(if impact_votes[2] > 0 || foreign {
             Impact::Global
         } else if impact_votes[1] > 0 || parties > 0 || (teams == 0 && !domestic_town) {
@@ -389,7 +461,23 @@ impl Classifier {
         } else {
             Impact::Local
         });
-        let valence_sum = sentiment(&hits);
+        // Polarity by composition: when the kind says what the news is by itself (layoffs are
+        // bad, a rescue good, a launch neutral), its own cue words ("cuts", "unveils", "drops"
+        // an album) stand for that polarity instead of their word scores; the other words
+        // (and every modifier) still count. A kind whose polarity the text decides keeps all,
+        // and so does a text about a change.
+        let change = hits.iter().any(|h| matches!(h.3, Some(Modifier::Reverser(_)) | Some(Modifier::Increaser)));
+        let valence_sum = match frames.polarity(frame.kind) {
+            // A change ("burglaries fall", "layoffs rise") is read from the words themselves.
+            Some(p) if !change => {
+                let described = |&&(start, len, _, m): &&(usize, usize, Option<f32>, Option<Modifier>)| {
+                    m.is_none() && frames.is_cue(frame.kind, &tokens[start..start + len].join(" "))
+                };
+                let rest: Vec<_> = hits.iter().filter(|h| !described(h)).copied().collect();
+                sentiment(&rest) + KIND_PRIOR * p as f32
+            }
+            _ => sentiment(&hits),
+        };
         let compound = valence_sum / (valence_sum * valence_sum + 15.0).sqrt();
         let valence = event.valence.unwrap_or(if compound >= 0.05 {
             Valence::Positive
@@ -416,6 +504,8 @@ impl Classifier {
             confidence: if novel { 0.0 } else { ((best_score / total) * 1000.0).round() / 1000.0 },
             novel,
             audience: event.audience.clone().unwrap_or_default(),
+            sides: sides(&entities, &frame, valence),
+            frame,
         })
     }
 }
@@ -448,6 +538,26 @@ mod tests {
     }
 }
 
+/// Each stakeholder's side (see [`Classification::sides`]): the winner's fans see a win (or a
+/// loss) as it is for the winner, the loser's fans the opposite.
+fn sides(entities: &[EntityIdx], frame: &Frame, valence: Valence) -> Vec<i8> {
+    let of = |r: RoleName| frame.role(r).and_then(|x| x.entity);
+    let (winner, loser) = (of(RoleName::Winner), of(RoleName::Loser));
+    let win_side: i8 = if valence == Valence::Negative { -1 } else { 1 };
+    entities
+        .iter()
+        .map(|&e| {
+            if Some(e) == loser && frame.kind.is_contest() {
+                -win_side
+            } else if Some(e) == winner && frame.kind.is_contest() {
+                win_side
+            } else {
+                1
+            }
+        })
+        .collect()
+}
+
 /// Sums the sentiment of matched terms with their modifiers: an intensifier right before a
 /// sentiment word scales it; a negator up to three tokens before flips it; a reverser or
 /// increaser within three tokens of a negative word shifts it and loses its own score.
@@ -455,12 +565,19 @@ fn sentiment(hits: &[(usize, usize, Option<f32>, Option<Modifier>)]) -> f32 {
     let is_shifter = |m: Option<Modifier>| matches!(m, Some(Modifier::Reverser(_)) | Some(Modifier::Increaser));
     let mut used = vec![false; hits.len()];
     let mut sum = 0.0;
+    let resolved = hits.iter().find_map(|h| match h.3 {
+        Some(Modifier::Resolver(x)) => Some(x),
+        _ => None,
+    });
     for &(start, len, valence, m) in hits {
         let Some(mut v) = valence else { continue };
         if is_shifter(m) {
             continue;
         }
         let negative = v < 0.0;
+        if let (true, Some(x)) = (negative, resolved) {
+            v *= x;
+        }
         for (j, &(s2, l2, _, mj)) in hits.iter().enumerate() {
             let before = s2 + l2 <= start && start - (s2 + l2) < 3;
             let after = s2 >= start + len && s2 - (start + len) < 3;
@@ -502,6 +619,30 @@ pub struct Label {
     /// Whether the event is divisive.
     #[serde(default)]
     pub controversial: bool,
+    /// The expected frame: kind and roles (world ids or the headline's words).
+    #[serde(default)]
+    pub frame: Option<crate::events::FrameHint>,
+}
+
+/// Whether a found role names what a label says: the same world entity, or the same words
+/// (case and a leading "the" aside).
+pub fn role_matches(world: &World, found: &crate::frame::Role, label: &str) -> bool {
+    let norm = |s: &str| {
+        let s = s.trim().to_lowercase();
+        s.strip_prefix("the ").map(str::to_string).unwrap_or(s)
+    };
+    if let Some(e) = found.entity {
+        let ent = world.entity(e);
+        if ent.id == label || norm(&ent.name) == norm(label) || ent.aliases.iter().any(|a| norm(a) == norm(label)) {
+            return true;
+        }
+        if let EntityKind::Team { short, .. } | EntityKind::Party { short, .. } = &ent.kind {
+            if norm(short) == norm(label) {
+                return true;
+            }
+        }
+    }
+    norm(&found.text) == norm(label)
 }
 
 /// Per-category and overall agreement of classifications with labels.
@@ -523,17 +664,36 @@ pub struct Accuracy {
     pub stakeholder_precision: f64,
     /// Share where `controversy >= 0.4` agrees with the `controversial` label.
     pub controversy: f64,
+    /// Events with a labelled frame.
+    pub framed: usize,
+    /// Share of those with the right frame kind.
+    pub frame_kind: f64,
+    /// Labelled main roles (winner, loser, actor) scored.
+    pub main_roles: usize,
+    /// Share of those found exactly (the same entity or words).
+    pub main_role_exact: f64,
 }
 
 impl Accuracy {
     /// Scores `pairs` of (classification, label).
-    pub fn score(pairs: &[(Classification, Label)]) -> Accuracy {
+    pub fn score(world: &World, pairs: &[(Classification, Label)]) -> Accuracy {
         let n = pairs.len();
         let share = |k: usize, of: usize| if of > 0 { k as f64 / of as f64 } else { 0.0 };
         let mut per = [(0usize, 0usize); CATS];
         let (mut cat, mut imp, mut val, mut con) = (0, 0, 0, 0);
         let (mut found, mut labelled, mut given, mut right) = (0, 0, 0, 0);
+        let (mut framed, mut kind_ok, mut roles, mut roles_ok) = (0, 0, 0, 0);
         for (c, l) in pairs {
+            if let Some(f) = &l.frame {
+                framed += 1;
+                kind_ok += (f.kind.as_deref() == Some(c.frame.kind.name())) as usize;
+                for r in [RoleName::Winner, RoleName::Loser, RoleName::Actor] {
+                    if let Some(want) = f.role_at(r as usize) {
+                        roles += 1;
+                        roles_ok += c.frame.role(r).is_some_and(|got| role_matches(world, got, want)) as usize;
+                    }
+                }
+            }
             per[l.category as usize].0 += 1;
             if c.category == l.category {
                 per[l.category as usize].1 += 1;
@@ -559,6 +719,10 @@ impl Accuracy {
             stakeholder_recall: share(found, labelled),
             stakeholder_precision: share(right, given),
             controversy: share(con, n),
+            framed,
+            frame_kind: share(kind_ok, framed),
+            main_roles: roles,
+            main_role_exact: share(roles_ok, roles),
         }
     }
 }
@@ -572,7 +736,18 @@ impl std::fmt::Display for Accuracy {
         }
         writeln!(f, "overall: {} events; category {:.1}%, impact {:.1}%, valence {:.1}%, controversy {:.1}%, stakeholders recall {:.1}% precision {:.1}%",
             self.events, self.category * 100.0, self.impact * 100.0, self.valence * 100.0, self.controversy * 100.0,
-            self.stakeholder_recall * 100.0, self.stakeholder_precision * 100.0)
+            self.stakeholder_recall * 100.0, self.stakeholder_precision * 100.0)?;
+        if self.framed > 0 {
+            writeln!(
+                f,
+                "frames: {} labelled; kind {:.1}%, main roles (winner, loser, actor) {:.1}% exact of {}",
+                self.framed,
+                self.frame_kind * 100.0,
+                self.main_role_exact * 100.0,
+                self.main_roles
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -240,6 +240,65 @@ pub struct GameEvent {
     /// Experiment tags: only users carrying one of them react (default: everyone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<Vec<String>>,
+    /// The event's facts as the game knows them; overrides frame extraction (see
+    /// [`FrameHint`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<FrameHint>,
+}
+
+/// A typed frame from the game: what happened and who played which role. Roles name a world
+/// entity (id, name or alias) or plain words of the event text. Validated by the classifier;
+/// a bad field is an error record for the event (`frame.kind`, `frame.winner`, `frame.score`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameHint {
+    /// The frame kind (`win`, `resignation`, `flood`...; see `templates/lexicon/README.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The side that won.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<String>,
+    /// The side that lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loser: Option<String>,
+    /// Who did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// To whom or what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// A named person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// Where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// The result, "3-1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+    /// Other numbers with their meaning; read from the text when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbers: Option<Vec<NumberHint>>,
+}
+
+/// A number of a typed frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberHint {
+    /// As users should write it ("400 jobs").
+    pub text: String,
+    /// `money`, `percent`, `count`, `measure`, `year` or `amount`.
+    pub meaning: String,
+}
+
+impl FrameHint {
+    /// The value given for role `r` (in [`crate::frame::RoleName`] order: winner, loser, actor,
+    /// target, person, place).
+    pub fn role_at(&self, r: usize) -> Option<&str> {
+        [&self.winner, &self.loser, &self.actor, &self.target, &self.person, &self.place]
+            .get(r)
+            .and_then(|x| x.as_deref())
+    }
 }
 
 /// A bad event line: where, which event (if its id could be read), and why.

@@ -242,8 +242,9 @@ pub fn affected(population: &Population, index: &AudienceIndex, event: &Classifi
     // Each entity's list is sorted by user: merge them (sides summed) instead of sorting.
     let mut merged: Vec<(u32, i8)> = Vec::new();
     let mut spare: Vec<(u32, i8)> = Vec::new();
-    for e in event.stakeholders.iter().filter_map(|id| world.find(id)) {
-        let lists = std::iter::once((e, 1i8)).chain(world.rivals(e).iter().map(|&r| (r, -1i8)));
+    let sides = event.stakeholders.iter().zip(event.sides.iter().copied().chain(std::iter::repeat(1)));
+    for (e, side) in sides.filter_map(|(id, side)| world.find(id).map(|e| (e, side))) {
+        let lists = std::iter::once((e, side)).chain(world.rivals(e).iter().map(move |&r| (r, -side)));
         for (list, side) in lists {
             merge_sides(&merged, index.entity(list), side, &mut spare);
             std::mem::swap(&mut merged, &mut spare);
@@ -286,6 +287,9 @@ pub fn event_key(id: &str) -> u64 {
 
 struct Stake {
     entity: EntityIdx,
+    /// How the entity's fans see the event: +1 as its valence says, -1 the opposite (the
+    /// loser of a win).
+    side: f32,
     /// Rival teams of a stakeholder team.
     rivals: Vec<EntityIdx>,
     is_party: bool,
@@ -326,9 +330,11 @@ fn filter_with(
     let stakes: Vec<Stake> = event
         .stakeholders
         .iter()
-        .filter_map(|id| world.find(id))
-        .map(|e| Stake {
+        .zip(event.sides.iter().copied().chain(std::iter::repeat(1)))
+        .filter_map(|(id, side)| world.find(id).map(|e| (e, side)))
+        .map(|(e, side)| Stake {
             entity: e,
+            side: side as f32,
             rivals: world.rivals(e).to_vec(),
             is_party: world.party_leaning(e).is_some(),
             town: match &world.entity(e).kind {
@@ -374,18 +380,18 @@ fn filter_with(
     let mut by_town = vec![0f32; 256];
     for s in &stakes {
         by_team[slot(s.entity)].0 += 1.0;
-        by_team[slot(s.entity)].1 += 1.0;
+        by_team[slot(s.entity)].1 += s.side;
         for &r in &s.rivals {
             if r != s.entity {
                 by_team[slot(r)].0 += 0.7;
-                by_team[slot(r)].1 -= 1.0;
+                by_team[slot(r)].1 -= s.side;
             }
         }
         if s.is_party {
             for (e, x) in by_party[..entities].iter_mut().enumerate() {
                 let own = e == s.entity as usize;
                 x.0 += if own { 0.8 } else { 0.3 };
-                x.1 += if own { 1.0 } else { -0.5 };
+                x.1 += if own { s.side } else { -0.5 * s.side };
             }
         }
         if let Some(t) = s.town {
@@ -708,8 +714,12 @@ impl Decider<'_> {
         debug_assert_eq!(m.team, c.affiliations[i].team);
         let (affinity, side) = if self.needs_favourites {
             let favourites = c.affiliations[i].favourites;
-            let n = self.stakes.iter().filter(|s| favourites.contains(&s.entity)).count() as f32;
-            (own.0 + 0.6 * n, own.1 + n)
+            let (n, side) = self
+                .stakes
+                .iter()
+                .filter(|s| favourites.contains(&s.entity))
+                .fold((0f32, 0f32), |(n, side), s| (n + 1.0, side + s.side));
+            (own.0 + 0.6 * n, own.1 + side)
         } else {
             own
         };

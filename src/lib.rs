@@ -25,12 +25,14 @@
 
 pub mod actions;
 pub mod budget;
+pub mod check;
 pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod export;
 pub mod filter;
+pub mod frame;
 pub mod graph;
 pub mod ids;
 pub(crate) mod jsonl;

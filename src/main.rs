@@ -622,7 +622,7 @@ fn run_classify(args: ClassifyArgs) -> Result<()> {
     }
     w.flush()?;
     if args.labels {
-        eprint!("{}", Accuracy::score(&scored));
+        eprint!("{}", Accuracy::score(&world, &scored));
     }
     if failed > 0 {
         anyhow::bail!("{failed} of {} events could not be classified (error records above)", ok + failed);

@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::events::Category;
+use crate::frame::Kind;
 use crate::ids::UserId;
 use crate::jsonl::tsv_fields;
 use crate::population::columns::dq8;
@@ -21,9 +22,16 @@ use crate::rng::{domain, Stream};
 use crate::seeds::Caps;
 use std::collections::HashMap;
 
-/// The variables a template may use.
-pub const VARIABLES: [&str; 9] =
-    ["subject", "what", "town", "reaction", "comment", "agree", "aspect", "author", "hashtag"];
+/// The variables a template may use: the first nine anywhere, the frame slots (winner ...
+/// number) only where the event's frame has them.
+pub const VARIABLES: [&str; 17] = [
+    "subject", "what", "town", "reaction", "comment", "agree", "aspect", "author", "hashtag", "winner", "loser",
+    "actor", "target", "person", "place", "score", "number",
+];
+
+/// The frame slots, in [`Facts::values`] order (roles as in [`crate::frame::RoleName`], then
+/// score and number).
+pub const SLOTS: [&str; 8] = ["winner", "loser", "actor", "target", "person", "place", "score", "number"];
 
 /// What kind of post a template writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -93,6 +101,8 @@ enum Var {
     Aspect,
     Author,
     Hashtag,
+    /// A frame slot: index into [`SLOTS`].
+    Slot(u8),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -109,17 +119,179 @@ pub struct Template {
     /// The template source.
     pub source: String,
     segments: Vec<Segment>,
+    /// The frame slots it fills (bits as in [`crate::frame::Frame::slots`]).
+    needs: u16,
+    /// Whether it quotes the event (`{{what}}`).
+    quotes: bool,
 }
 
-/// Phrase banks, resolved per (bank, category, sentiment).
+impl Template {
+    fn new(origin: String, source: &str, segments: Vec<Segment>) -> Template {
+        let needs = segments.iter().fold(0u16, |m, s| if let Segment::Var(Var::Slot(k)) = s { m | 1 << k } else { m });
+        let quotes = segments.contains(&Segment::Var(Var::What));
+        Template { origin, source: source.to_string(), segments, needs, quotes }
+    }
+
+    /// Whether it can be filled from an event with frame slots `slots`.
+    pub fn fits(&self, slots: u16) -> bool {
+        self.needs & !slots == 0
+    }
+}
+
+/// How a reply or quote stands toward the post it answers, by the replier's sentiment and
+/// the answered post's: the `agree` bank's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stance {
+    /// Both positive.
+    AgreePositive,
+    /// Both negative: bleak agreement.
+    AgreeNegative,
+    /// Both neutral.
+    AgreeNeutral,
+    /// Both negative: sympathy.
+    ConsoleNegative,
+    /// Replier positive, answered post negative: civil pushback.
+    DisagreePositive,
+    /// Replier negative, answered post positive.
+    DisagreeNegative,
+    /// Replier positive against a negative post, snarky.
+    MockPositive,
+    /// Replier negative against a positive post, snarky.
+    MockNegative,
+    /// Replier neutral toward a polar post: a question.
+    AskNeutral,
+}
+
+/// The stance codes of `phrases/agree.tsv`.
+pub const STANCES: [(&str, Stance); 9] = [
+    ("agree-positive", Stance::AgreePositive),
+    ("agree-negative", Stance::AgreeNegative),
+    ("agree-neutral", Stance::AgreeNeutral),
+    ("console-negative", Stance::ConsoleNegative),
+    ("disagree-positive", Stance::DisagreePositive),
+    ("disagree-negative", Stance::DisagreeNegative),
+    ("mock-positive", Stance::MockPositive),
+    ("mock-negative", Stance::MockNegative),
+    ("ask-neutral", Stance::AskNeutral),
+];
+
+impl Stance {
+    /// The stance of a post with sentiment `own` (the plain agreement of its own feeling).
+    pub fn plain(own: Sentiment) -> Stance {
+        match own {
+            Sentiment::Positive => Stance::AgreePositive,
+            Sentiment::Negative => Stance::AgreeNegative,
+            Sentiment::Neutral => Stance::AgreeNeutral,
+        }
+    }
+
+    /// The stance of a reply with sentiment `own` to a post with sentiment `parent`. `roll` in
+    /// [0, 1) picks between the stances that fit; `agreeable` (0..1) makes mockery rarer, and
+    /// a grave event (deaths, disasters, crime) has none.
+    pub fn toward(own: Sentiment, parent: Sentiment, roll: f64, agreeable: f32, grave: bool) -> Stance {
+        let mock = !grave && roll < (1.0 - agreeable as f64) * 0.5;
+        match (own, parent) {
+            (Sentiment::Negative, Sentiment::Negative) if roll < 0.35 => Stance::ConsoleNegative,
+            (Sentiment::Positive, Sentiment::Negative) if mock => Stance::MockPositive,
+            (Sentiment::Positive, Sentiment::Negative) => Stance::DisagreePositive,
+            (Sentiment::Negative, Sentiment::Positive) if mock => Stance::MockNegative,
+            (Sentiment::Negative, Sentiment::Positive) => Stance::DisagreeNegative,
+            (Sentiment::Neutral, Sentiment::Positive | Sentiment::Negative) => Stance::AskNeutral,
+            (own, _) => Stance::plain(own),
+        }
+    }
+
+    /// Whether the stance opposes the answered post.
+    pub fn opposes(self) -> bool {
+        matches!(
+            self,
+            Stance::DisagreePositive | Stance::DisagreeNegative | Stance::MockPositive | Stance::MockNegative
+        )
+    }
+}
+
+/// What an emoji says (`phrases/emoji.tsv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// Fits good news only.
+    Positive,
+    /// Sadness, anger, worry.
+    Negative,
+    /// Laughter: mockery or light humour.
+    Laughing,
+    /// Fits any tone.
+    Neutral,
+    /// A thing, animal or plant: fine unless the event is grave.
+    Object,
+}
+
+impl Tone {
+    /// Whether an emoji of this tone fits a post with `sentiment` about an event that is
+    /// `grave` or not.
+    pub fn fits(self, sentiment: Sentiment, grave: bool) -> bool {
+        match self {
+            Tone::Positive => sentiment == Sentiment::Positive,
+            Tone::Negative => sentiment != Sentiment::Positive,
+            Tone::Laughing => sentiment == Sentiment::Positive && !grave,
+            Tone::Neutral => true,
+            Tone::Object => !grave,
+        }
+    }
+}
+
+/// The event's facts as templates name them: a frame slot's value per [`SLOTS`] entry, which
+/// of them the event has, its kind and whether it is grave. Built once per event.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// The frame kind, if the event has one other than `other`.
+    pub kind: Option<Kind>,
+    /// Which slots have a value (bits as in [`crate::frame::Frame::slots`]).
+    pub slots: u16,
+    /// The slot values, "" where absent.
+    pub values: [String; 8],
+    /// Deaths, disasters, crime: no laughing or celebrating emoji, no mockery.
+    pub grave: bool,
+}
+
+/// No facts (an event without a frame).
+pub static NO_FACTS: Facts = Facts {
+    kind: None,
+    slots: 0,
+    values: [
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ],
+    grave: false,
+};
+
+/// How the emoji and typos of one post are chosen.
+#[derive(Clone, Copy, Debug)]
+struct Finish {
+    sentiment: Sentiment,
+    grave: bool,
+    typos: bool,
+}
+
+/// Phrase banks, resolved per (bank, category, key): the key is the sentiment, or for the
+/// `agree` bank the stance.
 #[derive(Clone, Debug, Default)]
 struct Banks {
-    /// Per (bank, category, sentiment): ids into `all` of the specific entries plus the `*` ones.
+    /// Per (bank, category, key): ids into `all` of the specific entries plus the `*` ones.
     resolved: Vec<Vec<u32>>,
     all: Vec<String>,
 }
 
 const BANKS: [&str; 4] = ["reaction", "comment", "agree", "aspect"];
+/// The `agree` bank, keyed by stance.
+const AGREE: usize = 2;
+/// Keys per category of each bank.
+const BANK_KEYS: [usize; 4] = [3, 3, STANCES.len(), 3];
 
 /// The loaded template library.
 #[derive(Clone, Debug)]
@@ -132,14 +304,25 @@ pub struct Templates {
     banks: Banks,
     /// Single-word slang substitutions, keyed by the lowercase word.
     slang: HashMap<String, String>,
+    /// Kind templates (`kinds/<category>.tsv`) per (kind, action, sentiment): those for any
+    /// author, and those for the side's fans only.
+    kinds: HashMap<(Kind, Action, Sentiment), [Vec<u32>; 2]>,
+    /// Emoji tones.
+    emoji: HashMap<String, Tone>,
+    /// Emoji for posts whose author has none that fits: positive, negative.
+    fallback_emoji: [Vec<String>; 2],
 }
+
+/// Chance that a post draws a kind template when one fits (else a category template).
+const KIND_SHARE: f64 = 0.8;
 
 fn context_index(c: Category, a: Action, s: Sentiment) -> usize {
     (c as usize * 3 + a as usize) * 3 + s as usize
 }
 
-fn bank_index(bank: usize, c: Category, s: Sentiment) -> usize {
-    (bank * Category::ALL.len() + c as usize) * 3 + s as usize
+fn bank_index(bank: usize, c: Category, key: usize) -> usize {
+    let before: usize = BANK_KEYS[..bank].iter().sum::<usize>() * Category::ALL.len();
+    before + BANK_KEYS[bank] * c as usize + key
 }
 
 /// Splits a template into segments, accepting only `{{name}}` with a known name.
@@ -164,6 +347,7 @@ fn compile(file: &str, line: usize, src: &str) -> Result<Vec<Segment>> {
             "aspect" => Var::Aspect,
             "author" => Var::Author,
             "hashtag" => Var::Hashtag,
+            slot if SLOTS.contains(&slot) => Var::Slot(SLOTS.iter().position(|x| *x == slot).unwrap_or(0) as u8),
             other => return bad(format!("{{{{{other}}}}} is not one of the variables {}", VARIABLES.join(", "))),
         };
         segments.push(Segment::Var(var));
@@ -181,11 +365,12 @@ fn compile(file: &str, line: usize, src: &str) -> Result<Vec<Segment>> {
 impl Templates {
     /// The library shipped in `templates/`, embedded in the binary.
     pub fn embedded() -> Result<Templates> {
-        Templates::parse(&embedded::POSTS, &embedded::PHRASES, embedded::SLANG)
+        Templates::parse(&embedded::POSTS, &embedded::PHRASES, embedded::SLANG)?
+            .with_kinds(&embedded::KINDS, embedded::EMOJI)
     }
 
-    /// Loads `posts/<category>.tsv`, `phrases/<bank>.tsv` and `phrases/slang.tsv` from a
-    /// templates folder.
+    /// Loads `posts/<category>.tsv`, `kinds/<category>.tsv`, `phrases/<bank>.tsv`,
+    /// `phrases/slang.tsv` and `phrases/emoji.tsv` from a templates folder.
     pub fn load(dir: &std::path::Path) -> Result<Templates> {
         let read = |rel: String| -> Result<(String, String)> {
             let path = dir.join(&rel);
@@ -199,7 +384,12 @@ impl Templates {
         let slang = read("phrases/slang.tsv".into())?;
         let p: Vec<(&str, &str)> = posts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let q: Vec<(&str, &str)> = phrases.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        Templates::parse(&p, &q, (slang.0.as_str(), slang.1.as_str()))
+        let kinds: Vec<(String, String)> =
+            Category::ALL.iter().map(|c| read(format!("kinds/{}.tsv", c.name()))).collect::<Result<_>>()?;
+        let k: Vec<(&str, &str)> = kinds.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let emoji = read("phrases/emoji.tsv".into())?;
+        Templates::parse(&p, &q, (slang.0.as_str(), slang.1.as_str()))?
+            .with_kinds(&k, (emoji.0.as_str(), emoji.1.as_str()))
     }
 
     /// Parses post files (one per category, in [`Category::ALL`] order), phrase bank files
@@ -239,8 +429,16 @@ impl Templates {
                         "{{author}} is only for reply and quote templates",
                     ));
                 }
+                if segments.iter().any(|s| matches!(s, Segment::Var(Var::Slot(_)))) {
+                    return Err(Error::data(
+                        file,
+                        line,
+                        "template",
+                        "frame slots are for kind templates (templates/kinds)",
+                    ));
+                }
                 contexts[context_index(category, action, sentiment)].push(templates.len() as u32);
-                templates.push(Template { origin: format!("{file}:{line}"), source: src.to_string(), segments });
+                templates.push(Template::new(format!("{file}:{line}"), src, segments));
             }
         }
         for c in Category::ALL {
@@ -276,7 +474,12 @@ impl Templates {
                         as u8
                 };
                 let sent = if f[1] == "*" {
-                    3
+                    u8::MAX
+                } else if b == AGREE {
+                    STANCES.iter().position(|s| s.0 == f[1]).map(|k| k as u8).ok_or_else(|| {
+                        let codes: Vec<&str> = STANCES.iter().map(|s| s.0).collect();
+                        Error::data(file, line, "stance", format!("{:?} is not one of {} or *", f[1], codes.join(", ")))
+                    })?
                 } else {
                     SENTIMENTS.iter().find(|s| s.0 == f[1]).map(|s| s.1 as u8).ok_or_else(|| {
                         Error::data(
@@ -296,13 +499,13 @@ impl Templates {
         }
         for (b, bank) in BANKS.iter().enumerate() {
             for c in Category::ALL {
-                for (_, s) in SENTIMENTS {
+                for s in 0..BANK_KEYS[b] as u8 {
                     let mut ids = Vec::new();
                     for key in [
-                        (c as u8, s as u8),
-                        (c as u8, 3),
-                        (Category::ALL.len() as u8, s as u8),
-                        (Category::ALL.len() as u8, 3),
+                        (c as u8, s),
+                        (c as u8, u8::MAX),
+                        (Category::ALL.len() as u8, s),
+                        (Category::ALL.len() as u8, u8::MAX),
                     ] {
                         if let Some(list) = read.get(&(b as u8, key.0, key.1)) {
                             for p in list {
@@ -313,14 +516,10 @@ impl Templates {
                     }
                     if ids.is_empty() {
                         let file = phrases.get(b).map(|p| p.0).unwrap_or("templates/phrases");
-                        return Err(Error::data(
-                            file,
-                            1,
-                            "-",
-                            format!("bank {bank} has no phrase for {} {c}", SENTIMENTS[s as usize].0),
-                        ));
+                        let key = if b == AGREE { STANCES[s as usize].0 } else { SENTIMENTS[s as usize].0 };
+                        return Err(Error::data(file, 1, "-", format!("bank {bank} has no phrase for {key} {c}")));
                     }
-                    debug_assert_eq!(banks.resolved.len(), bank_index(b, c, s));
+                    debug_assert_eq!(banks.resolved.len(), bank_index(b, c, s as usize));
                     banks.resolved.push(ids);
                 }
             }
@@ -354,7 +553,134 @@ impl Templates {
                 }
             })
             .collect();
-        Ok(Templates { templates, contexts, unquoted, banks, slang })
+        Ok(Templates {
+            templates,
+            contexts,
+            unquoted,
+            banks,
+            slang,
+            kinds: HashMap::new(),
+            emoji: HashMap::new(),
+            fallback_emoji: Default::default(),
+        })
+    }
+
+    /// Adds the kind templates (`kinds/<category>.tsv`, one per category in
+    /// [`Category::ALL`] order, as (file name, text); lines `kind<TAB>action<TAB>sentiment<TAB>
+    /// side<TAB>template`, kinds comma-separated, side `any` or `fan`) and the emoji tones
+    /// (`phrases/emoji.tsv`: `emoji<TAB>tone`).
+    pub fn with_kinds(mut self, kinds: &[(&str, &str)], emoji: (&str, &str)) -> Result<Templates> {
+        let mut hb = handlebars::Handlebars::new();
+        hb.set_strict_mode(true);
+        for (k, (file, text)) in kinds.iter().enumerate() {
+            let category = Category::ALL.get(k).copied().ok_or_else(|| Error::Config("too many kind files".into()))?;
+            for (i, raw) in text.lines().enumerate() {
+                let line = i + 1;
+                if raw.trim().is_empty() || raw.starts_with('#') {
+                    continue;
+                }
+                let f = tsv_fields(file, line, raw, 5)?;
+                let mut list = Vec::new();
+                for name in f[0].split(',') {
+                    list.push(Kind::find(category, name.trim()).ok_or_else(|| {
+                        Error::data(
+                            file,
+                            line,
+                            "kind",
+                            format!(
+                                "{name:?} is not a {category} kind (one of {})",
+                                crate::frame::kinds_of(category).join(", ")
+                            ),
+                        )
+                    })?);
+                }
+                let action = ACTIONS.iter().find(|a| a.0 == f[1]).map(|a| a.1).ok_or_else(|| {
+                    Error::data(file, line, "action", format!("{:?} is not post, reply or quote", f[1]))
+                })?;
+                let sentiment = SENTIMENTS.iter().find(|s| s.0 == f[2]).map(|s| s.1).ok_or_else(|| {
+                    Error::data(file, line, "sentiment", format!("{:?} is not positive, negative or neutral", f[2]))
+                })?;
+                let fan = match f[3] {
+                    "any" => 0,
+                    "fan" => 1,
+                    other => return Err(Error::data(file, line, "side", format!("{other:?} is not any or fan"))),
+                };
+                let src = f[4].trim();
+                if src.len() > 280 {
+                    return Err(Error::data(file, line, "template", "longer than 280 bytes"));
+                }
+                hb.register_template_string("check", src)
+                    .map_err(|e| Error::data(file, line, "template", format!("handlebars: {e}")))?;
+                let segments = compile(file, line, src)?;
+                if action == Action::Post
+                    && (segments.contains(&Segment::Var(Var::Author)) || segments.contains(&Segment::Var(Var::Agree)))
+                {
+                    return Err(Error::data(
+                        file,
+                        line,
+                        "template",
+                        "{{author}} and {{agree}} are only for replies and quotes",
+                    ));
+                }
+                let id = self.templates.len() as u32;
+                self.templates.push(Template::new(format!("{file}:{line}"), src, segments));
+                for kind in list {
+                    self.kinds.entry((kind, action, sentiment)).or_default()[fan].push(id);
+                }
+            }
+        }
+        let (file, text) = emoji;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            if raw.trim().is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let f = tsv_fields(file, line, raw, 2)?;
+            let tone = match f[1] {
+                "positive" => Tone::Positive,
+                "negative" => Tone::Negative,
+                "laughing" => Tone::Laughing,
+                "neutral" => Tone::Neutral,
+                "object" => Tone::Object,
+                other => {
+                    return Err(Error::data(
+                        file,
+                        line,
+                        "tone",
+                        format!("{other:?} is not positive, negative, laughing, neutral or object"),
+                    ))
+                }
+            };
+            if self.emoji.insert(f[0].to_string(), tone).is_some() {
+                return Err(Error::data(file, line, "emoji", format!("{} is listed twice", f[0])));
+            }
+            match tone {
+                Tone::Positive => self.fallback_emoji[0].push(f[0].to_string()),
+                Tone::Negative => self.fallback_emoji[1].push(f[0].to_string()),
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+
+    /// The emoji of the table with tone `tone`.
+    pub fn emoji_with(&self, tone: Tone) -> Vec<&str> {
+        let mut v: Vec<&str> = self.emoji.iter().filter(|(_, t)| **t == tone).map(|(e, _)| e.as_str()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The tone of an emoji (unknown ones count as objects: fine unless the event is grave).
+    pub fn tone(&self, emoji: &str) -> Tone {
+        self.emoji.get(emoji).copied().unwrap_or(Tone::Object)
+    }
+
+    /// The kind templates for (kind, action, sentiment): for any author, and for fans only.
+    pub fn kind_templates(&self, kind: Kind, a: Action, s: Sentiment) -> (&[u32], &[u32]) {
+        match self.kinds.get(&(kind, a, s)) {
+            Some([any, fan]) => (any, fan),
+            None => (&[], &[]),
+        }
     }
 
     /// Number of templates.
@@ -377,31 +703,55 @@ impl Templates {
         &self.contexts[context_index(c, a, s)]
     }
 
-    fn phrase(&self, bank: usize, c: Category, s: Sentiment, rng: &mut Stream) -> &str {
-        let ids = &self.banks.resolved[bank_index(bank, c, s)];
+    fn phrase(&self, bank: usize, c: Category, key: usize, rng: &mut Stream) -> &str {
+        let ids = &self.banks.resolved[bank_index(bank, c, key)];
         &self.banks.all[ids[rng.below(ids.len() as u64) as usize] as usize]
+    }
+
+    /// The template for a post: a kind template that the event's facts can fill (the fans'
+    /// ones too for a fan), `KIND_SHARE` of the time when there is one, else a category
+    /// template. Templates quoting the event are skipped for authors against it.
+    fn choose(&self, ctx: &PostContext, rng: &mut Stream) -> u32 {
+        let fits = |id: &u32| {
+            let t = &self.templates[*id as usize];
+            t.fits(ctx.facts.slots) && !(ctx.against_event && t.quotes)
+        };
+        if let Some(kind) = ctx.facts.kind {
+            let (any, fan) = self.kind_templates(kind, ctx.action, ctx.sentiment);
+            let fan = if ctx.fan { fan } else { &[] };
+            let n = any.iter().chain(fan).filter(|id| fits(id)).count();
+            if n > 0 && rng.chance(KIND_SHARE) {
+                let k = rng.below(n as u64) as usize;
+                if let Some(&id) = any.iter().chain(fan).filter(|id| fits(id)).nth(k) {
+                    return id;
+                }
+            }
+        }
+        let ids = if ctx.against_event {
+            &self.unquoted[context_index(ctx.category, ctx.action, ctx.sentiment)]
+        } else {
+            self.context(ctx.category, ctx.action, ctx.sentiment)
+        };
+        ids[rng.below(ids.len() as u64) as usize]
     }
 
     /// Renders one post for `user` into `out` (cleared first) and returns the template id.
     pub fn render(&self, population: &Population, user: UserId, ctx: &PostContext, out: &mut String) -> u32 {
         out.clear();
         let mut rng = Stream::new(population.config().seed, domain::TEMPLATE, ctx.key, user.0 as u64);
-        let ids = if ctx.against_event {
-            &self.unquoted[context_index(ctx.category, ctx.action, ctx.sentiment)]
-        } else {
-            self.context(ctx.category, ctx.action, ctx.sentiment)
-        };
-        let id = ids[rng.below(ids.len() as u64) as usize];
+        let id = self.choose(ctx, &mut rng);
         let cols = population.columns();
         let i = user.index();
         let style = cols.style[i];
         let town =
             population.world().entity(population.world().towns[cols.demographics[i].town as usize]).name.as_str();
         let hashtag_on = rng.chance((dq8(style.hashtag_rate) + ctx.drift[1] as f32 / 255.0) as f64);
+        let sent = ctx.sentiment as usize;
         for seg in &self.templates[id as usize].segments {
             match seg {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Var(v) => match v {
+                    Var::Slot(k) => out.push_str(&ctx.facts.values[*k as usize]),
                     Var::Subject => out.push_str(ctx.subject),
                     Var::What => out.push_str(ctx.what),
                     Var::Town => out.push_str(town),
@@ -411,54 +761,73 @@ impl Templates {
                             out.push_str(ctx.hashtag);
                         }
                     }
-                    Var::Reaction => out.push_str(self.phrase(0, ctx.category, ctx.sentiment, &mut rng)),
-                    Var::Comment => out.push_str(self.phrase(1, ctx.category, ctx.sentiment, &mut rng)),
-                    Var::Agree => out.push_str(self.phrase(2, ctx.category, ctx.sentiment, &mut rng)),
-                    Var::Aspect => out.push_str(self.phrase(3, ctx.category, ctx.sentiment, &mut rng)),
+                    Var::Reaction => out.push_str(self.phrase(0, ctx.category, sent, &mut rng)),
+                    Var::Comment => out.push_str(self.phrase(1, ctx.category, sent, &mut rng)),
+                    Var::Agree => out.push_str(self.phrase(AGREE, ctx.category, ctx.stance as usize, &mut rng)),
+                    Var::Aspect => out.push_str(self.phrase(3, ctx.category, sent, &mut rng)),
                 },
             }
         }
-        self.restyle(population, user, hashtag_on, ctx.drift[0], &mut rng, out);
+        // A post opening with a name ("the Redhawks ...") opens with a capital.
+        if out.starts_with("the ") {
+            out.replace_range(..1, "T");
+        }
+        let finish = Finish { sentiment: ctx.sentiment, grave: ctx.facts.grave, typos: true };
+        self.restyle(population, user, hashtag_on, ctx.drift[0], finish, &mut rng, out);
         id
     }
 
     /// Renders a short caption for a GIF reply into `out` (cleared first): a reaction phrase
     /// in the user's style.
+    #[allow(clippy::too_many_arguments)]
     pub fn caption(
         &self,
         population: &Population,
         user: UserId,
         category: Category,
         sentiment: Sentiment,
+        grave: bool,
         key: u64,
         out: &mut String,
     ) {
         out.clear();
         let mut rng = Stream::new(population.config().seed, domain::TEMPLATE, key, user.0 as u64 | 1 << 40);
-        out.push_str(self.phrase(0, category, sentiment, &mut rng));
-        self.restyle(population, user, false, 0, &mut rng, out);
+        out.push_str(self.phrase(0, category, sentiment as usize, &mut rng));
+        self.restyle(population, user, false, 0, Finish { sentiment, grave, typos: true }, &mut rng, out);
     }
 
-    /// Re-styles a ready text (a cached LLM answer) for `user`, as a filled template is:
-    /// slang, typos, casing, ending and emoji by the user's style, drawn from a stream keyed
-    /// by `key`.
-    pub fn restyle_text(&self, population: &Population, user: UserId, key: u64, text: &str) -> String {
+    /// Re-styles a ready text (a cached LLM answer) for `user`, as a filled template is, but
+    /// without typos (the model's words are kept): slang, casing, ending and emoji fitting
+    /// `sentiment` by the user's style, drawn from a stream keyed by `key`.
+    pub fn restyle_text(
+        &self,
+        population: &Population,
+        user: UserId,
+        key: u64,
+        sentiment: Sentiment,
+        text: &str,
+    ) -> String {
         let mut rng = Stream::new(population.config().seed, domain::TEMPLATE ^ 0x7265_7374, key, user.0 as u64);
         let mut out = text.to_string();
-        self.restyle(population, user, false, 0, &mut rng, &mut out);
+        let finish = Finish { sentiment, grave: false, typos: false };
+        self.restyle(population, user, false, 0, finish, &mut rng, &mut out);
         out
     }
 
     /// Per-user style transforms after filling, in one pass over the words: slang
-    /// substitutions (probability = slang level), typos (two letters swapped, per-word
-    /// probability = typo rate), casing habit (handles and hashtags keep theirs); then the
-    /// formality of the ending and the user's emoji.
+    /// substitutions (probability = slang level), at most one typo per post (probability =
+    /// the user's typo rate; an adjacent key, a doubled, dropped or swapped letter, only in an
+    /// all-lowercase word of four letters or more, so never in names, handles, hashtags or
+    /// numbers), casing habit (handles and hashtags keep theirs); then the formality of the
+    /// ending and the user's emoji, among those whose tone fits the post (see [`Tone::fits`]).
+    #[allow(clippy::too_many_arguments)]
     fn restyle(
         &self,
         population: &Population,
         user: UserId,
         hashtag_on: bool,
         emoji_drift: i8,
+        finish: Finish,
         rng: &mut Stream,
         out: &mut String,
     ) {
@@ -467,11 +836,17 @@ impl Templates {
         let style = cols.style[i];
         let caps = Caps::ALL[(cols.persona[i].habits & 3) as usize];
         let slang = dq8(style.slang) as f64;
-        let typo = dq8(style.typo_rate) as f64 * 0.2;
         let src = std::mem::take(out);
+        // The word a typo goes in (or the first fitting one after it).
+        let typo_rate = dq8(style.typo_rate) as f64 * TYPO_SCALE;
+        let mut typo_at = if finish.typos && rng.chance(typo_rate) {
+            Some(rng.below(src.split_whitespace().count().max(1) as u64) as usize)
+        } else {
+            None
+        };
         let mut buf: Vec<u8> = Vec::with_capacity(src.len() + 16);
         let mut lower = String::new();
-        for word in src.split_whitespace() {
+        for (n, word) in src.split_whitespace().enumerate() {
             if !buf.is_empty() {
                 buf.push(b' ');
             }
@@ -492,11 +867,10 @@ impl Templates {
             if !replaced {
                 buf.extend_from_slice(word.as_bytes());
             }
-            let w = &mut buf[start..];
-            if typo > 0.0 && !tagged && w.len() > 3 && w.is_ascii() && rng.chance(typo) {
-                let k = 1 + rng.below(w.len() as u64 - 2) as usize;
-                w.swap(k, k - 1);
+            if typo_at.is_some_and(|at| n >= at) && !tagged && typo(&mut buf, start, rng) {
+                typo_at = None;
             }
+            let w = &mut buf[start..];
             if caps != Caps::Normal && !tagged {
                 if w.is_ascii() {
                     match caps {
@@ -527,17 +901,72 @@ impl Templates {
             text.pop();
         }
         if rng.chance((dq8(style.emoji_rate) + emoji_drift as f32 / 255.0) as f64) {
-            let emojis = &population.seeds().seeds[cols.demographics[i].seed as usize].style.emojis;
-            if !emojis.is_empty() {
-                let n = 1 + (rng.below(3) == 0) as usize;
+            let own = &population.seeds().seeds[cols.demographics[i].seed as usize].style.emojis;
+            let fits = |e: &&String| self.tone(e).fits(finish.sentiment, finish.grave);
+            let fitting = own.iter().filter(fits).count();
+            let n = 1 + (rng.below(3) == 0) as usize;
+            if fitting > 0 {
                 text.push(' ');
                 for k in 0..n {
-                    text.push_str(&emojis[(style.variant as usize + k + rng.below(2) as usize) % emojis.len()]);
+                    let pick = (style.variant as usize + k + rng.below(2) as usize) % fitting;
+                    if let Some(e) = own.iter().filter(fits).nth(pick) {
+                        text.push_str(e);
+                    }
+                }
+            } else {
+                // None of their own fits: one from the sentiment's set (none for neutral).
+                let set = match finish.sentiment {
+                    Sentiment::Positive if !finish.grave => &self.fallback_emoji[0][..],
+                    Sentiment::Negative => &self.fallback_emoji[1][..],
+                    _ => &[][..],
+                };
+                if !set.is_empty() {
+                    text.push(' ');
+                    text.push_str(&set[(style.variant as usize + rng.below(set.len() as u64) as usize) % set.len()]);
                 }
             }
         }
         *out = text;
     }
+}
+
+/// Scales the seed typo rate (a per-word habit in the seeds, mean 0.036) to a per-post chance:
+/// about 5% of posts carry one typo.
+const TYPO_SCALE: f64 = 1.4;
+
+/// Keys next to each letter on a QWERTY keyboard.
+const NEIGHBOURS: [&[u8]; 26] = [
+    b"qwsz", b"vghn", b"xdfv", b"serfcx", b"wsdr", b"drtgvc", b"ftyhbv", b"gyujnb", b"ujko", b"huikmn", b"jiolm",
+    b"kop", b"njk", b"bhjm", b"iklp", b"ol", b"wa", b"edft", b"awedxz", b"rfgy", b"yhji", b"cfgb", b"qase", b"zsdc",
+    b"tghu", b"asx",
+];
+
+/// Puts one plausible typo in the word at `buf[start..]` if it is all lowercase letters (bar
+/// closing punctuation) and at least four letters long: an adjacent key, a doubled or a
+/// dropped letter, or two neighbours swapped. Returns whether it did.
+fn typo(buf: &mut Vec<u8>, start: usize, rng: &mut Stream) -> bool {
+    let word = &buf[start..];
+    let letters = word.iter().take_while(|b| b.is_ascii_lowercase()).count();
+    if letters < 4 || word[letters..].iter().any(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    // Somewhere inside the word, not the first letter.
+    let k = start + 1 + rng.below(letters as u64 - 1) as usize;
+    match rng.below(4) {
+        0 => {
+            let near = NEIGHBOURS[(buf[k] - b'a') as usize];
+            buf[k] = near[rng.below(near.len() as u64) as usize];
+        }
+        1 => buf.insert(k, buf[k]),
+        2 => {
+            buf.remove(k);
+        }
+        _ => {
+            let j = if k + 1 < start + letters { k + 1 } else { k - 1 };
+            buf.swap(k, j);
+        }
+    }
+    true
 }
 
 /// What a post is about: the event, the action, and the names to fill in.
@@ -565,6 +994,13 @@ pub struct PostContext<'a> {
     pub against_event: bool,
     /// The author's drifted emoji and hashtag habits (added to their rates, out of 255).
     pub drift: [i8; 2],
+    /// The event's facts for the frame slots ([`NO_FACTS`] without a frame).
+    pub facts: &'a Facts,
+    /// The author supports the side their sentiment goes with (a fan of the winner who is
+    /// happy): fan templates are open to them.
+    pub fan: bool,
+    /// How a reply or quote stands toward the post answered ([`Stance::plain`] for posts).
+    pub stance: Stance,
 }
 
 mod embedded {
@@ -588,6 +1024,20 @@ mod embedded {
         ("templates/phrases/aspect.tsv", include_str!("../templates/phrases/aspect.tsv")),
     ];
     pub const SLANG: (&str, &str) = ("templates/phrases/slang.tsv", include_str!("../templates/phrases/slang.tsv"));
+    pub const EMOJI: (&str, &str) = ("templates/phrases/emoji.tsv", include_str!("../templates/phrases/emoji.tsv"));
+    pub const KINDS: [(&str, &str); 11] = [
+        ("templates/kinds/sports.tsv", include_str!("../templates/kinds/sports.tsv")),
+        ("templates/kinds/politics.tsv", include_str!("../templates/kinds/politics.tsv")),
+        ("templates/kinds/entertainment.tsv", include_str!("../templates/kinds/entertainment.tsv")),
+        ("templates/kinds/tech.tsv", include_str!("../templates/kinds/tech.tsv")),
+        ("templates/kinds/business.tsv", include_str!("../templates/kinds/business.tsv")),
+        ("templates/kinds/science.tsv", include_str!("../templates/kinds/science.tsv")),
+        ("templates/kinds/health.tsv", include_str!("../templates/kinds/health.tsv")),
+        ("templates/kinds/weather.tsv", include_str!("../templates/kinds/weather.tsv")),
+        ("templates/kinds/disaster.tsv", include_str!("../templates/kinds/disaster.tsv")),
+        ("templates/kinds/crime.tsv", include_str!("../templates/kinds/crime.tsv")),
+        ("templates/kinds/gaming.tsv", include_str!("../templates/kinds/gaming.tsv")),
+    ];
 }
 
 #[cfg(test)]
@@ -658,7 +1108,26 @@ mod tests {
             for seg in &tpl.segments {
                 match seg {
                     Segment::Text(s) => ours.push_str(s),
-                    Segment::Var(v) => ours.push_str(&values[VARIABLES[*v as usize]]),
+                    Segment::Var(Var::Slot(k)) => ours.push_str(&values[SLOTS[*k as usize]]),
+                    Segment::Var(v) => {
+                        let names =
+                            ["subject", "what", "town", "reaction", "comment", "agree", "aspect", "author", "hashtag"];
+                        let k = [
+                            Var::Subject,
+                            Var::What,
+                            Var::Town,
+                            Var::Reaction,
+                            Var::Comment,
+                            Var::Agree,
+                            Var::Aspect,
+                            Var::Author,
+                            Var::Hashtag,
+                        ]
+                        .iter()
+                        .position(|x| x == v)
+                        .unwrap_or(0);
+                        ours.push_str(&values[names[k]])
+                    }
                 }
             }
             assert_eq!(ours, expected, "{}", tpl.origin);

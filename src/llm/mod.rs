@@ -334,7 +334,7 @@ impl Llm {
         let pick = item.post.0 ^ (item.author.0 as u64).rotate_left(29);
         let text = self.cache.get(&Self::cache_key(item), pick)?;
         self.stats().cache[level(item.priority)] += 1;
-        let styled = templates.restyle_text(population, item.author, pick, &text);
+        let styled = templates.restyle_text(population, item.author, pick, item.sentiment, &text);
         Some(Outcome { post: item.post, text: styled, source: Source::Cache })
     }
 

@@ -28,7 +28,7 @@ fn labelled() -> Vec<(chorus::classify::Classification, chorus::classify::Label)
 fn labelled_events_are_classified_accurately() {
     let pairs = labelled();
     assert!(pairs.len() >= 200, "the labelled set needs at least 200 events, has {}", pairs.len());
-    let acc = Accuracy::score(&pairs);
+    let acc = Accuracy::score(world(), &pairs);
     eprintln!("{acc}");
     for (name, n, _) in &acc.per_category {
         assert!(*n >= 10, "category {name} has only {n} labelled events");

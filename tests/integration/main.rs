@@ -14,6 +14,7 @@ mod engine;
 mod export;
 mod filter;
 mod graph_stats;
+mod grounding;
 mod judges;
 mod llm;
 mod run;

@@ -2,7 +2,7 @@
 
 use crate::common::{generate, world};
 use chorus::events::Category;
-use chorus::templates::{Action, PostContext, Sentiment, Templates};
+use chorus::templates::{Action, PostContext, Sentiment, Stance, Templates, NO_FACTS};
 use chorus::{Population, UserId};
 use std::collections::{HashMap, HashSet};
 
@@ -42,6 +42,9 @@ fn burst(p: &Population, t: &Templates, posts: usize, what: &str) -> Vec<(u32, S
             hashtag: "#Redhawks",
             against_event: false,
             drift: [0, 0],
+            facts: &NO_FACTS,
+            fan: false,
+            stance: Stance::plain(sentiment),
         };
         let id = t.render(p, UserId(u), &ctx, &mut buf);
         out.push((id, buf.clone()));

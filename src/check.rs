@@ -1,0 +1,154 @@
+//! The fact checker: a post may state only what its event carries. It fails a post that names
+//! a world entity that is neither in the event (stakeholders, frame roles) nor the author's own
+//! (team, party, favourites, town), a score or number the event text does not have, or a claim
+//! word ("comeback", "overtime", "trailer": `templates/lexicon/claims.tsv`) without the event
+//! text's evidence for it. Templates are written to pass it; tests run it over every labelled
+//! event, and LLM lines can be held to it the same way.
+//!
+//! Invariant: pure; no I/O after loading; never panics on any text.
+
+use crate::classify::{tokenize, Classification, Classifier};
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::jsonl::tsv_fields;
+use crate::population::Population;
+use crate::world::{EntityIdx, EntityKind};
+
+/// Why a post failed the checker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A claim word without the event's evidence.
+    Claim(String),
+    /// A world entity that is neither the event's nor the author's.
+    Entity(String),
+    /// A number (or score) the event text does not have.
+    Number(String),
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::Claim(c) => write!(f, "claim {c:?} without evidence in the event"),
+            Violation::Entity(e) => write!(f, "names {e}, which is not in the event nor the author's own"),
+            Violation::Number(n) => write!(f, "number {n:?} is not in the event"),
+        }
+    }
+}
+
+/// Claim words and the evidence each needs (`claims.tsv`).
+#[derive(Clone, Debug)]
+pub struct FactChecker {
+    /// (claim tokens, evidence phrases as tokens).
+    claims: Vec<(Vec<String>, Vec<Vec<String>>)>,
+}
+
+/// The shipped claims file.
+pub const EMBEDDED_CLAIMS: (&str, &str) =
+    ("templates/lexicon/claims.tsv", include_str!("../templates/lexicon/claims.tsv"));
+
+fn contains(hay: &[String], needle: &[String]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl FactChecker {
+    /// The shipped claims.
+    pub fn embedded() -> Result<FactChecker> {
+        FactChecker::parse(EMBEDDED_CLAIMS.0, EMBEDDED_CLAIMS.1)
+    }
+
+    /// Parses a claims file: `claim<TAB>evidence|evidence...`.
+    pub fn parse(file: &str, text: &str) -> Result<FactChecker> {
+        let mut claims = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            if raw.trim().is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let f = tsv_fields(file, i + 1, raw, 2)?;
+            let claim = tokenize(f[0]);
+            if claim.is_empty() || claim.len() > 4 {
+                return Err(Error::data(file, i + 1, "claim", format!("{:?} must be 1-4 words", f[0])));
+            }
+            let evidence = f[1].split('|').map(tokenize).filter(|e| !e.is_empty()).collect();
+            claims.push((claim, evidence));
+        }
+        Ok(FactChecker { claims })
+    }
+
+    /// What is wrong with `text`, a post by `author` about the event `event_text` as
+    /// `class`ified; empty when it states only the event's facts.
+    pub fn check(
+        &self,
+        classifier: &Classifier,
+        population: &Population,
+        author: UserId,
+        class: &Classification,
+        event_text: &str,
+        text: &str,
+    ) -> Vec<Violation> {
+        let mut out = Vec::new();
+        // Handles and hashtags are names of accounts and tags, not claims.
+        let plain: String =
+            text.split_whitespace().filter(|w| !w.starts_with(['@', '#'])).collect::<Vec<_>>().join(" ");
+        let post = tokenize(&plain);
+        let event = tokenize(event_text);
+        for (claim, evidence) in &self.claims {
+            if contains(&post, claim) && !contains(&event, claim) && !evidence.iter().any(|e| contains(&event, e)) {
+                out.push(Violation::Claim(claim.join(" ")));
+            }
+        }
+        for t in post.iter().filter(|t| t.bytes().any(|b| b.is_ascii_digit())) {
+            if !event.contains(t) {
+                out.push(Violation::Number(t.clone()));
+            }
+        }
+        let world = population.world();
+        let cols = population.columns();
+        let aff = &cols.affiliations[author.index()];
+        let town = world.towns.get(cols.demographics[author.index()].town as usize).copied();
+        let mut allowed: Vec<EntityIdx> = class.stakeholders.iter().filter_map(|id| world.find(id)).collect();
+        allowed.extend(class.frame.entities().map(|(_, e)| e));
+        allowed.extend([aff.team, aff.party, aff.favourites[0], aff.favourites[1]]);
+        allowed.extend(town);
+        // A stakeholder team's league and home town come with it.
+        for e in allowed.clone() {
+            if let Some(ent) = (e as usize).lt(&world.entities.len()).then(|| world.entity(e)) {
+                if let EntityKind::Team { league, town, .. } = &ent.kind {
+                    allowed.extend([*league, *town]);
+                }
+            }
+        }
+        for e in classifier.entities_in(&plain) {
+            if !allowed.contains(&e) {
+                out.push(Violation::Entity(world.entity(e).name.clone()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SeedSet, World};
+
+    #[test]
+    fn claims_numbers_and_foreign_names_fail() {
+        let world = World::embedded().expect("world");
+        let seeds = SeedSet::embedded(&world).expect("seeds");
+        let population = Population::generate(&seeds, &world, 2_000, 3).expect("population");
+        let classifier = Classifier::embedded(&world).expect("classifier");
+        let checker = FactChecker::embedded().expect("claims");
+        let text = "Redhawks beat the Ironclads 102-99";
+        let event =
+            crate::events::parse_event(1, &format!(r#"{{"id": "x", "time": 0, "text": "{text}"}}"#)).expect("event");
+        let class = classifier.classify(&event, 1).expect("classified");
+        let check = |post: &str| checker.check(&classifier, &population, UserId(0), &class, text, post);
+        assert!(check("What a night, the Redhawks won 102-99 @fan_99 #Hawks2").is_empty());
+        assert_eq!(check("That comeback though"), vec![Violation::Claim("comeback".into())]);
+        assert_eq!(check("Won 3-1, easy"), vec![Violation::Number("3".into()), Violation::Number("1".into())]);
+        let other = check("Unlike the Bellhaven Comets");
+        assert!(other.iter().all(|v| matches!(v, Violation::Entity(_))) && other.len() <= 1, "{other:?}");
+        let overtime = "Redhawks beat the Ironclads in overtime";
+        assert!(checker.check(&classifier, &population, UserId(0), &class, overtime, "overtime thriller").is_empty());
+    }
+}

@@ -1,0 +1,1158 @@
+//! Event frames: what happened (a kind from a fixed vocabulary per category), to whom (roles:
+//! winner, loser, actor, target, person, place, each a world entity or the headline's own
+//! words), and with which numbers (score, money, percentage, count...). Frames come from the
+//! pattern file `templates/lexicon/frames.tsv` (kind cues, role patterns, titles), or from the
+//! game, which knows its facts and may send a typed frame with the event.
+//!
+//! Templates read the frame's facts through slots (`{{winner}}`, `{{score}}`, `{{place}}`...);
+//! a template is used only when the frame carries every fact it names.
+//!
+//! Invariants: extraction does no I/O, never panics on any text, and is a pure function of
+//! (lexicon, world, event text, category, entity matches). A typed frame is validated field by
+//! field (`frame.kind`, `frame.winner`, `frame.score`...), and a bad one is an error for its
+//! event only.
+
+use crate::error::{Error, Result};
+use crate::events::{Category, FrameHint};
+use crate::jsonl::tsv_fields;
+use crate::world::{EntityIdx, EntityKind, World};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// The frame kinds of a category (besides `other`, which every category has), in the
+/// documented order (`templates/lexicon/README.md`).
+pub fn kinds_of(c: Category) -> &'static [&'static str] {
+    match c {
+        Category::Sports => &[
+            "win",
+            "loss",
+            "draw",
+            "upset",
+            "record",
+            "injury",
+            "transfer",
+            "sacking",
+            "suspension",
+            "retirement",
+            "qualification",
+            "schedule",
+        ],
+        Category::Politics => &[
+            "election_result",
+            "resignation",
+            "scandal",
+            "law_passed",
+            "protest",
+            "poll",
+            "appointment",
+            "policy",
+            "summit",
+        ],
+        Category::Entertainment => &["release", "award", "controversy", "tour", "death", "announcement", "record"],
+        Category::Tech => &["launch", "outage", "breach", "update", "regulation"],
+        Category::Business => &[
+            "merger",
+            "layoffs",
+            "earnings",
+            "launch",
+            "strike",
+            "deal",
+            "prices",
+            "bankruptcy",
+            "expansion",
+            "market",
+        ],
+        Category::Science => &["discovery", "mission", "study"],
+        Category::Health => &["outbreak", "vaccine", "trial", "recall", "study", "staffing"],
+        Category::Weather => &["forecast", "heat", "cold", "storm_warning", "rain", "snow", "record"],
+        Category::Disaster => &["flood", "fire", "quake", "storm", "crash", "collapse", "explosion", "rescue"],
+        Category::Crime => &["arrest", "charge", "verdict", "theft", "hack", "fraud", "violence", "crime_rate"],
+        Category::Gaming => &["release", "delay", "update", "tournament", "stream", "outage", "record", "ban"],
+    }
+}
+
+/// A frame kind: `other` (index 0) or one of [`kinds_of`] its category (index 1..).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Kind {
+    /// The category the kind belongs to.
+    pub category: Category,
+    /// 0 for `other`, else 1 + the position in [`kinds_of`].
+    pub index: u8,
+}
+
+impl Kind {
+    /// `other` in category `c`.
+    pub fn other(c: Category) -> Kind {
+        Kind { category: c, index: 0 }
+    }
+
+    /// The kind named `name` in category `c`.
+    pub fn find(c: Category, name: &str) -> Option<Kind> {
+        if name == "other" {
+            return Some(Kind::other(c));
+        }
+        kinds_of(c).iter().position(|k| *k == name).map(|i| Kind { category: c, index: i as u8 + 1 })
+    }
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self.index {
+            0 => "other",
+            i => kinds_of(self.category).get(i as usize - 1).copied().unwrap_or("other"),
+        }
+    }
+
+    /// Whether the kind is a contest with a winner and a loser.
+    pub fn is_contest(self) -> bool {
+        matches!(self.name(), "win" | "loss" | "draw" | "upset" | "election_result")
+    }
+
+    /// Whether the event is grave (deaths, disasters, violence): no laughing or celebrating
+    /// emoji, no jokes.
+    pub fn is_grave(self) -> bool {
+        matches!(self.category, Category::Disaster)
+            || matches!(self.name(), "death" | "violence" | "outbreak")
+            || (self.category == Category::Crime && self.name() != "crime_rate")
+    }
+
+    /// Kinds of all categories (for vocabulary checks): (category, kind).
+    pub fn all() -> impl Iterator<Item = Kind> {
+        Category::ALL
+            .into_iter()
+            .flat_map(|c| (0..=kinds_of(c).len() as u8).map(move |index| Kind { category: c, index }))
+    }
+}
+
+/// A role an entity plays in the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RoleName {
+    /// The side that won a contest.
+    Winner,
+    /// The side that lost it.
+    Loser,
+    /// Who did the thing.
+    Actor,
+    /// Who or what it was done to.
+    Target,
+    /// A named person not in another role.
+    Person,
+    /// Where it happened.
+    Place,
+}
+
+impl RoleName {
+    /// Every role, in slot order.
+    pub const ALL: [RoleName; 6] =
+        [RoleName::Winner, RoleName::Loser, RoleName::Actor, RoleName::Target, RoleName::Person, RoleName::Place];
+
+    /// Lowercase name, as in event JSON and templates.
+    pub fn name(self) -> &'static str {
+        ["winner", "loser", "actor", "target", "person", "place"][self as usize]
+    }
+
+    /// By name.
+    pub fn from_name(s: &str) -> Option<RoleName> {
+        RoleName::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Who plays a role: the headline's words, and the world entity when it is one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Role {
+    /// The words naming it ("Argentina", "Harbor City Redhawks").
+    pub text: String,
+    /// The world entity's id, when it is one.
+    #[serde(rename = "entity", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The world entity, when it is one.
+    #[serde(skip)]
+    pub entity: Option<EntityIdx>,
+}
+
+/// What a number in the event means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Meaning {
+    /// A result, "3-1".
+    Score,
+    /// An amount of money, "$5 million".
+    Money,
+    /// A percentage, "20%".
+    Percent,
+    /// A count of something, "400 jobs".
+    Count,
+    /// A measure: magnitude, temperature, distance, duration.
+    Measure,
+    /// A calendar year.
+    Year,
+    /// Anything else ("1.2 million").
+    Amount,
+}
+
+/// A number of the event with its meaning.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Number {
+    /// As written, with its unit ("1.2 million", "400 jobs", "magnitude 6.1").
+    pub text: String,
+    /// What it is.
+    pub meaning: Meaning,
+}
+
+/// The frame of one event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    /// What happened.
+    pub kind: Kind,
+    /// The roles, indexed by [`RoleName`].
+    pub roles: [Option<Role>; 6],
+    /// The result, "3-1", when there is one.
+    pub score: Option<String>,
+    /// The other numbers, in order.
+    pub numbers: Vec<Number>,
+    /// True when the game sent the frame (it overrides extraction).
+    pub given: bool,
+    /// How users name the event when it names nobody ("the layoffs"), from the lexicon; empty
+    /// when the kind has none.
+    pub noun: String,
+}
+
+/// Slot bits of [`Frame::slots`], by role (`1 << role`), then score and number.
+pub const SLOT_SCORE: u16 = 1 << 6;
+/// The bit of a main number.
+pub const SLOT_NUMBER: u16 = 1 << 7;
+
+impl Frame {
+    /// An empty frame of kind `other`.
+    pub fn empty(c: Category) -> Frame {
+        Frame {
+            kind: Kind::other(c),
+            roles: Default::default(),
+            score: None,
+            numbers: Vec::new(),
+            given: false,
+            noun: String::new(),
+        }
+    }
+
+    /// The role `r`, if the event has it.
+    pub fn role(&self, r: RoleName) -> Option<&Role> {
+        self.roles[r as usize].as_ref()
+    }
+
+    /// The number a `{{number}}` slot names: the first that is not a year.
+    pub fn main_number(&self) -> Option<&Number> {
+        self.numbers.iter().find(|n| n.meaning != Meaning::Year && n.meaning != Meaning::Score)
+    }
+
+    /// Which slots the frame can fill: bit `1 << role` per role, [`SLOT_SCORE`],
+    /// [`SLOT_NUMBER`].
+    pub fn slots(&self) -> u16 {
+        let mut s = 0;
+        for r in RoleName::ALL {
+            if self.roles[r as usize].is_some() {
+                s |= 1 << r as u16;
+            }
+        }
+        if self.score.is_some() {
+            s |= SLOT_SCORE;
+        }
+        if self.main_number().is_some() {
+            s |= SLOT_NUMBER;
+        }
+        s
+    }
+
+    /// The world entities of the frame with the role they play.
+    pub fn entities(&self) -> impl Iterator<Item = (RoleName, EntityIdx)> + '_ {
+        RoleName::ALL.into_iter().filter_map(|r| self.role(r).and_then(|x| x.entity).map(|e| (r, e)))
+    }
+}
+
+impl Serialize for Frame {
+    /// `{"kind": "win", "winner": {"text", "entity"?}, ..., "score"?, "numbers"?, "given"?}`.
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("kind", self.kind.name())?;
+        for r in RoleName::ALL {
+            if let Some(role) = self.role(r) {
+                m.serialize_entry(r.name(), role)?;
+            }
+        }
+        if let Some(score) = &self.score {
+            m.serialize_entry("score", score)?;
+        }
+        if !self.numbers.is_empty() {
+            m.serialize_entry("numbers", &self.numbers)?;
+        }
+        if self.given {
+            m.serialize_entry("given", &true)?;
+        }
+        m.end()
+    }
+}
+
+/// A token of event text: its lowercase form and where it stands in the text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    /// Lowercase, apostrophes normalised, a trailing `'s` dropped.
+    pub lower: String,
+    /// Byte range of the token (after trimming) in the text.
+    pub start: usize,
+    /// End of the byte range.
+    pub end: usize,
+    /// Whether the token opens with an uppercase letter.
+    pub capital: bool,
+}
+
+/// Splits text into word tokens (letters, digits, inner apostrophes; a trailing possessive
+/// `'s` dropped), keeping where each stands. `classify::tokenize` is this, lowercased.
+pub fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let flush = |from: usize, to: usize, out: &mut Vec<Token>| {
+        let raw = &text[from..to];
+        let trimmed_start = raw.len() - raw.trim_start_matches(['\'', '’']).len();
+        let mut core = raw.trim_matches(['\'', '’']);
+        if let Some(c) = core.strip_suffix("'s").or_else(|| core.strip_suffix("’s")) {
+            core = c;
+        }
+        if core.is_empty() {
+            return;
+        }
+        let mut lower = String::with_capacity(core.len());
+        for c in core.chars() {
+            if c == '’' {
+                lower.push('\'');
+            } else {
+                lower.extend(c.to_lowercase());
+            }
+        }
+        let s = from + trimmed_start;
+        out.push(Token {
+            lower,
+            start: s,
+            end: s + core.len(),
+            // "Paris", "iPhone", "xQuasar": an uppercase first letter, or one inside.
+            capital: core.chars().next().is_some_and(char::is_uppercase)
+                || (core.chars().next().is_some_and(char::is_lowercase)
+                    && core.chars().skip(1).any(char::is_uppercase)),
+        });
+    };
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() || c == '\'' || c == '’' {
+            if start.is_none() {
+                start = Some(i);
+            }
+        } else if let Some(s) = start.take() {
+            flush(s, i, &mut out);
+        }
+    }
+    if let Some(s) = start {
+        flush(s, text.len(), &mut out);
+    }
+    out
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Item {
+    /// A role slot: X (0) or Y (1).
+    Slot(usize),
+    /// Up to three words.
+    Any,
+    /// One of these words.
+    Words(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+struct Pattern {
+    /// Kinds the pattern applies to (empty: any); the first also gets a vote.
+    kinds: Vec<String>,
+    /// The roles of X and Y.
+    roles: [Option<RoleName>; 2],
+    items: Vec<Item>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct KindInfo {
+    /// Good (+1) or bad (-1) news by itself, 0 neutral, `None` when the text decides.
+    polarity: Option<i8>,
+    /// How users name the event when it names nobody ("the layoffs").
+    noun: String,
+}
+
+/// The frame lexicon (`templates/lexicon/frames.tsv`).
+#[derive(Clone, Debug, Default)]
+pub struct FrameLexicon {
+    /// Cue phrase -> (kind, weight).
+    cues: HashMap<String, Vec<(Kind, f32)>>,
+    kinds: HashMap<Kind, KindInfo>,
+    patterns: Vec<Pattern>,
+    /// Words that make the capitalised words after them a person ("mayor", "coach").
+    titles: HashMap<String, ()>,
+    /// Words that make the capitalised words after them a place ("in", "at").
+    place_words: HashMap<String, ()>,
+    /// Capitalised words that are never names ("Monday", "Breaking").
+    not_names: HashMap<String, ()>,
+    /// Function words: never the unit of a count ("9 for").
+    stop: HashMap<String, ()>,
+}
+
+/// The shipped frame lexicon file.
+pub const EMBEDDED_FRAMES: (&str, &str) =
+    ("templates/lexicon/frames.tsv", include_str!("../templates/lexicon/frames.tsv"));
+
+/// Longest cue (in tokens).
+const MAX_CUE: usize = 4;
+
+impl FrameLexicon {
+    /// The shipped lexicon.
+    pub fn embedded() -> Result<FrameLexicon> {
+        FrameLexicon::parse(EMBEDDED_FRAMES.0, EMBEDDED_FRAMES.1)
+    }
+
+    /// Parses a frames file (see `templates/lexicon/README.md`).
+    pub fn parse(file: &str, text: &str) -> Result<FrameLexicon> {
+        let mut lex = FrameLexicon::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            if raw.trim().is_empty() || raw.trim_start().starts_with('#') {
+                continue;
+            }
+            let row = raw.split('\t').next().unwrap_or("");
+            let kind_of = |cat: &str, name: &str| -> Result<Kind> {
+                let c = Category::from_name(cat)
+                    .ok_or_else(|| Error::data(file, line, "category", format!("unknown category {cat:?}")))?;
+                Kind::find(c, name).ok_or_else(|| {
+                    Error::data(
+                        file,
+                        line,
+                        "kind",
+                        format!("{name:?} is not a {cat} kind (one of other, {})", kinds_of(c).join(", ")),
+                    )
+                })
+            };
+            match row {
+                "kind" => {
+                    let f = tsv_fields(file, line, raw, 5)?;
+                    let kind = kind_of(f[1], f[2])?;
+                    let polarity = match f[3] {
+                        "+" => Some(1),
+                        "-" => Some(-1),
+                        "0" => Some(0),
+                        "?" => None,
+                        other => {
+                            return Err(Error::data(file, line, "polarity", format!("{other:?} is not +, -, 0 or ?")))
+                        }
+                    };
+                    if lex.kinds.insert(kind, KindInfo { polarity, noun: f[4].to_string() }).is_some() {
+                        return Err(Error::data(file, line, "kind", format!("{} {} is declared twice", f[1], f[2])));
+                    }
+                }
+                "cue" => {
+                    let f = tsv_fields(file, line, raw, 5)?;
+                    let kind = kind_of(f[1], f[2])?;
+                    let w: f32 = f[3].parse().ok().filter(|w: &f32| (0.1..=5.0).contains(w)).ok_or_else(|| {
+                        Error::data(file, line, "weight", format!("{:?} is not a number in 0.1-5", f[3]))
+                    })?;
+                    let p = phrase(f[4]);
+                    if p.is_empty() || p.split(' ').count() > MAX_CUE {
+                        return Err(Error::data(file, line, "term", format!("{:?} must be 1-{MAX_CUE} words", f[4])));
+                    }
+                    lex.cues.entry(p).or_default().push((kind, w));
+                }
+                "role" => {
+                    let f = tsv_fields(file, line, raw, 4)?;
+                    let kinds: Vec<String> =
+                        if f[1] == "*" { Vec::new() } else { f[1].split(',').map(|s| s.trim().to_string()).collect() };
+                    for k in &kinds {
+                        if !Category::ALL.iter().any(|&c| Kind::find(c, k).is_some()) {
+                            return Err(Error::data(file, line, "kinds", format!("{k:?} is not a frame kind")));
+                        }
+                    }
+                    let mut roles = [None, None];
+                    for (j, r) in f[2].split(',').enumerate() {
+                        let role = RoleName::from_name(r.trim()).ok_or_else(|| {
+                            Error::data(
+                                file,
+                                line,
+                                "roles",
+                                format!("{r:?} is not winner, loser, actor, target, person or place"),
+                            )
+                        })?;
+                        match roles.get_mut(j) {
+                            Some(slot) => *slot = Some(role),
+                            None => return Err(Error::data(file, line, "roles", "at most two roles (X and Y)")),
+                        }
+                    }
+                    let mut items = Vec::new();
+                    for w in f[3].split_whitespace() {
+                        items.push(match w {
+                            "X" => Item::Slot(0),
+                            "Y" => Item::Slot(1),
+                            "*" => Item::Any,
+                            words => Item::Words(words.split('|').map(|x| x.to_lowercase()).collect()),
+                        });
+                    }
+                    let slots = items.iter().filter(|i| matches!(i, Item::Slot(_))).count();
+                    let named = roles.iter().filter(|r| r.is_some()).count();
+                    if slots == 0 || slots != named {
+                        return Err(Error::data(
+                            file,
+                            line,
+                            "pattern",
+                            format!("the pattern has {slots} of X/Y but {named} roles are named"),
+                        ));
+                    }
+                    lex.patterns.push(Pattern { kinds, roles, items });
+                }
+                "title" | "place" | "notname" | "stop" => {
+                    let f = tsv_fields(file, line, raw, 2)?;
+                    let map = match row {
+                        "title" => &mut lex.titles,
+                        "place" => &mut lex.place_words,
+                        "stop" => &mut lex.stop,
+                        _ => &mut lex.not_names,
+                    };
+                    map.insert(phrase(f[1]), ());
+                }
+                other => {
+                    return Err(Error::data(
+                        file,
+                        line,
+                        "row",
+                        format!("{other:?} is not kind, cue, role, title, place, notname or stop"),
+                    ))
+                }
+            }
+        }
+        for c in Category::ALL {
+            for k in kinds_of(c) {
+                if let Some(kind) = Kind::find(c, k) {
+                    if !lex.kinds.contains_key(&kind) {
+                        return Err(Error::data(
+                            file,
+                            crate::jsonl::last_line(text),
+                            "kind",
+                            format!("no `kind` row for {c} {k}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(lex)
+    }
+
+    /// Per category (in [`Category::ALL`] order), the strongest kind's cue votes in `tokens`
+    /// (lowercase, as [`tokens`] gives them).
+    pub fn category_votes(&self, tokens: &[String]) -> [f32; 11] {
+        let mut votes: HashMap<Kind, f32> = HashMap::new();
+        self.cue_votes(tokens.iter().map(String::as_str), &mut votes, None);
+        let mut out = [0f32; 11];
+        for (k, v) in votes {
+            let slot = &mut out[k.category as usize];
+            *slot = slot.max(v);
+        }
+        out
+    }
+
+    /// Adds each cue's weight to its kind (only kinds of `category`, when given), longest cue
+    /// first at each position.
+    fn cue_votes<'t>(
+        &self,
+        tokens: impl Iterator<Item = &'t str>,
+        votes: &mut HashMap<Kind, f32>,
+        category: Option<Category>,
+    ) {
+        let toks: Vec<&str> = tokens.collect();
+        let mut i = 0;
+        let mut key = String::new();
+        while i < toks.len() {
+            let mut step = 1;
+            for n in (1..=MAX_CUE.min(toks.len() - i)).rev() {
+                key.clear();
+                for (j, t) in toks[i..i + n].iter().enumerate() {
+                    if j > 0 {
+                        key.push(' ');
+                    }
+                    key.push_str(t);
+                }
+                if let Some(list) = self.cues.get(key.as_str()) {
+                    for &(kind, w) in list {
+                        if category.is_none_or(|c| kind.category == c) {
+                            *votes.entry(kind).or_default() += w;
+                        }
+                    }
+                    step = n;
+                    break;
+                }
+            }
+            i += step;
+        }
+    }
+
+    /// Whether `kind` is good (+1) or bad (-1) news by itself, or neutral (0); `None` when the
+    /// text decides (`crime_rate`: "falls" or "rises"), and for `other`.
+    pub fn polarity(&self, kind: Kind) -> Option<i8> {
+        self.kinds.get(&kind).and_then(|k| k.polarity)
+    }
+
+    /// Whether `phrase` (lowercase tokens joined by spaces) is a cue of `kind`.
+    pub fn is_cue(&self, kind: Kind, phrase: &str) -> bool {
+        self.cues.get(phrase).is_some_and(|list| list.iter().any(|(k, _)| *k == kind))
+    }
+
+    /// How users name an event of this kind that names nobody ("the layoffs").
+    pub fn noun(&self, kind: Kind) -> Option<&str> {
+        self.kinds.get(&kind).map(|k| k.noun.as_str()).filter(|n| !n.is_empty() && *n != "-")
+    }
+
+    /// The frame of an event's text in `category`, given the world entities matched in it as
+    /// (first token, token count, entity) over [`tokens`]. `is_term` tells common words (the
+    /// classifier's lexicon) from names at the start of the headline.
+    pub fn extract(
+        &self,
+        world: &World,
+        text: &str,
+        category: Category,
+        entities: &[(usize, usize, EntityIdx)],
+        is_term: &dyn Fn(&str) -> bool,
+    ) -> Frame {
+        let toks = tokens(text);
+        let spans = self.spans(text, &toks, entities, is_term);
+        // Items: spans as slots, other tokens as words; an article before a span is dropped.
+        let mut items: Vec<(Option<usize>, &str)> = Vec::new();
+        let mut t = 0;
+        let mut k = 0;
+        while t < toks.len() {
+            if k < spans.len() && spans[k].from == t {
+                if items.last().is_some_and(|x| x.0.is_none() && x.1 == "the") {
+                    items.pop();
+                }
+                items.push((Some(k), ""));
+                t = spans[k].to;
+                k += 1;
+            } else {
+                items.push((None, toks[t].lower.as_str()));
+                t += 1;
+            }
+        }
+        // Kind: cue votes within the category, plus the kinds of matched patterns.
+        let mut votes: HashMap<Kind, f32> = HashMap::new();
+        self.cue_votes(toks.iter().map(|t| t.lower.as_str()), &mut votes, Some(category));
+        let mut matched: Vec<(&Pattern, [Option<usize>; 2])> = Vec::new();
+        for p in &self.patterns {
+            if let Some(slots) = match_anywhere(&p.items, &items) {
+                if let Some(kind) = p.kinds.first().and_then(|k| Kind::find(category, k)) {
+                    *votes.entry(kind).or_default() += 1.5;
+                }
+                matched.push((p, slots));
+            }
+        }
+        let kind = votes
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.index.cmp(&a.0.index)))
+            .map(|(k, _)| *k)
+            .unwrap_or(Kind::other(category));
+        let mut roles: [Option<usize>; 6] = [None; 6];
+        let contest_roles =
+            |p: &Pattern| p.roles.iter().flatten().any(|r| matches!(r, RoleName::Winner | RoleName::Loser));
+        for (p, slots) in &matched {
+            if !p.kinds.is_empty() && !p.kinds.iter().any(|k| k == kind.name()) {
+                continue;
+            }
+            // A contest has sides, not an actor; other kinds have no sides (an award has a
+            // winner).
+            if kind.is_contest() != contest_roles(p) && !(kind.name() == "award" && contest_roles(p)) {
+                continue;
+            }
+            for (j, role) in p.roles.iter().enumerate() {
+                if let (Some(r), Some(s)) = (role, slots[j]) {
+                    let taken = roles.contains(&Some(s));
+                    if roles[*r as usize].is_none() && !taken {
+                        roles[*r as usize] = Some(s);
+                    }
+                }
+            }
+        }
+        // Places: towns, and names after a place word.
+        let is_place = |s: &Span| match s.entity {
+            Some(e) => matches!(world.entity(e).kind, EntityKind::Town { .. }),
+            None => s.after_place_word && !s.title,
+        };
+        if roles[RoleName::Place as usize].is_none() {
+            roles[RoleName::Place as usize] =
+                (0..spans.len()).find(|&s| is_place(&spans[s]) && !roles.contains(&Some(s)));
+        }
+        // The rest by the kind's shape, in headline order.
+        let free = |roles: &[Option<usize>; 6]| -> Vec<usize> {
+            (0..spans.len()).filter(|&s| !roles.contains(&Some(s)) && !is_place(&spans[s])).collect()
+        };
+        let order: &[RoleName] = if kind.is_contest() {
+            if kind.name() == "loss" {
+                &[RoleName::Loser, RoleName::Winner]
+            } else {
+                &[RoleName::Winner, RoleName::Loser]
+            }
+        } else if kind.name() == "award" {
+            &[RoleName::Winner]
+        } else {
+            &[RoleName::Actor, RoleName::Target]
+        };
+        for r in order {
+            if roles[*r as usize].is_none() {
+                roles[*r as usize] = free(&roles).first().copied();
+            }
+        }
+        if roles[RoleName::Person as usize].is_none() {
+            roles[RoleName::Person as usize] = free(&roles).into_iter().find(|&s| {
+                spans[s].title
+                    || spans[s].entity.is_some_and(|e| matches!(world.entity(e).kind, EntityKind::Person { .. }))
+            });
+        }
+        let mut frame = Frame::empty(category);
+        frame.kind = kind;
+        frame.noun = self.noun(kind).unwrap_or("").to_string();
+        for r in RoleName::ALL {
+            frame.roles[r as usize] = roles[r as usize].map(|s| spans[s].role(world));
+        }
+        let (score, numbers) = numbers(text, &toks, &self.stop);
+        frame.score = score;
+        frame.numbers = numbers;
+        frame
+    }
+
+    /// The name spans of a headline: world entities, then runs of capitalised words (with
+    /// "of" inside, and a title before), outside them.
+    fn spans(
+        &self,
+        text: &str,
+        toks: &[Token],
+        entities: &[(usize, usize, EntityIdx)],
+        is_term: &dyn Fn(&str) -> bool,
+    ) -> Vec<Span> {
+        let mut spans = Vec::new();
+        let mut ent = entities.to_vec();
+        ent.sort_unstable();
+        let mut e = 0;
+        let mut t = 0;
+        let place_before = |t: usize| t > 0 && self.place_words.contains_key(toks[t - 1].lower.as_str());
+        let gap_ok = |a: usize, b: usize| text[toks[a].end..toks[b].start].chars().all(|c| c == ' ' || c == '-');
+        while t < toks.len() {
+            while e < ent.len() && ent[e].0 < t {
+                e += 1;
+            }
+            if e < ent.len() && ent[e].0 == t {
+                let (from, n, idx) = ent[e];
+                let to = (from + n).min(toks.len());
+                spans.push(Span {
+                    from,
+                    to,
+                    text: text[toks[from].start..toks[to - 1].end].to_string(),
+                    entity: Some(idx),
+                    after_place_word: place_before(from),
+                    title: false,
+                });
+                t = to;
+                continue;
+            }
+            let title = self.titles.contains_key(toks[t].lower.as_str());
+            let capital_name = |i: usize| -> bool {
+                let tok = &toks[i];
+                tok.capital
+                    && !self.not_names.contains_key(tok.lower.as_str())
+                    && !ent.iter().any(|x| x.0 == i)
+                    && !tok.lower.chars().all(|c| c.is_ascii_digit())
+            };
+            // A headline's first word is a name if it is no common word, or if a name follows
+            // it ("PlayStation Network").
+            let name_at = |i: usize| -> bool {
+                capital_name(i)
+                    && (i > 0 || !is_term(&toks[i].lower) || (toks.len() > 1 && gap_ok(0, 1) && capital_name(1)))
+            };
+            // A model number after a name: "Switch 2", "Chandrayaan-3", not a score.
+            let model_number = |i: usize| -> bool {
+                let tok = &toks[i];
+                let after = &text[tok.end..];
+                tok.lower.len() <= 2
+                    && tok.lower.chars().all(|c| c.is_ascii_digit())
+                    && !after.starts_with(['-', '–', '%', '.', ','])
+                    && !after.trim_start().starts_with(|c: char| c.is_ascii_digit())
+            };
+            let starts =
+                if title { t + 1 < toks.len() && (name_at(t + 1) || toks[t + 1].lower == "of") } else { name_at(t) };
+            if !starts {
+                t += 1;
+                continue;
+            }
+            let from = t;
+            let mut to = t + 1;
+            loop {
+                if to < toks.len() && gap_ok(to - 1, to) && (name_at(to) || (!title && model_number(to))) {
+                    to += 1;
+                } else if to + 1 < toks.len()
+                    && matches!(toks[to].lower.as_str(), "of" | "de" | "van" | "von" | "al")
+                    && gap_ok(to - 1, to)
+                    && gap_ok(to, to + 1)
+                    && name_at(to + 1)
+                {
+                    to += 2;
+                } else {
+                    break;
+                }
+            }
+            if title && to == from + 1 {
+                t += 1;
+                continue;
+            }
+            spans.push(Span {
+                from,
+                to,
+                text: text[toks[from].start..toks[to - 1].end].to_string(),
+                entity: None,
+                after_place_word: place_before(from),
+                title,
+            });
+            t = to;
+        }
+        spans
+    }
+
+    /// The frame the game sent, validated against the world and the event text: an unknown
+    /// kind, a role naming nothing, or a score that does not parse is an error naming the field.
+    /// `resolve` finds a world entity by id, name or alias.
+    pub fn from_hint(
+        &self,
+        world: &World,
+        text: &str,
+        category: Category,
+        hint: &FrameHint,
+        resolve: &dyn Fn(&str) -> Option<EntityIdx>,
+    ) -> std::result::Result<Frame, (String, String)> {
+        let mut frame = Frame::empty(category);
+        frame.given = true;
+        if let Some(k) = &hint.kind {
+            frame.kind = Kind::find(category, k).ok_or_else(|| {
+                (
+                    "frame.kind".to_string(),
+                    format!("{k:?} is not a {category} kind (one of other, {})", kinds_of(category).join(", ")),
+                )
+            })?;
+        }
+        frame.noun = self.noun(frame.kind).unwrap_or("").to_string();
+        let lower = text.to_lowercase();
+        for r in RoleName::ALL {
+            let Some(name) = hint.role_at(r as usize) else { continue };
+            let field = format!("frame.{}", r.name());
+            let name = name.trim();
+            if name.is_empty() || name.len() > 120 {
+                return Err((field, "must be 1-120 bytes".into()));
+            }
+            let role = match resolve(name) {
+                Some(e) => {
+                    Role { text: world.entity(e).name.clone(), id: Some(world.entity(e).id.clone()), entity: Some(e) }
+                }
+                None if lower.contains(&name.to_lowercase()) => Role { text: name.to_string(), id: None, entity: None },
+                None => {
+                    return Err((
+                        field,
+                        format!("{name:?} names no world entity and does not appear in the event text"),
+                    ))
+                }
+            };
+            frame.roles[r as usize] = Some(role);
+        }
+        if let Some(s) = &hint.score {
+            frame.score = Some(parse_score(s).ok_or_else(|| {
+                ("frame.score".to_string(), format!("{s:?} is not a score like \"3-1\" (two numbers of 1-3 digits)"))
+            })?);
+        }
+        match &hint.numbers {
+            Some(list) => {
+                for (k, n) in list.iter().enumerate() {
+                    let t = n.text.trim();
+                    if t.is_empty() || t.len() > 40 {
+                        return Err((format!("frame.numbers[{k}].text"), "must be 1-40 bytes".into()));
+                    }
+                    let meaning = match n.meaning.as_str() {
+                        "money" => Meaning::Money,
+                        "percent" => Meaning::Percent,
+                        "count" => Meaning::Count,
+                        "measure" => Meaning::Measure,
+                        "year" => Meaning::Year,
+                        "amount" => Meaning::Amount,
+                        other => {
+                            return Err((
+                                format!("frame.numbers[{k}].meaning"),
+                                format!("{other:?} is not money, percent, count, measure, year or amount"),
+                            ))
+                        }
+                    };
+                    frame.numbers.push(Number { text: t.to_string(), meaning });
+                }
+            }
+            None => frame.numbers = numbers(text, &tokens(text), &self.stop).1,
+        }
+        Ok(frame)
+    }
+}
+
+/// A name in a headline.
+#[derive(Clone, Debug)]
+struct Span {
+    from: usize,
+    to: usize,
+    text: String,
+    entity: Option<EntityIdx>,
+    after_place_word: bool,
+    title: bool,
+}
+
+impl Span {
+    fn role(&self, world: &World) -> Role {
+        Role { text: self.text.clone(), id: self.entity.map(|e| world.entity(e).id.clone()), entity: self.entity }
+    }
+}
+
+/// Lowercase tokens joined by spaces.
+fn phrase(text: &str) -> String {
+    tokens(text).into_iter().map(|t| t.lower).collect::<Vec<_>>().join(" ")
+}
+
+/// The first match of `pattern` in `items`: the span indices of X and Y.
+fn match_anywhere(pattern: &[Item], items: &[(Option<usize>, &str)]) -> Option<[Option<usize>; 2]> {
+    (0..items.len()).find_map(|start| {
+        let mut slots = [None, None];
+        match_at(pattern, &items[start..], &mut slots).then_some(slots)
+    })
+}
+
+fn match_at(pattern: &[Item], items: &[(Option<usize>, &str)], slots: &mut [Option<usize>; 2]) -> bool {
+    let Some((first, rest)) = pattern.split_first() else { return true };
+    match first {
+        Item::Any => (0..=3.min(items.len())).any(|skip| match_at(rest, &items[skip..], slots)),
+        Item::Slot(j) => match items.first() {
+            Some((Some(s), _)) => {
+                let before = slots[*j];
+                slots[*j] = Some(*s);
+                if match_at(rest, &items[1..], slots) {
+                    return true;
+                }
+                slots[*j] = before;
+                false
+            }
+            _ => false,
+        },
+        Item::Words(ws) => match items.first() {
+            Some((None, w)) if ws.iter().any(|x| x == w) => match_at(rest, &items[1..], slots),
+            _ => false,
+        },
+    }
+}
+
+/// "3-1", "3 - 1" or "3–1" as "3-1", for numbers of 1-3 digits.
+pub fn parse_score(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (a, b) = s.split_once(['-', '–'])?;
+    let (a, b) = (a.trim(), b.trim());
+    let ok = |x: &str| (1..=3).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit());
+    (ok(a) && ok(b)).then(|| format!("{a}-{b}"))
+}
+
+const SCALES: [&str; 8] = ["million", "billion", "trillion", "thousand", "bn", "m", "k", "mn"];
+const MEASURES: [&str; 12] =
+    ["c", "f", "degrees", "km", "miles", "mm", "cm", "inches", "hours", "minutes", "days", "kph"];
+
+/// The score and the other numbers of a text, in order; a count takes the word after it
+/// unless `stop` has it ("400 jobs", but not "9 for").
+fn numbers(text: &str, toks: &[Token], stop: &HashMap<String, ()>) -> (Option<String>, Vec<Number>) {
+    let bytes = text.as_bytes();
+    let mut score = None;
+    let mut out = Vec::new();
+    let mut i = 0;
+    let is_digit = |k: usize| bytes.get(k).is_some_and(u8::is_ascii_digit);
+    while i < bytes.len() {
+        if !is_digit(i) || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.')) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while is_digit(i) || (matches!(bytes.get(i), Some(b'.') | Some(b',')) && is_digit(i + 1)) {
+            i += 1;
+        }
+        let digits = &text[start..i];
+        // A score: digits, a dash, digits (not a date or a range of years).
+        let rest = &text[i..];
+        let dash = rest.strip_prefix('-').or_else(|| rest.strip_prefix('–')).map(|r| (rest.len() - r.len(), r));
+        if let Some((dl, r)) = dash {
+            let n = r.bytes().take_while(u8::is_ascii_digit).count();
+            let after = r.as_bytes().get(n);
+            if n > 0 && !after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+                if let Some(s) = parse_score(&text[start..i + dl + n]) {
+                    if score.is_none() {
+                        score = Some(s.clone());
+                    }
+                    out.push(Number { text: s, meaning: Meaning::Score });
+                    i += dl + n;
+                    continue;
+                }
+            }
+        }
+        let currency = start > 0 && matches!(text[..start].chars().last(), Some('$' | '£' | '€' | '¥'));
+        let from = if currency { start - text[..start].chars().last().map_or(0, char::len_utf8) } else { start };
+        // The word right after it (after spaces, or a hyphen: "48-hour"), if any.
+        let next = toks.iter().find(|t| t.start >= i).filter(|t| {
+            let gap = &text[i..t.start];
+            gap.trim().is_empty() || gap == "-"
+        });
+        let mut end = i;
+        let meaning;
+        if text[i..].starts_with('%') {
+            end = i + 1;
+            meaning = Meaning::Percent;
+        } else if let Some(t) = next.filter(|t| t.lower == "percent" || t.lower == "per") {
+            end = t.end;
+            if t.lower == "per" {
+                if let Some(c) = toks.iter().find(|x| x.start > t.end && x.lower == "cent") {
+                    end = c.end;
+                }
+            }
+            meaning = Meaning::Percent;
+        } else if let Some(t) = next.filter(|t| SCALES.contains(&t.lower.as_str())) {
+            end = t.end;
+            meaning = if currency { Meaning::Money } else { Meaning::Amount };
+        } else if currency {
+            meaning = Meaning::Money;
+        } else if let Some(t) = next.filter(|t| MEASURES.contains(&t.lower.as_str())) {
+            end = t.end;
+            meaning = Meaning::Measure;
+        } else if start >= 10 && text[..start].to_lowercase().trim_end().ends_with("magnitude") {
+            let m = text[..start].to_lowercase().trim_end().len() - "magnitude".len();
+            out.push(Number { text: text[m..i].to_string(), meaning: Meaning::Measure });
+            continue;
+        } else if digits.len() == 4 && (digits.starts_with("19") || digits.starts_with("20")) {
+            meaning = Meaning::Year;
+        } else if text[i..].starts_with("-") && next.is_some_and(|t| t.start == i + 1) {
+            // "48-hour": the unit is part of it.
+            let t = next.map_or(i, |t| t.end);
+            end = t;
+            meaning = Meaning::Measure;
+        } else if let Some(t) = next.filter(|t| {
+            t.lower.len() >= 3
+                && t.lower.chars().all(char::is_alphabetic)
+                && !t.capital
+                && !stop.contains_key(t.lower.as_str())
+        }) {
+            end = t.end;
+            meaning = Meaning::Count;
+        } else {
+            meaning = Meaning::Amount;
+        }
+        out.push(Number { text: text[from..end].to_string(), meaning });
+        i = end.max(i);
+    }
+    (score, out.into_iter().filter(|n| n.meaning != Meaning::Score).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lex() -> FrameLexicon {
+        FrameLexicon::embedded().expect("frames lexicon")
+    }
+
+    #[test]
+    fn tokens_keep_where_they_stand() {
+        let lower = |text: &str| tokens(text).into_iter().map(|t| t.lower).collect::<Vec<_>>();
+        assert_eq!(lower("O’Neil's 'big' night"), vec!["o'neil", "big", "night"]);
+        assert!(lower("  '  ").is_empty());
+        let t = tokens("Argentina beat France");
+        assert!(t[0].capital && !t[1].capital && t[2].capital);
+        assert_eq!(&"Argentina beat France"[t[2].start..t[2].end], "France");
+    }
+
+    #[test]
+    fn numbers_and_scores_are_read_with_their_meaning() {
+        let stop = lex().stop;
+        let numbers = |t: &str| numbers(t, &tokens(t), &stop);
+        let (score, n) = numbers("Argentina beat France 3-3 on penalties");
+        assert_eq!(score.as_deref(), Some("3-3"));
+        assert!(n.is_empty());
+        let text = "Boeing cuts 400 jobs as profit falls 20% to $5 million in 2024";
+        let (score, n) = numbers(text);
+        assert_eq!(score, None);
+        let got: Vec<(&str, Meaning)> = n.iter().map(|n| (n.text.as_str(), n.meaning)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("400 jobs", Meaning::Count),
+                ("20%", Meaning::Percent),
+                ("$5 million", Meaning::Money),
+                ("2024", Meaning::Year)
+            ]
+        );
+        let text = "Magnitude 6.1 earthquake shakes Cedar Bay after a 48-hour storm";
+        let (_, n) = numbers(text);
+        assert_eq!(n[0].text, "Magnitude 6.1");
+        assert_eq!(n[1].text, "48-hour");
+        assert_eq!(parse_score("102 - 99").as_deref(), Some("102-99"));
+        assert_eq!(parse_score("2024-25x"), None);
+        assert_eq!(parse_score("1234-1"), None);
+    }
+
+    #[test]
+    fn unknown_names_take_roles_by_pattern() {
+        let world = World::embedded().expect("world");
+        let lex = lex();
+        let f = lex.extract(
+            &world,
+            "Argentina beat France on penalties to win the World Cup final after a 3-3 draw",
+            Category::Sports,
+            &[],
+            &|_| false,
+        );
+        assert_eq!(f.kind.name(), "win");
+        assert_eq!(f.role(RoleName::Winner).map(|r| r.text.as_str()), Some("Argentina"));
+        assert_eq!(f.role(RoleName::Loser).map(|r| r.text.as_str()), Some("France"));
+        assert_eq!(f.score.as_deref(), Some("3-3"));
+        let f = lex.extract(&world, "Chelsea lose to Arsenal in London", Category::Sports, &[], &|_| false);
+        assert_eq!(f.kind.name(), "loss");
+        assert_eq!(f.role(RoleName::Winner).map(|r| r.text.as_str()), Some("Arsenal"));
+        assert_eq!(f.role(RoleName::Loser).map(|r| r.text.as_str()), Some("Chelsea"));
+        assert_eq!(f.role(RoleName::Place).map(|r| r.text.as_str()), Some("London"));
+    }
+
+    proptest::proptest! {
+        /// Any text extracts without a panic, with roles naming spans of the text.
+        #[test]
+        fn any_text_extracts(text in "\\PC{0,80}", words in proptest::collection::vec("[A-Z][a-z]{0,6}|[a-z]{1,6}|[0-9]{1,3}(-[0-9]{1,3})?|[-,.%$' ]", 0..24)) {
+            let world = World::embedded().expect("world");
+            let lex = lex();
+            for t in [text, words.join(" ")] {
+                for c in Category::ALL {
+                    let f = lex.extract(&world, &t, c, &[], &|w| w.len() < 4);
+                    for r in f.roles.iter().flatten() {
+                        proptest::prop_assert!(t.contains(&r.text));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_lexicon_rows_name_file_line_and_field() {
+        let cases = [
+            ("kind\tsports\tfly\t+\tthe flight\n", "f.tsv:1: kind: \"fly\" is not a sports kind"),
+            ("cue\tsprots\twin\t1\tbeat\n", "f.tsv:1: category: unknown category \"sprots\""),
+            ("role\t*\twinner\tX beat Y\n", "f.tsv:1: pattern: the pattern has 2 of X/Y but 1 roles"),
+            ("role\t*\tboss\tX\n", "f.tsv:1: roles: \"boss\" is not"),
+            ("nonsense\tx\n", "f.tsv:1: row: \"nonsense\" is not"),
+            ("", "f.tsv:1: kind: no `kind` row for sports win"),
+        ];
+        for (text, want) in cases {
+            let err = FrameLexicon::parse("f.tsv", text).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{text:?}: {err}");
+        }
+    }
+}
