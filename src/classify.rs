@@ -442,12 +442,22 @@ impl Classifier {
             Some(hint) => frames
                 .from_hint(&self.world, &event.text, category, hint, &|name| self.resolve(name))
                 .map_err(|(field, error)| record(&field, error))?,
-            None => frames.extract(&self.world, &event.text, category, &entity_hits, &|w| {
-                self.lexicon.terms.get(w).is_some_and(|t| {
-                    t.entities.is_empty()
-                        && (t.valence.is_some() || t.modifier.is_some() || t.category.iter().any(|&c| c > 0.0))
-                })
-            }),
+            None => {
+                let (frame, absorbed) = frames.extract(&self.world, &event.text, category, &entity_hits, &|w| {
+                    self.lexicon.terms.get(w).is_some_and(|t| {
+                        t.entities.is_empty()
+                            && (t.valence.is_some() || t.modifier.is_some() || t.category.iter().any(|&c| c > 0.0))
+                    })
+                });
+                // Named only as part of a longer name, and not hinted: not a stakeholder.
+                let hinted = |e: EntityIdx| {
+                    event.stakeholders.iter().flatten().any(|h| self.resolve(h) == Some(e))
+                        || event.location.as_deref().is_some_and(|l| self.resolve(l) == Some(e))
+                };
+                let elsewhere = |e: EntityIdx| entity_hits.iter().filter(|h| h.2 == e).count() > absorbed.iter().filter(|&&a| a == e).count();
+                entities.retain(|&e| !absorbed.contains(&e) || hinted(e) || elsewhere(e));
+                frame
+            }
         };
         for (_, e) in frame.entities() {
             if !entities.contains(&e) {

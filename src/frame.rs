@@ -375,7 +375,8 @@ struct Pattern {
 
 #[derive(Clone, Debug, Default)]
 struct KindInfo {
-    /// Good (+1) or bad (-1) news by itself, 0 neutral, `None` when the text decides.
+    /// Good (> 0) or bad (< 0) news by itself, and how strongly (up to 3); 0 neutral; `None`
+    /// when the text decides.
     polarity: Option<i8>,
     /// How users name the event when it names nobody ("the layoffs").
     noun: String,
@@ -439,11 +440,18 @@ impl FrameLexicon {
                     let polarity = match f[3] {
                         "+" => Some(1),
                         "-" => Some(-1),
-                        "0" => Some(0),
                         "?" => None,
-                        other => {
-                            return Err(Error::data(file, line, "polarity", format!("{other:?} is not +, -, 0 or ?")))
-                        }
+                        other => match other.parse::<i8>() {
+                            Ok(p) if (-3..=3).contains(&p) => Some(p),
+                            _ => {
+                                return Err(Error::data(
+                                    file,
+                                    line,
+                                    "polarity",
+                                    format!("{other:?} is not +, -, ?, or a whole number from -3 to 3"),
+                                ))
+                            }
+                        },
                     };
                     if lex.kinds.insert(kind, KindInfo { polarity, noun: f[4].to_string() }).is_some() {
                         return Err(Error::data(file, line, "kind", format!("{} {} is declared twice", f[1], f[2])));
@@ -591,8 +599,9 @@ impl FrameLexicon {
         }
     }
 
-    /// Whether `kind` is good (+1) or bad (-1) news by itself, or neutral (0); `None` when the
-    /// text decides (`crime_rate`: "falls" or "rises"), and for `other`.
+    /// Whether `kind` is good (> 0) or bad (< 0) news by itself, and how strongly (up to 3), or
+    /// neutral (0); `None` when the text decides (`crime_rate`: "falls" or "rises"), and for
+    /// `other`.
     pub fn polarity(&self, kind: Kind) -> Option<i8> {
         self.kinds.get(&kind).and_then(|k| k.polarity)
     }
@@ -609,7 +618,9 @@ impl FrameLexicon {
 
     /// The frame of an event's text in `category`, given the world entities matched in it as
     /// (first token, token count, entity) over [`tokens`]. `is_term` tells common words (the
-    /// classifier's lexicon) from names at the start of the headline.
+    /// classifier's lexicon) from names at the start of the headline. Also returns the world
+    /// entities whose match was only part of a longer name ("United" in "Manchester United"):
+    /// the event is not about them.
     pub fn extract(
         &self,
         world: &World,
@@ -617,9 +628,9 @@ impl FrameLexicon {
         category: Category,
         entities: &[(usize, usize, EntityIdx)],
         is_term: &dyn Fn(&str) -> bool,
-    ) -> Frame {
+    ) -> (Frame, Vec<EntityIdx>) {
         let toks = tokens(text);
-        let spans = self.spans(text, &toks, entities, is_term);
+        let (spans, absorbed) = self.spans(world, text, &toks, entities, is_term);
         // Items: spans as slots, other tokens as words; an article before a span is dropped.
         let mut items: Vec<(Option<usize>, &str)> = Vec::new();
         let mut t = 0;
@@ -719,25 +730,52 @@ impl FrameLexicon {
         let (score, numbers) = numbers(text, &toks, &self.stop);
         frame.score = score;
         frame.numbers = numbers;
-        frame
+        (frame, absorbed)
     }
 
     /// The name spans of a headline: world entities, then runs of capitalised words (with
     /// "of" inside, and a title before), outside them.
     fn spans(
         &self,
+        world: &World,
         text: &str,
         toks: &[Token],
         entities: &[(usize, usize, EntityIdx)],
         is_term: &dyn Fn(&str) -> bool,
-    ) -> Vec<Span> {
+    ) -> (Vec<Span>, Vec<EntityIdx>) {
         let mut spans = Vec::new();
         let mut ent = entities.to_vec();
         ent.sort_unstable();
+        let gap_ok = |a: usize, b: usize| text[toks[a].end..toks[b].start].chars().all(|c| c == ' ' || c == '-');
+        // A one-word team, person or brand name inside a longer capitalised name is part of that
+        // name: "United" in "Manchester United" is not Harbor United. (A town or league still
+        // counts: "Lakeshore University" is in Lakeshore.)
+        let covered = |i: usize, ent: &[(usize, usize, EntityIdx)]| ent.iter().any(|x| x.0 <= i && i < x.0 + x.1);
+        let loose = |i: usize, ent: &[(usize, usize, EntityIdx)]| {
+            let w = toks[i].lower.as_str();
+            toks[i].capital
+                && !self.not_names.contains_key(w)
+                && !self.stop.contains_key(w)
+                && !self.titles.contains_key(w)
+                && !(i == 0 && is_term(w))
+                && !covered(i, ent)
+        };
+        let mut absorbed = Vec::new();
+        let all = ent.clone();
+        ent.retain(|&(from, n, idx)| {
+            let place_like = matches!(world.entity(idx).kind, EntityKind::Town { .. } | EntityKind::League { .. });
+            let inside = n == 1
+                && !place_like
+                && ((from > 0 && gap_ok(from - 1, from) && loose(from - 1, &all))
+                    || (from + 1 < toks.len() && gap_ok(from, from + 1) && loose(from + 1, &all)));
+            if inside {
+                absorbed.push(idx);
+            }
+            !inside
+        });
         let mut e = 0;
         let mut t = 0;
         let place_before = |t: usize| t > 0 && self.place_words.contains_key(toks[t - 1].lower.as_str());
-        let gap_ok = |a: usize, b: usize| text[toks[a].end..toks[b].start].chars().all(|c| c == ' ' || c == '-');
         while t < toks.len() {
             while e < ent.len() && ent[e].0 < t {
                 e += 1;
@@ -815,7 +853,7 @@ impl FrameLexicon {
             });
             t = to;
         }
-        spans
+        (spans, absorbed)
     }
 
     /// The frame the game sent, validated against the world and the event text: an unknown
@@ -1105,7 +1143,7 @@ mod tests {
     fn unknown_names_take_roles_by_pattern() {
         let world = World::embedded().expect("world");
         let lex = lex();
-        let f = lex.extract(
+        let (f, _) = lex.extract(
             &world,
             "Argentina beat France on penalties to win the World Cup final after a 3-3 draw",
             Category::Sports,
@@ -1116,7 +1154,7 @@ mod tests {
         assert_eq!(f.role(RoleName::Winner).map(|r| r.text.as_str()), Some("Argentina"));
         assert_eq!(f.role(RoleName::Loser).map(|r| r.text.as_str()), Some("France"));
         assert_eq!(f.score.as_deref(), Some("3-3"));
-        let f = lex.extract(&world, "Chelsea lose to Arsenal in London", Category::Sports, &[], &|_| false);
+        let (f, _) = lex.extract(&world, "Chelsea lose to Arsenal in London", Category::Sports, &[], &|_| false);
         assert_eq!(f.kind.name(), "loss");
         assert_eq!(f.role(RoleName::Winner).map(|r| r.text.as_str()), Some("Arsenal"));
         assert_eq!(f.role(RoleName::Loser).map(|r| r.text.as_str()), Some("Chelsea"));
@@ -1131,7 +1169,7 @@ mod tests {
             let lex = lex();
             for t in [text, words.join(" ")] {
                 for c in Category::ALL {
-                    let f = lex.extract(&world, &t, c, &[], &|w| w.len() < 4);
+                    let (f, _) = lex.extract(&world, &t, c, &[], &|w| w.len() < 4);
                     for r in f.roles.iter().flatten() {
                         proptest::prop_assert!(t.contains(&r.text));
                     }

@@ -930,9 +930,9 @@ impl Templates {
     }
 }
 
-/// Scales the seed typo rate (a per-word habit in the seeds, mean 0.036) to a per-post chance:
-/// about 5% of posts carry one typo.
-const TYPO_SCALE: f64 = 1.4;
+/// Scales the stored typo rate (the seed's rate, mean 0.036, kept as a fifth of 0..1) to a
+/// per-post chance of 1.4 times the seed's rate: about 5% of posts carry one typo.
+const TYPO_SCALE: f64 = 0.2 * 1.4;
 
 /// Keys next to each letter on a QWERTY keyboard.
 const NEIGHBOURS: [&[u8]; 26] = [
@@ -1093,6 +1093,45 @@ mod tests {
             let err = parse(&format!("{line}\n")).unwrap_err().to_string();
             assert!(err.starts_with(want), "{line:?}: {err}");
         }
+    }
+
+    #[test]
+    fn reply_stances_follow_both_sides() {
+        use Sentiment::*;
+        let s = |own, parent, roll| Stance::toward(own, parent, roll, 0.5, false);
+        assert_eq!(s(Positive, Positive, 0.1), Stance::AgreePositive);
+        assert_eq!(s(Negative, Negative, 0.9), Stance::AgreeNegative);
+        assert_eq!(s(Negative, Negative, 0.1), Stance::ConsoleNegative);
+        assert_eq!(s(Positive, Negative, 0.9), Stance::DisagreePositive);
+        assert_eq!(s(Positive, Negative, 0.1), Stance::MockPositive);
+        assert_eq!(s(Negative, Positive, 0.9), Stance::DisagreeNegative);
+        assert_eq!(s(Neutral, Negative, 0.1), Stance::AskNeutral);
+        // No mockery on grave events, nor from the most agreeable.
+        assert_eq!(Stance::toward(Negative, Positive, 0.0, 0.5, true), Stance::DisagreeNegative);
+        assert_eq!(Stance::toward(Positive, Negative, 0.01, 1.0, false), Stance::DisagreePositive);
+        assert!(!s(Negative, Negative, 0.1).opposes() && s(Positive, Negative, 0.1).opposes());
+    }
+
+    #[test]
+    fn typos_are_plausible_and_spare_names_numbers_and_tags() {
+        let mut rng = Stream::new(1, 2, 3, 4);
+        let mut changed = 0;
+        for k in 0..2_000u32 {
+            for word in ["Redhawks", "102-99", "#Hawks", "abc", "x1234", "GREAT"] {
+                let mut buf = word.as_bytes().to_vec();
+                assert!(!typo(&mut buf, 0, &mut rng), "{word} got a typo");
+            }
+            let mut buf = b"so brilliant,".to_vec();
+            assert!(typo(&mut buf, 3, &mut rng));
+            let out = String::from_utf8(buf).unwrap();
+            assert!(out.starts_with("so b") && out.ends_with(','), "{out}");
+            let word = &out[3..out.len() - 1];
+            let diff = word.len() as i32 - "brilliant".len() as i32;
+            assert!(diff.abs() <= 1 && word.bytes().all(|b| b.is_ascii_lowercase()), "{k}: {out}");
+            changed += (word != "brilliant") as u32;
+        }
+        // A doubled "l" or a swap of the two "l"s can leave the word as it was, rarely.
+        assert!(changed > 1_800, "{changed}");
     }
 
     #[test]

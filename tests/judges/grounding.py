@@ -13,7 +13,7 @@ estimate of the share of posts with a typo.
 Usage:
   python3 tests/judges/grounding.py CHORUS_BIN EVENTS.jsonl [--users N] [--seed S]
       [--per-event K] [--min-root-top1 X] [--min-root-top5 X] [--min-reply-top5 X]
-      [--keep-frames] [--no-strip] [--json OUT]
+      [--keep-frames] [--no-strip] [--json OUT] [--templates DIR]
 Run it with the python of scripts/judge-env.sh. Exits 1 if a given --min threshold is missed
 or fewer than 100 root posts were sampled, 2 if chorus fails, else 0.
 """
@@ -43,10 +43,10 @@ EVENT_KEYS = ("id", "time", "text", "category", "impact", "valence", "intensity"
 TEXT_KINDS = ("post", "reply", "quote")
 ROOT_KINDS = ("post", "quote")
 MIN_ROOTS = 100
-# Word lists for the typo estimate (globs under the repo root). phrases/*.tsv holds the
-# reaction, comment (the persona comment bank), agree and aspect banks and slang (both columns).
-WORD_FILES = ("templates/posts/*.tsv", "templates/phrases/*.tsv", "templates/kinds/*.tsv",
-              "templates/memory/*.tsv")
+# Word lists for the typo estimate (globs under the templates folder). phrases/*.tsv holds the
+# reaction, comment (the persona comment bank), agree and aspect banks and slang (both columns);
+# lexicon/frames.tsv the noun phrases that fill frame slots ("the backlash").
+WORD_FILES = ("posts/*.tsv", "phrases/*.tsv", "kinds/*.tsv", "memory/*.tsv", "lexicon/frames.tsv")
 WORLD = "seeds/world.jsonl"  # names users call things by ("the Redhawks"), lowercased by some styles
 
 WORD_RE = re.compile(r"[A-Za-z]+")
@@ -66,6 +66,9 @@ def parse_args(argv):
     ap.add_argument("--keep-frames", action="store_true", help="keep the events' \"frame\" field")
     ap.add_argument("--no-strip", action="store_true", help="pass the events file to chorus as is")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--templates", default=os.path.join(ROOT, "templates"),
+                    help="templates folder the typo word list is read from (default: the repo's; name the "
+                         "one the binary was built with when the working tree has moved on)")
     return ap.parse_args(argv)
 
 
@@ -113,13 +116,13 @@ def has_positive_emoji(text):
     return any(e.replace("\ufe0f", "") in text for e in POSITIVE_ONLY_EMOJI)
 
 
-def build_wordlist(event_texts):
+def build_wordlist(event_texts, templates_dir):
     words = set()
 
     def add(text):
         words.update(w.lower() for w in WORD_RE.findall(STRIP_RE.sub(" ", text)))
 
-    files = sorted({p for g in WORD_FILES for p in glob.glob(os.path.join(ROOT, g))})
+    files = sorted({p for g in WORD_FILES for p in glob.glob(os.path.join(templates_dir, g))})
     for p in files:
         with open(p, encoding="utf-8") as f:
             for line in f:
@@ -174,7 +177,9 @@ def main(argv):
         r = subprocess.run(cmd, capture_output=True, text=True)
         t_run = time.time() - t0
         if r.returncode != 0:
-            print(f"grounding: {' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}", file=sys.stderr)
+            msg = (r.stdout + r.stderr).splitlines()
+            msg = msg[:20] + ([f"... ({len(msg) - 40} lines left out)"] + msg[-20:] if len(msg) > 40 else msg[20:])
+            print(f"grounding: {' '.join(cmd)} failed ({r.returncode}):\n" + "\n".join(msg), file=sys.stderr)
             return 2
         cat = categories(a.chorus, events_path, events)
         posts = []
@@ -248,7 +253,7 @@ def main(argv):
             confused[e][ev_ids[b]] += 1
 
     # --- emoji and typos, over all posts with text of kind post/reply/quote ---
-    words, word_files = build_wordlist(ev_text.values())
+    words, word_files = build_wordlist(ev_text.values(), a.templates)
     neg = [p for p in posts if p.get("sentiment") == "negative"]
     neg_pos_emoji = [p for p in neg if has_positive_emoji(p["text"])]
     typo_posts = [(p, typo_words(p["text"], words)) for p in posts]
@@ -287,6 +292,9 @@ def main(argv):
     print(f"positive-only emoji: {' '.join(POSITIVE_ONLY_EMOJI)}")
     print(f"negative posts with a positive-only emoji: {len(neg_pos_emoji)} of {len(neg)} negative "
           f"({share_neg:.2%}), {share_all:.2%} of all {len(posts)} posts")
+    per_emoji = Counter(e for p in neg_pos_emoji for e in POSITIVE_ONLY_EMOJI if e.replace("\ufe0f", "") in p["text"])
+    if per_emoji:
+        print("  by emoji: " + ", ".join(f"{e} {c}" for e, c in per_emoji.most_common()))
     for p in neg_pos_emoji[:3]:
         print(f"      {p['kind']}: {p['text']!r}")
     share_typo = len(typo_posts) / len(posts) if posts else 0.0
@@ -322,7 +330,8 @@ def main(argv):
             "worst_events": [{"event": e, "text": ev_text[e], "category": cat.get(e, "?"), **s} for e, s in worst],
             "positive_only_emoji": list(POSITIVE_ONLY_EMOJI),
             "negative_with_positive_emoji": {"count": len(neg_pos_emoji), "negative_posts": len(neg), "posts": len(posts),
-                                             "share_of_negative": share_neg, "share_of_posts": share_all},
+                                             "share_of_negative": share_neg, "share_of_posts": share_all,
+                                             "by_emoji": dict(per_emoji)},
             "typo_estimate": {"count": len(typo_posts), "posts": len(posts), "share": share_typo,
                               "template_posts": n_tpl, "template_share": (len(typo_tpl) / n_tpl) if n_tpl else None,
                               "words": len(words), "top": top_typos},
