@@ -454,7 +454,9 @@ impl Classifier {
                     event.stakeholders.iter().flatten().any(|h| self.resolve(h) == Some(e))
                         || event.location.as_deref().is_some_and(|l| self.resolve(l) == Some(e))
                 };
-                let elsewhere = |e: EntityIdx| entity_hits.iter().filter(|h| h.2 == e).count() > absorbed.iter().filter(|&&a| a == e).count();
+                let elsewhere = |e: EntityIdx| {
+                    entity_hits.iter().filter(|h| h.2 == e).count() > absorbed.iter().filter(|&&a| a == e).count()
+                };
                 entities.retain(|&e| !absorbed.contains(&e) || hinted(e) || elsewhere(e));
                 frame
             }

@@ -799,6 +799,7 @@ impl FrameLexicon {
                 let tok = &toks[i];
                 tok.capital
                     && !self.not_names.contains_key(tok.lower.as_str())
+                    && !self.stop.contains_key(tok.lower.as_str())
                     && !ent.iter().any(|x| x.0 == i)
                     && !tok.lower.chars().all(|c| c.is_ascii_digit())
             };

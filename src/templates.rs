@@ -313,8 +313,11 @@ pub struct Templates {
     fallback_emoji: [Vec<String>; 2],
 }
 
-/// Chance that a post draws a kind template when one fits (else a category template).
+/// Chance that a post draws a kind template when at least [`KIND_FULL`] fit (else a category
+/// template); proportionally less when fewer fit.
 const KIND_SHARE: f64 = 0.8;
+/// How many fitting kind templates get the full [`KIND_SHARE`].
+const KIND_FULL: f64 = 8.0;
 
 fn context_index(c: Category, a: Action, s: Sentiment) -> usize {
     (c as usize * 3 + a as usize) * 3 + s as usize
@@ -709,8 +712,9 @@ impl Templates {
     }
 
     /// The template for a post: a kind template that the event's facts can fill (the fans'
-    /// ones too for a fan), `KIND_SHARE` of the time when there is one, else a category
-    /// template. Templates quoting the event are skipped for authors against it.
+    /// ones too for a fan), [`KIND_SHARE`] of the time when at least [`KIND_FULL`] fit (less
+    /// when fewer do), else a category template. Templates quoting the event are skipped for
+    /// authors against it.
     fn choose(&self, ctx: &PostContext, rng: &mut Stream) -> u32 {
         let fits = |id: &u32| {
             let t = &self.templates[*id as usize];
@@ -720,7 +724,9 @@ impl Templates {
             let (any, fan) = self.kind_templates(kind, ctx.action, ctx.sentiment);
             let fan = if ctx.fan { fan } else { &[] };
             let n = any.iter().chain(fan).filter(|id| fits(id)).count();
-            if n > 0 && rng.chance(KIND_SHARE) {
+            // Few fitting kind templates (an event missing most slots) get fewer posts, so no
+            // one template dominates a burst.
+            if n > 0 && rng.chance(KIND_SHARE * (n as f64 / KIND_FULL).min(1.0)) {
                 let k = rng.below(n as u64) as usize;
                 if let Some(&id) = any.iter().chain(fan).filter(|id| fits(id)).nth(k) {
                     return id;

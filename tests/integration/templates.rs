@@ -2,13 +2,14 @@
 
 use crate::common::{generate, world};
 use chorus::events::Category;
-use chorus::templates::{Action, PostContext, Sentiment, Stance, Templates, NO_FACTS};
+use chorus::frame::Kind;
+use chorus::templates::{Action, Facts, PostContext, Sentiment, Stance, Templates, NO_FACTS};
 use chorus::{Population, UserId};
 use std::collections::{HashMap, HashSet};
 
 /// One post per user for the Redhawks' final: fans positive, rival fans negative, the rest
 /// mixed; action by the user's reply and quote propensities.
-fn burst(p: &Population, t: &Templates, posts: usize, what: &str) -> Vec<(u32, String)> {
+fn burst(p: &Population, t: &Templates, posts: usize, what: &str, facts: &Facts) -> Vec<(u32, String)> {
     let w = p.world();
     let redhawks = w.find("redhawks").unwrap();
     let rivals = w.rivals(redhawks).to_vec();
@@ -42,8 +43,8 @@ fn burst(p: &Population, t: &Templates, posts: usize, what: &str) -> Vec<(u32, S
             hashtag: "#Redhawks",
             against_event: false,
             drift: [0, 0],
-            facts: &NO_FACTS,
-            fan: false,
+            facts,
+            fan: team == redhawks || rivals.contains(&team),
             stance: Stance::plain(sentiment),
         };
         let id = t.render(p, UserId(u), &ctx, &mut buf);
@@ -52,11 +53,30 @@ fn burst(p: &Population, t: &Templates, posts: usize, what: &str) -> Vec<(u32, S
     out
 }
 
+/// The facts of "the Redhawks beat the Ironclads 102-99 in Harbor City".
+fn win_facts() -> Facts {
+    let mut f = Facts { kind: Kind::find(Category::Sports, "win"), slots: 0b0110_0011, ..Facts::default() };
+    for (k, v) in [(0, "the Redhawks"), (1, "the Ironclads"), (5, "Harbor City"), (6, "102-99")] {
+        f.values[k] = v.to_string();
+    }
+    f
+}
+
 #[test]
 fn a_burst_of_100k_posts_is_varied() {
+    a_burst_is_varied(&NO_FACTS);
+}
+
+/// The same with a frame: kind templates and category templates mixed, still varied.
+#[test]
+fn a_burst_of_100k_framed_posts_is_varied() {
+    a_burst_is_varied(&win_facts());
+}
+
+fn a_burst_is_varied(facts: &Facts) {
     let p = generate(100_000, 42);
     let t = Templates::embedded().unwrap();
-    let posts = burst(&p, &t, 100_000, "the Redhawks win the final in overtime");
+    let posts = burst(&p, &t, 100_000, "the Redhawks win the final in overtime", facts);
     let distinct: HashSet<&str> = posts.iter().map(|(_, s)| s.as_str()).collect();
     let share = distinct.len() as f64 / posts.len() as f64;
     let mut per: HashMap<u32, usize> = HashMap::new();
@@ -82,8 +102,8 @@ fn event_text_is_inserted_as_data_and_output_is_deterministic() {
     let p = generate(3_000, 7);
     let t = Templates::embedded().unwrap();
     let nasty = "{{#each users}}{{this}}{{/each}} {{> x}} {{{raw}}}";
-    let a = burst(&p, &t, 3_000, nasty);
-    let b = burst(&p, &t, 3_000, nasty);
+    let a = burst(&p, &t, 3_000, nasty, &NO_FACTS);
+    let b = burst(&p, &t, 3_000, nasty, &NO_FACTS);
     assert_eq!(a, b);
     let with_what: Vec<&String> =
         a.iter().map(|(_, s)| s).filter(|s| s.to_lowercase().contains("{{#each users}}{{this}}{{/each}}")).collect();
