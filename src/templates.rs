@@ -753,6 +753,9 @@ impl Templates {
             population.world().entity(population.world().towns[cols.demographics[i].town as usize]).name.as_str();
         let hashtag_on = rng.chance((dq8(style.hashtag_rate) + ctx.drift[1] as f32 / 255.0) as f64);
         let sent = ctx.sentiment as usize;
+        // A grave event (a death, violence) takes its interjections and reply openers from the
+        // disaster banks, which hold no jokes ("flop", "what a great day").
+        let tone_cat = if ctx.facts.grave { Category::Disaster } else { ctx.category };
         for seg in &self.templates[id as usize].segments {
             match seg {
                 Segment::Text(t) => out.push_str(t),
@@ -767,9 +770,9 @@ impl Templates {
                             out.push_str(ctx.hashtag);
                         }
                     }
-                    Var::Reaction => out.push_str(self.phrase(0, ctx.category, sent, &mut rng)),
+                    Var::Reaction => out.push_str(self.phrase(0, tone_cat, sent, &mut rng)),
                     Var::Comment => out.push_str(self.phrase(1, ctx.category, sent, &mut rng)),
-                    Var::Agree => out.push_str(self.phrase(AGREE, ctx.category, ctx.stance as usize, &mut rng)),
+                    Var::Agree => out.push_str(self.phrase(AGREE, tone_cat, ctx.stance as usize, &mut rng)),
                     Var::Aspect => out.push_str(self.phrase(3, ctx.category, sent, &mut rng)),
                 },
             }
@@ -798,6 +801,7 @@ impl Templates {
     ) {
         out.clear();
         let mut rng = Stream::new(population.config().seed, domain::TEMPLATE, key, user.0 as u64 | 1 << 40);
+        let category = if grave { Category::Disaster } else { category };
         out.push_str(self.phrase(0, category, sentiment as usize, &mut rng));
         self.restyle(population, user, false, 0, Finish { sentiment, grave, typos: true }, &mut rng, out);
     }

@@ -17,7 +17,7 @@ fn judge_python() -> String {
 }
 
 /// Sentiment follows stance: on clearly polar events (a team wins, a team loses, a flood, a
-/// rescue) VADER agrees with the sentiment each post was written with, for at least 80% of
+/// rescue) VADER agrees with the sentiment each post was written with, for at least 90% of
 /// the polar posts (winners' fans positive, rivals negative).
 #[test]
 fn vader_agrees_with_the_stance_of_polar_posts() {

@@ -4,7 +4,7 @@
 Runs `chorus run` on clearly polar events (a team wins, a team loses, a disaster, a rescue),
 then scores every post, reply and quote with VADER (vaderSentiment from PyPI, written by
 nobody on this team). A post meant to be positive should have compound >= 0.05, a negative one
-<= -0.05. Agreement over all polar posts must be at least 80%; neutral posts are not scored.
+<= -0.05. Agreement over all polar posts must be at least 90%; neutral posts are not scored.
 
 Usage: python3 tests/judges/vader_agreement.py path/to/chorus [--users N]
 """
@@ -48,11 +48,11 @@ def main():
     share = agree / scored if scored else 0.0
     for (event, sentiment, ok), n in sorted(by.items()):
         print(f"  {event:<7} {sentiment:<9} {'agree' if ok else 'disagree':<9} {n}")
-    print(f"VADER agreement: {agree} of {scored} polar posts ({share:.1%}); required 80%")
+    print(f"VADER agreement: {agree} of {scored} polar posts ({share:.1%}); required 90%")
     if scored < 200:
         print(f"too few polar posts to judge ({scored})")
         return 1
-    return 0 if share >= 0.80 else 1
+    return 0 if share >= 0.90 else 1
 
 
 if __name__ == "__main__":
