@@ -35,6 +35,28 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// The numbers of a text as written: runs of digits with inner `.` or `,`, not inside a word.
+fn numbers_in(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_digit()
+                    || (matches!(b[i], b'.' | b',') && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            out.push(text[start..i].to_string());
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Claim words and the evidence each needs (`claims.tsv`).
 #[derive(Clone, Debug)]
 pub struct FactChecker {
@@ -96,9 +118,11 @@ impl FactChecker {
                 out.push(Violation::Claim(claim.join(" ")));
             }
         }
-        for t in post.iter().filter(|t| t.bytes().any(|b| b.is_ascii_digit())) {
-            if !event.contains(t) {
-                out.push(Violation::Number(t.clone()));
+        // Numbers as written ("102", "6.25", "1,200"); "b4" is slang.
+        let known = numbers_in(event_text);
+        for n in numbers_in(&plain) {
+            if !known.contains(&n) {
+                out.push(Violation::Number(n));
             }
         }
         let world = population.world();
@@ -117,7 +141,13 @@ impl FactChecker {
                 }
             }
         }
-        for e in classifier.entities_in(&plain) {
+        // A world name inside a frame role's own words ("United" in "Manchester United") is
+        // that role, not the world entity.
+        let mut unnamed = plain.to_lowercase();
+        for role in class.frame.roles.iter().flatten().filter(|r| r.entity.is_none()) {
+            unnamed = unnamed.replace(&role.text.to_lowercase(), " ");
+        }
+        for e in classifier.entities_in(&unnamed) {
             if !allowed.contains(&e) {
                 out.push(Violation::Entity(world.entity(e).name.clone()));
             }
@@ -146,6 +176,7 @@ mod tests {
         assert!(check("What a night, the Redhawks won 102-99 @fan_99 #Hawks2").is_empty());
         assert_eq!(check("That comeback though"), vec![Violation::Claim("comeback".into())]);
         assert_eq!(check("Won 3-1, easy"), vec![Violation::Number("3".into()), Violation::Number("1".into())]);
+        assert!(check("b4 the 102, gr8").is_empty());
         let other = check("Unlike the Bellhaven Comets");
         assert!(other.iter().all(|v| matches!(v, Violation::Entity(_))) && other.len() <= 1, "{other:?}");
         let overtime = "Redhawks beat the Ironclads in overtime";

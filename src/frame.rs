@@ -751,13 +751,15 @@ impl FrameLexicon {
         // name: "United" in "Manchester United" is not Harbor United. (A town or league still
         // counts: "Lakeshore University" is in Lakeshore.)
         let covered = |i: usize, ent: &[(usize, usize, EntityIdx)]| ent.iter().any(|x| x.0 <= i && i < x.0 + x.1);
+        // A common word (a lexicon term or a kind cue) opening the headline is no name.
+        let common = |w: &str| is_term(w) || self.cues.contains_key(w);
         let loose = |i: usize, ent: &[(usize, usize, EntityIdx)]| {
             let w = toks[i].lower.as_str();
             toks[i].capital
                 && !self.not_names.contains_key(w)
                 && !self.stop.contains_key(w)
                 && !self.titles.contains_key(w)
-                && !(i == 0 && is_term(w))
+                && !(i == 0 && common(w))
                 && !covered(i, ent)
         };
         let mut absorbed = Vec::new();
@@ -807,7 +809,7 @@ impl FrameLexicon {
             // it ("PlayStation Network").
             let name_at = |i: usize| -> bool {
                 capital_name(i)
-                    && (i > 0 || !is_term(&toks[i].lower) || (toks.len() > 1 && gap_ok(0, 1) && capital_name(1)))
+                    && (i > 0 || !common(&toks[i].lower) || (toks.len() > 1 && gap_ok(0, 1) && capital_name(1)))
             };
             // A model number after a name: "Switch 2", "Chandrayaan-3", not a score.
             let model_number = |i: usize| -> bool {

@@ -151,7 +151,7 @@ fn no_post_fails_the_fact_checker_over_the_labelled_events() {
         failed.is_empty(),
         "{} posts fail the fact checker:\n{}",
         failed.len(),
-        failed[..failed.len().min(40)].join("\n")
+        failed[..failed.len().min(150)].join("\n")
     );
     assert!(share <= 0.005, "{:.2}% of negative posts carry a positive-only emoji", share * 100.0);
     // Filler: a post that names nothing of its event (no subject, fact or headline word).
