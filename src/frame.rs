@@ -387,6 +387,12 @@ struct KindInfo {
 pub struct FrameLexicon {
     /// Cue phrase -> (kind, weight).
     cues: HashMap<String, Vec<(Kind, f32)>>,
+    /// One-word cues by their stem ([`stem`]), for the forms the file does not list
+    /// ("delaying", "resigning"): the strongest weight of each kind, at [`STEM_SHARE`].
+    stems: HashMap<String, Vec<(Kind, f32)>>,
+    /// Words that extend a name before them into the role's words ("Northstar Motors
+    /// workers", "Civic Union candidate").
+    heads: HashMap<String, ()>,
     kinds: HashMap<Kind, KindInfo>,
     patterns: Vec<Pattern>,
     /// Words that make the capitalised words after them a person ("mayor", "coach").
@@ -405,6 +411,31 @@ pub const EMBEDDED_FRAMES: (&str, &str) =
 
 /// Longest cue (in tokens).
 const MAX_CUE: usize = 4;
+/// The weight a word gets from a cue it shares a stem with, as a share of the cue's.
+const STEM_SHARE: f32 = 0.8;
+
+/// A crude English stem for matching word forms the cue list does not spell out: one of the
+/// endings -ing, -ed, -es, -s removed, then a doubled final consonant or a final e
+/// ("stunned" and "stuns" -> "stun", "delaying" -> "delay", "resigned" -> "resign").
+pub fn stem(word: &str) -> String {
+    let mut w = word;
+    for end in ["ing", "ed", "es", "s"] {
+        if let Some(x) = w.strip_suffix(end) {
+            if x.len() >= 3 {
+                w = x;
+                break;
+            }
+        }
+    }
+    let b = w.as_bytes();
+    let n = b.len();
+    if n >= 4 && b[n - 1] == b[n - 2] && !b"aeiouls".contains(&b[n - 1]) {
+        w = &w[..n - 1];
+    } else if n >= 4 && b[n - 1] == b'e' {
+        w = &w[..n - 1];
+    }
+    w.to_string()
+}
 
 impl FrameLexicon {
     /// The shipped lexicon.
@@ -514,10 +545,11 @@ impl FrameLexicon {
                     }
                     lex.patterns.push(Pattern { kinds, roles, items });
                 }
-                "title" | "place" | "notname" | "stop" => {
+                "title" | "place" | "notname" | "stop" | "head" => {
                     let f = tsv_fields(file, line, raw, 2)?;
                     let map = match row {
                         "title" => &mut lex.titles,
+                        "head" => &mut lex.heads,
                         "place" => &mut lex.place_words,
                         "stop" => &mut lex.stop,
                         _ => &mut lex.not_names,
@@ -529,10 +561,25 @@ impl FrameLexicon {
                         file,
                         line,
                         "row",
-                        format!("{other:?} is not kind, cue, role, title, place, notname or stop"),
+                        format!("{other:?} is not kind, cue, role, title, place, notname, stop or head"),
                     ))
                 }
             }
+        }
+        for (cue, list) in &lex.cues {
+            if cue.contains(' ') {
+                continue;
+            }
+            let entry = lex.stems.entry(stem(cue)).or_default();
+            for &(kind, w) in list {
+                match entry.iter_mut().find(|x| x.0 == kind) {
+                    Some(x) => x.1 = x.1.max(w * STEM_SHARE),
+                    None => entry.push((kind, w * STEM_SHARE)),
+                }
+            }
+        }
+        for list in lex.stems.values_mut() {
+            list.sort_by(|a, b| a.0.cmp(&b.0));
         }
         for c in Category::ALL {
             for k in kinds_of(c) {
@@ -585,7 +632,12 @@ impl FrameLexicon {
                     }
                     key.push_str(t);
                 }
-                if let Some(list) = self.cues.get(key.as_str()) {
+                let list = match self.cues.get(key.as_str()) {
+                    Some(list) => Some(list),
+                    None if n == 1 => self.stems.get(stem(&key).as_str()),
+                    None => None,
+                };
+                if let Some(list) = list {
                     for &(kind, w) in list {
                         if category.is_none_or(|c| kind.category == c) {
                             *votes.entry(kind).or_default() += w;
@@ -775,6 +827,14 @@ impl FrameLexicon {
             }
             !inside
         });
+        // A head noun right after a name belongs to it: "Northstar Motors workers".
+        let headed = |to: usize| {
+            let head = to < toks.len()
+                && !toks[to].capital
+                && gap_ok(to - 1, to)
+                && self.heads.contains_key(toks[to].lower.as_str());
+            to + head as usize
+        };
         let mut e = 0;
         let mut t = 0;
         let place_before = |t: usize| t > 0 && self.place_words.contains_key(toks[t - 1].lower.as_str());
@@ -784,7 +844,7 @@ impl FrameLexicon {
             }
             if e < ent.len() && ent[e].0 == t {
                 let (from, n, idx) = ent[e];
-                let to = (from + n).min(toks.len());
+                let to = headed((from + n).min(toks.len()));
                 spans.push(Span {
                     from,
                     to,
@@ -846,6 +906,7 @@ impl FrameLexicon {
                 t += 1;
                 continue;
             }
+            let to = headed(to);
             spans.push(Span {
                 from,
                 to,
