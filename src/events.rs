@@ -243,7 +243,7 @@ pub struct GameEvent {
     /// The event's facts as the game knows them; overrides frame extraction (see
     /// [`FrameHint`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frame: Option<FrameHint>,
+    pub frame: Option<Box<FrameHint>>,
 }
 
 /// A typed frame from the game: what happened and who played which role. Roles name a world
