@@ -22,6 +22,13 @@ use crate::rng::{domain, Stream};
 use crate::seeds::Caps;
 use std::collections::HashMap;
 
+mod context;
+mod style;
+
+pub use context::{Facts, PostContext, Stance, NO_FACTS, STANCES};
+pub use style::Tone;
+use style::{typo, TYPO_SCALE};
+
 /// The variables a template may use: the first nine anywhere, the frame slots (winner ...
 /// number) only where the event's frame has them.
 pub const VARIABLES: [&str; 17] = [
@@ -138,138 +145,6 @@ impl Template {
     }
 }
 
-/// How a reply or quote stands toward the post it answers, by the replier's sentiment and
-/// the answered post's: the `agree` bank's key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stance {
-    /// Both positive.
-    AgreePositive,
-    /// Both negative: bleak agreement.
-    AgreeNegative,
-    /// Both neutral.
-    AgreeNeutral,
-    /// Both negative: sympathy.
-    ConsoleNegative,
-    /// Replier positive, answered post negative: civil pushback.
-    DisagreePositive,
-    /// Replier negative, answered post positive.
-    DisagreeNegative,
-    /// Replier positive against a negative post, snarky.
-    MockPositive,
-    /// Replier negative against a positive post, snarky.
-    MockNegative,
-    /// Replier neutral toward a polar post: a question.
-    AskNeutral,
-}
-
-/// The stance codes of `phrases/agree.tsv`.
-pub const STANCES: [(&str, Stance); 9] = [
-    ("agree-positive", Stance::AgreePositive),
-    ("agree-negative", Stance::AgreeNegative),
-    ("agree-neutral", Stance::AgreeNeutral),
-    ("console-negative", Stance::ConsoleNegative),
-    ("disagree-positive", Stance::DisagreePositive),
-    ("disagree-negative", Stance::DisagreeNegative),
-    ("mock-positive", Stance::MockPositive),
-    ("mock-negative", Stance::MockNegative),
-    ("ask-neutral", Stance::AskNeutral),
-];
-
-impl Stance {
-    /// The stance of a post with sentiment `own` (the plain agreement of its own feeling).
-    pub fn plain(own: Sentiment) -> Stance {
-        match own {
-            Sentiment::Positive => Stance::AgreePositive,
-            Sentiment::Negative => Stance::AgreeNegative,
-            Sentiment::Neutral => Stance::AgreeNeutral,
-        }
-    }
-
-    /// The stance of a reply with sentiment `own` to a post with sentiment `parent`. `roll` in
-    /// [0, 1) picks between the stances that fit; `agreeable` (0..1) makes mockery rarer, and
-    /// a grave event (deaths, disasters, crime) has none.
-    pub fn toward(own: Sentiment, parent: Sentiment, roll: f64, agreeable: f32, grave: bool) -> Stance {
-        let mock = !grave && roll < (1.0 - agreeable as f64) * 0.5;
-        match (own, parent) {
-            (Sentiment::Negative, Sentiment::Negative) if roll < 0.35 => Stance::ConsoleNegative,
-            (Sentiment::Positive, Sentiment::Negative) if mock => Stance::MockPositive,
-            (Sentiment::Positive, Sentiment::Negative) => Stance::DisagreePositive,
-            (Sentiment::Negative, Sentiment::Positive) if mock => Stance::MockNegative,
-            (Sentiment::Negative, Sentiment::Positive) => Stance::DisagreeNegative,
-            (Sentiment::Neutral, Sentiment::Positive | Sentiment::Negative) => Stance::AskNeutral,
-            (own, _) => Stance::plain(own),
-        }
-    }
-
-    /// Whether the stance opposes the answered post.
-    pub fn opposes(self) -> bool {
-        matches!(
-            self,
-            Stance::DisagreePositive | Stance::DisagreeNegative | Stance::MockPositive | Stance::MockNegative
-        )
-    }
-}
-
-/// What an emoji says (`phrases/emoji.tsv`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tone {
-    /// Fits good news only.
-    Positive,
-    /// Sadness, anger, worry.
-    Negative,
-    /// Laughter: mockery or light humour.
-    Laughing,
-    /// Fits any tone.
-    Neutral,
-    /// A thing, animal or plant: fine unless the event is grave.
-    Object,
-}
-
-impl Tone {
-    /// Whether an emoji of this tone fits a post with `sentiment` about an event that is
-    /// `grave` or not.
-    pub fn fits(self, sentiment: Sentiment, grave: bool) -> bool {
-        match self {
-            Tone::Positive => sentiment == Sentiment::Positive,
-            Tone::Negative => sentiment != Sentiment::Positive,
-            Tone::Laughing => sentiment == Sentiment::Positive && !grave,
-            Tone::Neutral => true,
-            Tone::Object => !grave,
-        }
-    }
-}
-
-/// The event's facts as templates name them: a frame slot's value per [`SLOTS`] entry, which
-/// of them the event has, its kind and whether it is grave. Built once per event.
-#[derive(Clone, Debug, Default)]
-pub struct Facts {
-    /// The frame kind, if the event has one other than `other`.
-    pub kind: Option<Kind>,
-    /// Which slots have a value (bits as in [`crate::frame::Frame::slots`]).
-    pub slots: u16,
-    /// The slot values, "" where absent.
-    pub values: [String; 8],
-    /// Deaths, disasters, crime: no laughing or celebrating emoji, no mockery.
-    pub grave: bool,
-}
-
-/// No facts (an event without a frame).
-pub static NO_FACTS: Facts = Facts {
-    kind: None,
-    slots: 0,
-    values: [
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-    ],
-    grave: false,
-};
-
 /// How the emoji and typos of one post are chosen.
 #[derive(Clone, Copy, Debug)]
 struct Finish {
@@ -326,6 +201,37 @@ fn context_index(c: Category, a: Action, s: Sentiment) -> usize {
 fn bank_index(bank: usize, c: Category, key: usize) -> usize {
     let before: usize = BANK_KEYS[..bank].iter().sum::<usize>() * Category::ALL.len();
     before + BANK_KEYS[bank] * c as usize + key
+}
+
+/// A template line's action, sentiment and template: the template validated by handlebars
+/// (strict mode) and compiled, at most 280 bytes, `{{author}}` only in replies and quotes.
+fn read_template(
+    hb: &mut handlebars::Handlebars,
+    file: &str,
+    line: usize,
+    action: &str,
+    sentiment: &str,
+    src: &str,
+) -> Result<(Action, Sentiment, Vec<Segment>)> {
+    let act = ACTIONS
+        .iter()
+        .find(|a| a.0 == action)
+        .map(|a| a.1)
+        .ok_or_else(|| Error::data(file, line, "action", format!("{action:?} is not post, reply or quote")))?;
+    let sent = SENTIMENTS.iter().find(|s| s.0 == sentiment).map(|s| s.1).ok_or_else(|| {
+        Error::data(file, line, "sentiment", format!("{sentiment:?} is not positive, negative or neutral"))
+    })?;
+    let src = src.trim();
+    if src.len() > 280 {
+        return Err(Error::data(file, line, "template", "longer than 280 bytes"));
+    }
+    hb.register_template_string("check", src)
+        .map_err(|e| Error::data(file, line, "template", format!("handlebars: {e}")))?;
+    let segments = compile(file, line, src)?;
+    if act == Action::Post && segments.contains(&Segment::Var(Var::Author)) {
+        return Err(Error::data(file, line, "template", "{{author}} is only for reply and quote templates"));
+    }
+    Ok((act, sent, segments))
 }
 
 /// Splits a template into segments, accepting only `{{name}}` with a known name.
@@ -411,27 +317,7 @@ impl Templates {
                     continue;
                 }
                 let f = tsv_fields(file, line, raw, 3)?;
-                let action = ACTIONS.iter().find(|a| a.0 == f[0]).map(|a| a.1).ok_or_else(|| {
-                    Error::data(file, line, "action", format!("{:?} is not post, reply or quote", f[0]))
-                })?;
-                let sentiment = SENTIMENTS.iter().find(|s| s.0 == f[1]).map(|s| s.1).ok_or_else(|| {
-                    Error::data(file, line, "sentiment", format!("{:?} is not positive, negative or neutral", f[1]))
-                })?;
-                let src = f[2].trim();
-                if src.len() > 280 {
-                    return Err(Error::data(file, line, "template", "longer than 280 bytes"));
-                }
-                hb.register_template_string("check", src)
-                    .map_err(|e| Error::data(file, line, "template", format!("handlebars: {e}")))?;
-                let segments = compile(file, line, src)?;
-                if action == Action::Post && segments.contains(&Segment::Var(Var::Author)) {
-                    return Err(Error::data(
-                        file,
-                        line,
-                        "template",
-                        "{{author}} is only for reply and quote templates",
-                    ));
-                }
+                let (action, sentiment, segments) = read_template(&mut hb, file, line, f[0], f[1], f[2])?;
                 if segments.iter().any(|s| matches!(s, Segment::Var(Var::Slot(_)))) {
                     return Err(Error::data(
                         file,
@@ -441,7 +327,7 @@ impl Templates {
                     ));
                 }
                 contexts[context_index(category, action, sentiment)].push(templates.len() as u32);
-                templates.push(Template::new(format!("{file}:{line}"), src, segments));
+                templates.push(Template::new(format!("{file}:{line}"), f[2].trim(), segments));
             }
         }
         for c in Category::ALL {
@@ -597,27 +483,14 @@ impl Templates {
                         )
                     })?);
                 }
-                let action = ACTIONS.iter().find(|a| a.0 == f[1]).map(|a| a.1).ok_or_else(|| {
-                    Error::data(file, line, "action", format!("{:?} is not post, reply or quote", f[1]))
-                })?;
-                let sentiment = SENTIMENTS.iter().find(|s| s.0 == f[2]).map(|s| s.1).ok_or_else(|| {
-                    Error::data(file, line, "sentiment", format!("{:?} is not positive, negative or neutral", f[2]))
-                })?;
                 let fan = match f[3] {
                     "any" => 0,
                     "fan" => 1,
                     other => return Err(Error::data(file, line, "side", format!("{other:?} is not any or fan"))),
                 };
+                let (action, sentiment, segments) = read_template(&mut hb, file, line, f[1], f[2], f[4])?;
                 let src = f[4].trim();
-                if src.len() > 280 {
-                    return Err(Error::data(file, line, "template", "longer than 280 bytes"));
-                }
-                hb.register_template_string("check", src)
-                    .map_err(|e| Error::data(file, line, "template", format!("handlebars: {e}")))?;
-                let segments = compile(file, line, src)?;
-                if action == Action::Post
-                    && (segments.contains(&Segment::Var(Var::Author)) || segments.contains(&Segment::Var(Var::Agree)))
-                {
+                if action == Action::Post && segments.contains(&Segment::Var(Var::Agree)) {
                     return Err(Error::data(
                         file,
                         line,
@@ -940,113 +813,40 @@ impl Templates {
     }
 }
 
-/// Scales the stored typo rate (the seed's rate, mean 0.036, kept as a fifth of 0..1) to a
-/// per-post chance of 1.4 times the seed's rate: about 5% of posts carry one typo.
-const TYPO_SCALE: f64 = 0.2 * 1.4;
-
-/// Keys next to each letter on a QWERTY keyboard.
-const NEIGHBOURS: [&[u8]; 26] = [
-    b"qwsz", b"vghn", b"xdfv", b"serfcx", b"wsdr", b"drtgvc", b"ftyhbv", b"gyujnb", b"ujko", b"huikmn", b"jiolm",
-    b"kop", b"njk", b"bhjm", b"iklp", b"ol", b"wa", b"edft", b"awedxz", b"rfgy", b"yhji", b"cfgb", b"qase", b"zsdc",
-    b"tghu", b"asx",
-];
-
-/// Puts one plausible typo in the word at `buf[start..]` if it is all lowercase letters (bar
-/// closing punctuation) and at least four letters long: an adjacent key, a doubled or a
-/// dropped letter, or two neighbours swapped. Returns whether it did.
-fn typo(buf: &mut Vec<u8>, start: usize, rng: &mut Stream) -> bool {
-    let word = &buf[start..];
-    let letters = word.iter().take_while(|b| b.is_ascii_lowercase()).count();
-    if letters < 4 || word[letters..].iter().any(|b| b.is_ascii_alphanumeric()) {
-        return false;
-    }
-    // Somewhere inside the word, not the first letter.
-    let k = start + 1 + rng.below(letters as u64 - 1) as usize;
-    match rng.below(4) {
-        0 => {
-            let near = NEIGHBOURS[(buf[k] - b'a') as usize];
-            buf[k] = near[rng.below(near.len() as u64) as usize];
-        }
-        1 => buf.insert(k, buf[k]),
-        2 => {
-            buf.remove(k);
-        }
-        _ => {
-            let j = if k + 1 < start + letters { k + 1 } else { k - 1 };
-            buf.swap(k, j);
-        }
-    }
-    true
-}
-
-/// What a post is about: the event, the action, and the names to fill in.
-#[derive(Clone, Copy, Debug)]
-pub struct PostContext<'a> {
-    /// Randomness key: the event and the post's position (e.g. `event_key ^ salt`).
-    pub key: u64,
-    /// Event category.
-    pub category: Category,
-    /// Post, reply or quote.
-    pub action: Action,
-    /// How the author feels.
-    pub sentiment: Sentiment,
-    /// The main stakeholder as users name it ("the Redhawks").
-    pub subject: &'a str,
-    /// A short summary of the event.
-    pub what: &'a str,
-    /// `@handle` of the post replied to or quoted (empty for posts).
-    pub author: &'a str,
-    /// A hashtag (`#Redhawks`), used when the user's hashtag habit fires.
-    pub hashtag: &'a str,
-    /// The author's sentiment runs against the event's own valence (a rival fan on a win):
-    /// templates that quote the event text are skipped, since its words carry the opposite
-    /// mood.
-    pub against_event: bool,
-    /// The author's drifted emoji and hashtag habits (added to their rates, out of 255).
-    pub drift: [i8; 2],
-    /// The event's facts for the frame slots ([`NO_FACTS`] without a frame).
-    pub facts: &'a Facts,
-    /// The author supports the side their sentiment goes with (a fan of the winner who is
-    /// happy): fan templates are open to them.
-    pub fan: bool,
-    /// How a reply or quote stands toward the post answered ([`Stance::plain`] for posts).
-    pub stance: Stance,
-}
-
 mod embedded {
     pub const POSTS: [(&str, &str); 11] = [
-        ("templates/posts/sports.tsv", include_str!("../templates/posts/sports.tsv")),
-        ("templates/posts/politics.tsv", include_str!("../templates/posts/politics.tsv")),
-        ("templates/posts/entertainment.tsv", include_str!("../templates/posts/entertainment.tsv")),
-        ("templates/posts/tech.tsv", include_str!("../templates/posts/tech.tsv")),
-        ("templates/posts/business.tsv", include_str!("../templates/posts/business.tsv")),
-        ("templates/posts/science.tsv", include_str!("../templates/posts/science.tsv")),
-        ("templates/posts/health.tsv", include_str!("../templates/posts/health.tsv")),
-        ("templates/posts/weather.tsv", include_str!("../templates/posts/weather.tsv")),
-        ("templates/posts/disaster.tsv", include_str!("../templates/posts/disaster.tsv")),
-        ("templates/posts/crime.tsv", include_str!("../templates/posts/crime.tsv")),
-        ("templates/posts/gaming.tsv", include_str!("../templates/posts/gaming.tsv")),
+        ("templates/posts/sports.tsv", include_str!("../../templates/posts/sports.tsv")),
+        ("templates/posts/politics.tsv", include_str!("../../templates/posts/politics.tsv")),
+        ("templates/posts/entertainment.tsv", include_str!("../../templates/posts/entertainment.tsv")),
+        ("templates/posts/tech.tsv", include_str!("../../templates/posts/tech.tsv")),
+        ("templates/posts/business.tsv", include_str!("../../templates/posts/business.tsv")),
+        ("templates/posts/science.tsv", include_str!("../../templates/posts/science.tsv")),
+        ("templates/posts/health.tsv", include_str!("../../templates/posts/health.tsv")),
+        ("templates/posts/weather.tsv", include_str!("../../templates/posts/weather.tsv")),
+        ("templates/posts/disaster.tsv", include_str!("../../templates/posts/disaster.tsv")),
+        ("templates/posts/crime.tsv", include_str!("../../templates/posts/crime.tsv")),
+        ("templates/posts/gaming.tsv", include_str!("../../templates/posts/gaming.tsv")),
     ];
     pub const PHRASES: [(&str, &str); 4] = [
-        ("templates/phrases/reaction.tsv", include_str!("../templates/phrases/reaction.tsv")),
-        ("templates/phrases/comment.tsv", include_str!("../templates/phrases/comment.tsv")),
-        ("templates/phrases/agree.tsv", include_str!("../templates/phrases/agree.tsv")),
-        ("templates/phrases/aspect.tsv", include_str!("../templates/phrases/aspect.tsv")),
+        ("templates/phrases/reaction.tsv", include_str!("../../templates/phrases/reaction.tsv")),
+        ("templates/phrases/comment.tsv", include_str!("../../templates/phrases/comment.tsv")),
+        ("templates/phrases/agree.tsv", include_str!("../../templates/phrases/agree.tsv")),
+        ("templates/phrases/aspect.tsv", include_str!("../../templates/phrases/aspect.tsv")),
     ];
-    pub const SLANG: (&str, &str) = ("templates/phrases/slang.tsv", include_str!("../templates/phrases/slang.tsv"));
-    pub const EMOJI: (&str, &str) = ("templates/phrases/emoji.tsv", include_str!("../templates/phrases/emoji.tsv"));
+    pub const SLANG: (&str, &str) = ("templates/phrases/slang.tsv", include_str!("../../templates/phrases/slang.tsv"));
+    pub const EMOJI: (&str, &str) = ("templates/phrases/emoji.tsv", include_str!("../../templates/phrases/emoji.tsv"));
     pub const KINDS: [(&str, &str); 11] = [
-        ("templates/kinds/sports.tsv", include_str!("../templates/kinds/sports.tsv")),
-        ("templates/kinds/politics.tsv", include_str!("../templates/kinds/politics.tsv")),
-        ("templates/kinds/entertainment.tsv", include_str!("../templates/kinds/entertainment.tsv")),
-        ("templates/kinds/tech.tsv", include_str!("../templates/kinds/tech.tsv")),
-        ("templates/kinds/business.tsv", include_str!("../templates/kinds/business.tsv")),
-        ("templates/kinds/science.tsv", include_str!("../templates/kinds/science.tsv")),
-        ("templates/kinds/health.tsv", include_str!("../templates/kinds/health.tsv")),
-        ("templates/kinds/weather.tsv", include_str!("../templates/kinds/weather.tsv")),
-        ("templates/kinds/disaster.tsv", include_str!("../templates/kinds/disaster.tsv")),
-        ("templates/kinds/crime.tsv", include_str!("../templates/kinds/crime.tsv")),
-        ("templates/kinds/gaming.tsv", include_str!("../templates/kinds/gaming.tsv")),
+        ("templates/kinds/sports.tsv", include_str!("../../templates/kinds/sports.tsv")),
+        ("templates/kinds/politics.tsv", include_str!("../../templates/kinds/politics.tsv")),
+        ("templates/kinds/entertainment.tsv", include_str!("../../templates/kinds/entertainment.tsv")),
+        ("templates/kinds/tech.tsv", include_str!("../../templates/kinds/tech.tsv")),
+        ("templates/kinds/business.tsv", include_str!("../../templates/kinds/business.tsv")),
+        ("templates/kinds/science.tsv", include_str!("../../templates/kinds/science.tsv")),
+        ("templates/kinds/health.tsv", include_str!("../../templates/kinds/health.tsv")),
+        ("templates/kinds/weather.tsv", include_str!("../../templates/kinds/weather.tsv")),
+        ("templates/kinds/disaster.tsv", include_str!("../../templates/kinds/disaster.tsv")),
+        ("templates/kinds/crime.tsv", include_str!("../../templates/kinds/crime.tsv")),
+        ("templates/kinds/gaming.tsv", include_str!("../../templates/kinds/gaming.tsv")),
     ];
 }
 
