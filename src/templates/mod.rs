@@ -651,6 +651,10 @@ impl Templates {
             }
         }
         // A post opening with a name ("the Redhawks ...") opens with a capital.
+        // "the {{actor}}" with an actor named "the Redhawks".
+        while let Some(k) = out.find("the the ").or_else(|| out.find("The the ")) {
+            out.replace_range(k + 4..k + 8, "");
+        }
         if out.starts_with("the ") {
             out.replace_range(..1, "T");
         }
