@@ -381,12 +381,12 @@ impl FrameLexicon {
         }
         // The rest by the kind's shape, in headline order.
         // A league is where a contest happens, never one of its sides.
-        let league = |s: &Span| s.entity.is_some_and(|e| matches!(world.entity(e).kind, EntityKind::League { .. }));
+        let side_league = |s: &Span| {
+            kind.is_contest() && s.entity.is_some_and(|e| matches!(world.entity(e).kind, EntityKind::League { .. }))
+        };
         let free = |roles: &[Option<usize>; 6]| -> Vec<usize> {
             (0..spans.len())
-                .filter(|&s| {
-                    !roles.contains(&Some(s)) && !is_place(&spans[s]) && !(kind.is_contest() && league(&spans[s]))
-                })
+                .filter(|&s| !roles.contains(&Some(s)) && !is_place(&spans[s]) && !side_league(&spans[s]))
                 .collect()
         };
         let order: &[RoleName] = if kind.is_contest() {
