@@ -104,8 +104,8 @@ pub struct Names {
     pub what: String,
     /// The frame's facts as users name them.
     pub facts: Facts,
-    /// Per frame role, the world entity and how its fans see the event (+1 as the event's
-    /// valence says, -1 the opposite), for telling a fan from an onlooker.
+    /// The stakeholders with their sides ([`Classification::stakes`]), for telling a fan from
+    /// an onlooker.
     pub sides: Vec<(crate::world::EntityIdx, i8)>,
 }
 
@@ -145,12 +145,7 @@ pub fn names(population: &Population, event: &GameEvent, class: &Classification)
     if let Some(n) = frame.main_number() {
         facts.values[7] = n.text.clone();
     }
-    let sides = class
-        .stakeholders
-        .iter()
-        .zip(&class.sides)
-        .filter_map(|(id, &side)| world.find(id).map(|e| (e, side)))
-        .collect();
+    let sides = class.stakes(world).collect();
     let main_role =
         [RoleName::Winner, RoleName::Actor, RoleName::Person, RoleName::Target, RoleName::Loser, RoleName::Place]
             .into_iter()
@@ -189,14 +184,10 @@ fn is_fan(population: &Population, names: &Names, valence: Valence, user: UserId
     if names.sides.is_empty() || sentiment == Sentiment::Neutral {
         return false;
     }
-    let cols = population.columns();
-    let (aff, town) = (&cols.affiliations[user.index()], cols.demographics[user.index()].town);
-    let world = population.world();
-    names.sides.iter().any(|&(e, side)| {
-        let feels = side as f32 * valence.sign();
-        let own = aff.team == e || aff.party == e || aff.favourites.contains(&e) || world.town_slot(e) == Some(town);
-        own && feels == sentiment.sign() as f32
-    })
+    names
+        .sides
+        .iter()
+        .any(|&(e, side)| side as f32 * valence.sign() == sentiment.sign() as f32 && population.supports(user, e))
 }
 
 /// Each author's first root post of the event: a bit per user answers "none" (the common

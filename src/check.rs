@@ -126,19 +126,13 @@ impl FactChecker {
             }
         }
         let world = population.world();
-        let cols = population.columns();
-        let aff = &cols.affiliations[author.index()];
-        let town = world.towns.get(cols.demographics[author.index()].town as usize).copied();
-        let mut allowed: Vec<EntityIdx> = class.stakeholders.iter().filter_map(|id| world.find(id)).collect();
-        allowed.extend(class.frame.entities().map(|(_, e)| e));
-        allowed.extend([aff.team, aff.party, aff.favourites[0], aff.favourites[1]]);
-        allowed.extend(town);
-        // A stakeholder team's league and home town come with it.
-        for e in allowed.clone() {
-            if let Some(ent) = (e as usize).lt(&world.entities.len()).then(|| world.entity(e)) {
-                if let EntityKind::Team { league, town, .. } = &ent.kind {
-                    allowed.extend([*league, *town]);
-                }
+        // The event's entities (the frame's are among the stakeholders); a team, the event's
+        // or the author's own, comes with its league and home town.
+        let own_team = population.columns().affiliations[author.index()].team;
+        let mut allowed: Vec<EntityIdx> = class.stakes(world).map(|(e, _)| e).collect();
+        for e in allowed.clone().into_iter().chain([own_team]) {
+            if let Some(EntityKind::Team { league, town, .. }) = world.entities.get(e as usize).map(|x| &x.kind) {
+                allowed.extend([*league, *town]);
             }
         }
         // A world name inside a frame role's own words ("United" in "Manchester United") is
@@ -148,7 +142,7 @@ impl FactChecker {
             unnamed = unnamed.replace(&role.text.to_lowercase(), " ");
         }
         for e in classifier.entities_in(&unnamed) {
-            if !allowed.contains(&e) {
+            if !allowed.contains(&e) && !population.supports(author, e) {
                 out.push(Violation::Entity(world.entity(e).name.clone()));
             }
         }

@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::events::{Category, EventError, GameEvent, Impact, Valence};
-use crate::frame::{Frame, FrameLexicon, Kind, RoleName};
+use crate::frame::{longest_matches, Frame, FrameLexicon, Kind, RoleName};
 use crate::jsonl::tsv_fields;
 use crate::taxonomy::Topic;
 use crate::world::{EntityIdx, EntityKind, World};
@@ -103,11 +103,6 @@ impl Lexicon {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         lex.frames = FrameLexicon::parse(&path.display().to_string(), &text)?;
         Ok(lex)
-    }
-
-    /// The frame lexicon.
-    pub fn frames(&self) -> &FrameLexicon {
-        &self.frames
     }
 
     /// Parses the files `categories`, `valence`, `modifiers`, `impact`, `controversy` (in that
@@ -233,6 +228,15 @@ const CUE_SHARE: f32 = 0.3;
 /// sum of the text's words.
 const KIND_PRIOR: f32 = 0.75;
 
+impl Classification {
+    /// The stakeholders that are world entities, each with its side (see
+    /// [`Classification::sides`]; +1 where none is given).
+    pub fn stakes<'a>(&'a self, world: &'a World) -> impl Iterator<Item = (EntityIdx, i8)> + 'a {
+        let sides = self.sides.iter().copied().chain(std::iter::repeat(1));
+        self.stakeholders.iter().zip(sides).filter_map(|(id, side)| world.find(id).map(|e| (e, side)))
+    }
+}
+
 /// A classifier: the lexicon merged with the world's entity names.
 #[derive(Clone, Debug)]
 pub struct Classifier {
@@ -291,27 +295,14 @@ impl Classifier {
     /// The world entities a text names (longest names first), in order, each once.
     pub fn entities_in(&self, text: &str) -> Vec<EntityIdx> {
         let tokens = tokenize(text);
+        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
         let mut out = Vec::new();
-        let mut i = 0;
-        while i < tokens.len() {
-            let mut step = 1;
-            for n in (1..=MAX_NGRAM.min(tokens.len() - i)).rev() {
-                let key = tokens[i..i + n].join(" ");
-                if let Some(t) = self.lexicon.terms.get(&key) {
-                    if let Some(&e) = t.entities.first() {
-                        if !out.contains(&e) {
-                            out.push(e);
-                        }
-                        step = n;
-                        break;
-                    }
-                    if n > 1 {
-                        step = n;
-                        break;
-                    }
+        for (_, _, term) in longest_matches(&tokens, MAX_NGRAM, |key, _| self.lexicon.terms.get(key)) {
+            if let Some(&e) = term.entities.first() {
+                if !out.contains(&e) {
+                    out.push(e);
                 }
             }
-            i += step;
         }
         out
     }
@@ -326,7 +317,8 @@ impl Classifier {
     /// Classifies one event. Errors (as records naming the event) only for hints that name
     /// unknown entities; any text classifies.
     pub fn classify(&self, event: &GameEvent, line: usize) -> std::result::Result<Classification, EventError> {
-        let tokens = tokenize(&event.text);
+        let toks = crate::frame::tokens(&event.text);
+        let tokens: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
         let mut cat = [0f32; CATS];
         let mut impact_votes = [0u32; 3];
         let mut controversy = 0f32;
@@ -335,41 +327,25 @@ impl Classifier {
         let mut entities: Vec<EntityIdx> = Vec::new();
         // (first token, token count, entity) of each entity name, for the frame.
         let mut entity_hits: Vec<(usize, usize, EntityIdx)> = Vec::new();
-        let mut key = String::new();
-        let mut i = 0;
-        while i < tokens.len() {
-            let mut matched = 0;
-            for n in (1..=MAX_NGRAM.min(tokens.len() - i)).rev() {
-                key.clear();
-                for (k, t) in tokens[i..i + n].iter().enumerate() {
-                    if k > 0 {
-                        key.push(' ');
-                    }
-                    key.push_str(t);
-                }
-                let Some(term) = self.lexicon.terms.get(key.as_str()) else { continue };
-                for (total, w) in cat.iter_mut().zip(&term.category) {
-                    *total += w;
-                }
-                if let Some(imp) = term.impact {
-                    impact_votes[imp as usize] += 1;
-                }
-                controversy += term.controversy;
-                if term.valence.is_some() || term.modifier.is_some() {
-                    hits.push((i, n, term.valence, term.modifier));
-                }
-                for &e in &term.entities {
-                    if !entities.contains(&e) {
-                        entities.push(e);
-                    }
-                }
-                if let Some(&e) = term.entities.first() {
-                    entity_hits.push((i, n, e));
-                }
-                matched = n;
-                break;
+        for (i, n, term) in longest_matches(&tokens, MAX_NGRAM, |key, _| self.lexicon.terms.get(key)) {
+            for (total, w) in cat.iter_mut().zip(&term.category) {
+                *total += w;
             }
-            i += matched.max(1);
+            if let Some(imp) = term.impact {
+                impact_votes[imp as usize] += 1;
+            }
+            controversy += term.controversy;
+            if term.valence.is_some() || term.modifier.is_some() {
+                hits.push((i, n, term.valence, term.modifier));
+            }
+            for &e in &term.entities {
+                if !entities.contains(&e) {
+                    entities.push(e);
+                }
+            }
+            if let Some(&e) = term.entities.first() {
+                entity_hits.push((i, n, e));
+            }
         }
         // Hints: stakeholders and location must name known entities.
         let record =
@@ -421,8 +397,15 @@ impl Classifier {
                 }
             }
         }
-        // What happened is category evidence too ("elected", "delays", "sacked").
-        for (c, v) in cat.iter_mut().zip(self.lexicon.frames.category_votes(&tokens)) {
+        // What happened is category evidence too ("elected", "delays", "sacked"): each
+        // category's strongest kind.
+        let frames = &self.lexicon.frames;
+        let votes = frames.cue_votes(&tokens);
+        let mut strongest = [0f32; CATS];
+        for (k, v) in &votes {
+            strongest[k.category as usize] = strongest[k.category as usize].max(*v);
+        }
+        for (c, v) in cat.iter_mut().zip(strongest) {
             *c += CUE_SHARE * v;
         }
         let total: f32 = cat.iter().sum();
@@ -437,18 +420,18 @@ impl Classifier {
                 }
             }
         }
-        let frames = &self.lexicon.frames;
         let frame = match &event.frame {
             Some(hint) => frames
                 .from_hint(&self.world, &event.text, category, hint, &|name| self.resolve(name))
                 .map_err(|(field, error)| record(&field, error))?,
             None => {
-                let (frame, absorbed) = frames.extract(&self.world, &event.text, category, &entity_hits, &|w| {
-                    self.lexicon.terms.get(w).is_some_and(|t| {
-                        t.entities.is_empty()
-                            && (t.valence.is_some() || t.modifier.is_some() || t.category.iter().any(|&c| c > 0.0))
-                    })
-                });
+                let (frame, absorbed) =
+                    frames.extract(&self.world, &event.text, &toks, &votes, category, &entity_hits, &|w| {
+                        self.lexicon.terms.get(w).is_some_and(|t| {
+                            t.entities.is_empty()
+                                && (t.valence.is_some() || t.modifier.is_some() || t.category.iter().any(|&c| c > 0.0))
+                        })
+                    });
                 // Named only as part of a longer name, and not hinted: not a stakeholder.
                 let hinted = |e: EntityIdx| {
                     event.stakeholders.iter().flatten().any(|h| self.resolve(h) == Some(e))

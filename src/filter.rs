@@ -242,8 +242,7 @@ pub fn affected(population: &Population, index: &AudienceIndex, event: &Classifi
     // Each entity's list is sorted by user: merge them (sides summed) instead of sorting.
     let mut merged: Vec<(u32, i8)> = Vec::new();
     let mut spare: Vec<(u32, i8)> = Vec::new();
-    let sides = event.stakeholders.iter().zip(event.sides.iter().copied().chain(std::iter::repeat(1)));
-    for (e, side) in sides.filter_map(|(id, side)| world.find(id).map(|e| (e, side))) {
+    for (e, side) in event.stakes(world) {
         let lists = std::iter::once((e, side)).chain(world.rivals(e).iter().map(move |&r| (r, -side)));
         for (list, side) in lists {
             merge_sides(&merged, index.entity(list), side, &mut spare);
@@ -328,10 +327,7 @@ fn filter_with(
     let master = population.config().seed;
     let key = event_key(&event.id);
     let stakes: Vec<Stake> = event
-        .stakeholders
-        .iter()
-        .zip(event.sides.iter().copied().chain(std::iter::repeat(1)))
-        .filter_map(|(id, side)| world.find(id).map(|e| (e, side)))
+        .stakes(world)
         .map(|(e, side)| Stake {
             entity: e,
             side: side as f32,

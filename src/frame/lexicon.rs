@@ -2,7 +2,7 @@
 //! and extraction of a frame from a headline or a typed frame from the game.
 
 use super::numbers::{numbers, parse_score};
-use super::{kinds_of, stem, tokens, Frame, Kind, Meaning, Number, Role, RoleName, Token};
+use super::{kinds_of, longest_matches, stem, tokens, Frame, Kind, Meaning, Number, Role, RoleName, Token};
 use crate::error::{Error, Result};
 use crate::events::{Category, FrameHint};
 use crate::jsonl::tsv_fields;
@@ -230,57 +230,22 @@ impl FrameLexicon {
         Ok(lex)
     }
 
-    /// Per category (in [`Category::ALL`] order), the strongest kind's cue votes in `tokens`
-    /// (lowercase, as [`tokens`] gives them).
-    pub fn category_votes(&self, tokens: &[String]) -> [f32; 11] {
+    /// The cue votes of a text's tokens (lowercase, as [`tokens`] gives them): each cue's
+    /// weight added to its kind, longest cue first at each position; a one-word cue also
+    /// matches by [`stem`].
+    pub fn cue_votes(&self, tokens: &[&str]) -> HashMap<Kind, f32> {
         let mut votes: HashMap<Kind, f32> = HashMap::new();
-        self.cue_votes(tokens.iter().map(String::as_str), &mut votes, None);
-        let mut out = [0f32; 11];
-        for (k, v) in votes {
-            let slot = &mut out[k.category as usize];
-            *slot = slot.max(v);
-        }
-        out
-    }
-
-    /// Adds each cue's weight to its kind (only kinds of `category`, when given), longest cue
-    /// first at each position.
-    fn cue_votes<'t>(
-        &self,
-        tokens: impl Iterator<Item = &'t str>,
-        votes: &mut HashMap<Kind, f32>,
-        category: Option<Category>,
-    ) {
-        let toks: Vec<&str> = tokens.collect();
-        let mut i = 0;
-        let mut key = String::new();
-        while i < toks.len() {
-            let mut step = 1;
-            for n in (1..=MAX_CUE.min(toks.len() - i)).rev() {
-                key.clear();
-                for (j, t) in toks[i..i + n].iter().enumerate() {
-                    if j > 0 {
-                        key.push(' ');
-                    }
-                    key.push_str(t);
-                }
-                let list = match self.cues.get(key.as_str()) {
-                    Some(list) => Some(list),
-                    None if n == 1 => self.stems.get(stem(&key).as_str()),
-                    None => None,
-                };
-                if let Some(list) = list {
-                    for &(kind, w) in list {
-                        if category.is_none_or(|c| kind.category == c) {
-                            *votes.entry(kind).or_default() += w;
-                        }
-                    }
-                    step = n;
-                    break;
-                }
+        let found = longest_matches(tokens, MAX_CUE, |key, n| match self.cues.get(key) {
+            Some(list) => Some(list),
+            None if n == 1 => self.stems.get(stem(key).as_str()),
+            None => None,
+        });
+        for (_, _, list) in found {
+            for &(kind, w) in list {
+                *votes.entry(kind).or_default() += w;
             }
-            i += step;
         }
+        votes
     }
 
     /// Whether `kind` is good (> 0) or bad (< 0) news by itself, and how strongly (up to 3), or
@@ -300,21 +265,24 @@ impl FrameLexicon {
         self.kinds.get(&kind).map(|k| k.noun.as_str()).filter(|n| !n.is_empty() && *n != "-")
     }
 
-    /// The frame of an event's text in `category`, given the world entities matched in it as
-    /// (first token, token count, entity) over [`tokens`]. `is_term` tells common words (the
+    /// The frame of an event's text in `category`, given its [`tokens`], their
+    /// [`FrameLexicon::cue_votes`], and the world entities matched in it as (first token, token
+    /// count, entity) over the tokens. `is_term` tells common words (the
     /// classifier's lexicon) from names at the start of the headline. Also returns the world
     /// entities whose match was only part of a longer name ("United" in "Manchester United"):
     /// the event is not about them.
+    #[allow(clippy::too_many_arguments)]
     pub fn extract(
         &self,
         world: &World,
         text: &str,
+        toks: &[Token],
+        votes: &HashMap<Kind, f32>,
         category: Category,
         entities: &[(usize, usize, EntityIdx)],
         is_term: &dyn Fn(&str) -> bool,
     ) -> (Frame, Vec<EntityIdx>) {
-        let toks = tokens(text);
-        let (spans, absorbed) = self.spans(world, text, &toks, entities, is_term);
+        let (spans, absorbed) = self.spans(world, text, toks, entities, is_term);
         // Items: spans as slots, other tokens as words; an article before a span is dropped.
         let mut items: Vec<(Option<usize>, &str)> = Vec::new();
         let mut t = 0;
@@ -333,8 +301,8 @@ impl FrameLexicon {
             }
         }
         // Kind: cue votes within the category, plus the kinds of matched patterns.
-        let mut votes: HashMap<Kind, f32> = HashMap::new();
-        self.cue_votes(toks.iter().map(|t| t.lower.as_str()), &mut votes, Some(category));
+        let mut votes: HashMap<Kind, f32> =
+            votes.iter().filter(|(k, _)| k.category == category).map(|(k, v)| (*k, *v)).collect();
         let mut matched: Vec<(&Pattern, [Option<usize>; 2])> = Vec::new();
         for p in &self.patterns {
             if let Some(slots) = match_anywhere(&p.items, &items) {
@@ -417,7 +385,7 @@ impl FrameLexicon {
         for r in RoleName::ALL {
             frame.roles[r as usize] = roles[r as usize].map(|s| spans[s].role(world));
         }
-        let (score, numbers) = numbers(text, &toks, &self.stop);
+        let (score, numbers) = numbers(text, toks, &self.stop);
         frame.score = score;
         frame.numbers = numbers;
         (frame, absorbed)
@@ -699,6 +667,13 @@ mod tests {
         FrameLexicon::embedded().expect("frames lexicon")
     }
 
+    /// A frame with no world entities matched and no common words.
+    fn extract(lex: &FrameLexicon, world: &World, text: &str, c: Category) -> (Frame, Vec<EntityIdx>) {
+        let toks = tokens(text);
+        let lower: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
+        lex.extract(world, text, &toks, &lex.cue_votes(&lower), c, &[], &|_| false)
+    }
+
     #[test]
     fn tokens_keep_where_they_stand() {
         let lower = |text: &str| tokens(text).into_iter().map(|t| t.lower).collect::<Vec<_>>();
@@ -742,18 +717,13 @@ mod tests {
     fn unknown_names_take_roles_by_pattern() {
         let world = World::embedded().expect("world");
         let lex = lex();
-        let (f, _) = lex.extract(
-            &world,
-            "Argentina beat France on penalties to win the World Cup final after a 3-3 draw",
-            Category::Sports,
-            &[],
-            &|_| false,
-        );
+        let text = "Argentina beat France on penalties to win the World Cup final after a 3-3 draw";
+        let (f, _) = extract(&lex, &world, text, Category::Sports);
         assert_eq!(f.kind.name(), "win");
         assert_eq!(f.role(RoleName::Winner).map(|r| r.text.as_str()), Some("Argentina"));
         assert_eq!(f.role(RoleName::Loser).map(|r| r.text.as_str()), Some("France"));
         assert_eq!(f.score.as_deref(), Some("3-3"));
-        let (f, _) = lex.extract(&world, "Chelsea lose to Arsenal in London", Category::Sports, &[], &|_| false);
+        let (f, _) = extract(&lex, &world, "Chelsea lose to Arsenal in London", Category::Sports);
         assert_eq!(f.kind.name(), "loss");
         assert_eq!(f.role(RoleName::Winner).map(|r| r.text.as_str()), Some("Arsenal"));
         assert_eq!(f.role(RoleName::Loser).map(|r| r.text.as_str()), Some("Chelsea"));
@@ -768,7 +738,10 @@ mod tests {
             let lex = lex();
             for t in [text, words.join(" ")] {
                 for c in Category::ALL {
-                    let (f, _) = lex.extract(&world, &t, c, &[], &|w| w.len() < 4);
+                    let toks = tokens(&t);
+                    let lower: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
+                    let votes = lex.cue_votes(&lower);
+                    let (f, _) = lex.extract(&world, &t, &toks, &votes, c, &[], &|w| w.len() < 4);
                     for r in f.roles.iter().flatten() {
                         proptest::prop_assert!(t.contains(&r.text));
                     }

@@ -357,6 +357,39 @@ pub fn tokens(text: &str) -> Vec<Token> {
     out
 }
 
+/// The longest phrase (up to `max` tokens) that `lookup` knows at each position, left to
+/// right: (first token, token count, what `lookup` gave), the next search starting after it.
+/// `lookup` gets the tokens joined by spaces and their count. The one phrase matcher of the
+/// classifier's lexicon, the frame cues and the fact checker.
+pub fn longest_matches<V>(
+    tokens: &[&str],
+    max: usize,
+    mut lookup: impl FnMut(&str, usize) -> Option<V>,
+) -> Vec<(usize, usize, V)> {
+    let mut out = Vec::new();
+    let mut key = String::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let mut step = 1;
+        for n in (1..=max.min(tokens.len() - i)).rev() {
+            key.clear();
+            for (j, t) in tokens[i..i + n].iter().enumerate() {
+                if j > 0 {
+                    key.push(' ');
+                }
+                key.push_str(t);
+            }
+            if let Some(v) = lookup(&key, n) {
+                out.push((i, n, v));
+                step = n;
+                break;
+            }
+        }
+        i += step;
+    }
+    out
+}
+
 /// A crude English stem for matching word forms the cue list does not spell out: one of the
 /// endings -ing, -ed, -es, -s removed, then a doubled final consonant or a final e
 /// ("stunned" and "stuns" -> "stun", "delaying" -> "delay", "resigned" -> "resign").

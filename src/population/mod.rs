@@ -232,6 +232,17 @@ impl Population {
         &self.world
     }
 
+    /// Whether world entity `e` is `user`'s own: their team, party, a favourite (person or
+    /// brand), or their town.
+    pub fn supports(&self, user: UserId, e: crate::world::EntityIdx) -> bool {
+        let i = user.index();
+        let aff = &self.columns().affiliations[i];
+        aff.team == e
+            || aff.party == e
+            || aff.favourites.contains(&e)
+            || self.world.town_slot(e) == Some(self.columns().demographics[i].town)
+    }
+
     /// The relationship graph.
     pub fn graph(&self) -> &Graph {
         &self.graph
