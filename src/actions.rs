@@ -25,7 +25,6 @@ use crate::state::relations::drifted;
 use crate::state::{minute_of, UserState};
 use crate::templates::{Action, Facts, PostContext, Sentiment, Stance, Templates};
 use crate::timeline::{Post, PostId, PostKind, Source};
-use crate::world::EntityKind;
 use rayon::prelude::*;
 
 /// Domain tag of action decisions.
@@ -109,24 +108,13 @@ pub struct Names {
     pub sides: Vec<(crate::world::EntityIdx, i8)>,
 }
 
-/// How users name a world entity: "the Redhawks" for a team, a party's short name, else its
-/// name.
-pub fn entity_name(world: &crate::world::World, e: crate::world::EntityIdx) -> String {
-    let ent = world.entity(e);
-    match &ent.kind {
-        EntityKind::Team { short, .. } => format!("the {short}"),
-        EntityKind::Party { short, .. } => short.clone(),
-        _ => ent.name.clone(),
-    }
-}
-
 /// Derives the names templates need from an event and its classification.
 pub fn names(population: &Population, event: &GameEvent, class: &Classification) -> Names {
     let world = population.world();
     let frame = &class.frame;
     let role_name = |r: RoleName| -> Option<String> {
         frame.role(r).map(|role| match role.entity {
-            Some(e) => entity_name(world, e),
+            Some(e) => world.display_name(e),
             None => role.text.clone(),
         })
     };
@@ -154,7 +142,7 @@ pub fn names(population: &Population, event: &GameEvent, class: &Classification)
         .stakeholders
         .first()
         .and_then(|id| world.find(id))
-        .map(|e| entity_name(world, e))
+        .map(|e| world.display_name(e))
         .or(main_role)
         .or_else(|| (!frame.noun.is_empty()).then(|| frame.noun.clone()))
         .unwrap_or_else(|| "this".to_string());

@@ -55,13 +55,16 @@ use std::thread::JoinHandle;
 /// The per-event pipeline shared by `chorus run` and the [`Engine`] thread: validate,
 /// classify, filter (reading user state), act, then update user state. Events are numbered by
 /// the caller; [`Pipeline::numbered`] remembers how far, for save and resume.
+/// Cloning it shares the population, lexicon, templates, media and audience index and copies
+/// the evolving state: a fork that goes on independently.
+#[derive(Clone)]
 pub struct Pipeline {
     population: Arc<Population>,
-    classifier: Classifier,
+    classifier: Arc<Classifier>,
     templates: Arc<Templates>,
-    media: Media,
+    media: Arc<Media>,
     gif_memory: GifMemory,
-    index: AudienceIndex,
+    index: Arc<AudienceIndex>,
     filter: FilterConfig,
     actions: ActionConfig,
     state: UserState,
@@ -90,11 +93,11 @@ impl Pipeline {
         let state = UserState::new(population.len(), state)?;
         Ok(Pipeline {
             population: Arc::new(population),
-            classifier,
+            classifier: Arc::new(classifier),
             templates: Arc::new(templates),
-            media,
+            media: Arc::new(media),
             gif_memory: GifMemory::new(),
-            index,
+            index: Arc::new(index),
             filter,
             actions: ActionConfig::default(),
             state,

@@ -115,6 +115,24 @@ pub enum Category {
 }
 
 impl Category {
+    /// Topics whose followers form the category's audience.
+    pub fn topics(self) -> &'static [crate::taxonomy::Topic] {
+        use crate::taxonomy::Topic;
+        match self {
+            Category::Sports => &[Topic::Sports],
+            Category::Politics => &[Topic::Politics],
+            Category::Entertainment => &[Topic::Entertainment, Topic::Music, Topic::Culture, Topic::Fashion],
+            Category::Tech => &[Topic::Tech],
+            Category::Business => &[Topic::Business, Topic::Finance],
+            Category::Science => &[Topic::Science],
+            Category::Health => &[Topic::Health],
+            Category::Weather => &[Topic::Weather],
+            Category::Disaster => &[Topic::Weather, Topic::Health, Topic::Politics],
+            Category::Crime => &[Topic::Crime],
+            Category::Gaming => &[Topic::Gaming],
+        }
+    }
+
     /// All categories.
     pub const ALL: [Category; 11] = [
         Category::Sports,

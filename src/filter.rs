@@ -13,7 +13,7 @@
 //! count.
 
 use crate::classify::Classification;
-use crate::events::{Category, GameTime, Impact};
+use crate::events::{GameTime, Impact};
 use crate::ids::UserId;
 use crate::population::columns::{decode_ppd, dq8};
 use crate::population::Population;
@@ -64,23 +64,6 @@ pub struct Reaction {
     pub stance: i8,
     /// How strongly they are engaged: 0..255 (their reaction probability).
     pub engagement: u8,
-}
-
-/// Topics whose followers form a category's audience.
-pub fn category_topics(c: Category) -> &'static [Topic] {
-    match c {
-        Category::Sports => &[Topic::Sports],
-        Category::Politics => &[Topic::Politics],
-        Category::Entertainment => &[Topic::Entertainment, Topic::Music, Topic::Culture, Topic::Fashion],
-        Category::Tech => &[Topic::Tech],
-        Category::Business => &[Topic::Business, Topic::Finance],
-        Category::Science => &[Topic::Science],
-        Category::Health => &[Topic::Health],
-        Category::Weather => &[Topic::Weather],
-        Category::Disaster => &[Topic::Weather, Topic::Health, Topic::Politics],
-        Category::Crime => &[Topic::Crime],
-        Category::Gaming => &[Topic::Gaming],
-    }
 }
 
 /// What the filter needs of one audience member, packed so a scan reads one array (24 bytes).
@@ -340,7 +323,7 @@ fn filter_with(
             },
         })
         .collect();
-    let topics = category_topics(event.category);
+    let topics = event.category.topics();
     let needs_favourites = stakes
         .iter()
         .any(|s| matches!(world.entity(s.entity).kind, EntityKind::Person { .. } | EntityKind::Brand { .. }));

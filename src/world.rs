@@ -362,6 +362,17 @@ impl World {
         &self.entities[idx as usize]
     }
 
+    /// How users name an entity: "the Redhawks" for a team, a party's short name, else its
+    /// name.
+    pub fn display_name(&self, idx: EntityIdx) -> String {
+        let ent = self.entity(idx);
+        match &ent.kind {
+            EntityKind::Team { short, .. } => format!("the {short}"),
+            EntityKind::Party { short, .. } => short.clone(),
+            _ => ent.name.clone(),
+        }
+    }
+
     /// Position of a town entity in [`World::towns`], if `idx` is a town.
     pub fn town_slot(&self, idx: EntityIdx) -> Option<u8> {
         self.towns.iter().position(|&t| t == idx).map(|p| p as u8)

@@ -14,7 +14,7 @@ use super::files::{AtomicFile, Written};
 use crate::classify::Classification;
 use crate::error::{Error, Result};
 use crate::events::GameEvent;
-use crate::filter::{category_topics, Reaction};
+use crate::filter::Reaction;
 use crate::ids::UserId;
 use crate::population::Population;
 use crate::rng::{domain, hash3, Stream};
@@ -288,7 +288,7 @@ impl TrainingWriter {
                 chosen.extend(candidates.into_iter().take(quota).map(|(_, u)| (action, u)));
             }
         }
-        let topics = category_topics(class.category);
+        let topics = class.category.topics();
         for (action, u) in chosen {
             let user = pop.user(u);
             let topic_interest =

@@ -13,9 +13,9 @@
 //!    before it, so in-lists come out sorted by source whatever the thread count.
 
 use super::{pack_meta, EdgeKind, Graph};
+use crate::columns::Columns;
 use crate::error::{Error, Result};
-use crate::population::columns::Columns;
-use crate::population::Progress;
+use crate::progress::Progress;
 use crate::rng::{domain, hash3, hash3_head, hash3_middle, hash3_tail, unit_f64, Stream};
 use crate::world::{World, NO_ENTITY};
 use rayon::prelude::*;
@@ -228,8 +228,8 @@ pub(crate) fn communities(
         .map(|u| {
             let p = &cols.persona[u as usize];
             let a = &cols.activity[u as usize];
-            let weight = (0.3 + p.big5[2] as f64 / 255.0)
-                * (crate::population::columns::decode_ppd(a.posts_per_day) as f64 + 0.2).sqrt();
+            let weight =
+                (0.3 + p.big5[2] as f64 / 255.0) * (crate::columns::decode_ppd(a.posts_per_day) as f64 + 0.2).sqrt();
             let x = unit_f64(hash3(master, domain::POPULARITY, u as u64, 0)).max(1e-300);
             // Efraimidis-Spirakis key x^(1/w): larger is more popular. Sort by -ln(key).
             let key = -x.ln() / weight;

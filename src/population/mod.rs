@@ -10,7 +10,7 @@
 //! so generation is byte-identical for any thread count; per-user profile state is
 //! [`columns::BYTES_PER_USER`] (60) bytes.
 
-pub mod columns;
+pub use crate::columns;
 pub mod derive;
 pub mod handles;
 pub mod model;
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::graph::build::{build_graph, communities, GraphConfig};
 use crate::graph::Graph;
 use crate::ids::UserId;
+pub use crate::progress::{NoProgress, Progress};
 use crate::rng::{domain, Stream};
 use crate::seeds::{Caps, Gender, Length, SeedSet};
 use crate::taxonomy::{Topic, TOPIC_COUNT};
@@ -26,18 +27,6 @@ use crate::world::{EntityIdx, World, NO_ENTITY};
 use columns::*;
 use model::Model;
 use rayon::prelude::*;
-
-/// Observer of generation progress. Called from worker threads; implementations must be cheap.
-pub trait Progress: Sync {
-    /// A new stage starts with `total` units of work (the previous one ended).
-    fn stage(&self, _name: &'static str, _total: u64) {}
-    /// `n` more units of the current stage are done.
-    fn advance(&self, _n: u64) {}
-}
-
-/// A [`Progress`] that ignores everything.
-pub struct NoProgress;
-impl Progress for NoProgress {}
 
 /// How to generate a population.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -63,7 +63,7 @@ fn cooldown_lowers_repeat_reactions_and_niche_events_reach_few() {
     let e = event(WIN);
     let first = run(&e, None);
     let mut cd = UserState::new(pop_20k().len(), StateConfig::default()).unwrap();
-    cd.mark_active(&first, e.time);
+    cd.mark_active(first.iter().map(|r| r.user), e.time);
     let again = event(&WIN.replace("\"final\"", "\"final-2\"").replace("72000", "72600"));
     let fresh = run(&again, None);
     let cooled = run(&again, Some(&cd));
