@@ -45,6 +45,8 @@ pub(crate) mod prefetch;
 pub mod progress;
 pub mod rng;
 pub mod seeds;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sim;
 pub mod snapshot;
 pub mod state;

@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{budget::*, classify::*, export::*, inspect::*, population::*, run::*, timeline::*};
+use cli::{budget::*, classify::*, export::*, inspect::*, population::*, run::*, serve::*, timeline::*};
 
 #[derive(Parser)]
 #[command(name = "chorus", version, about = "A living virtual Twitter for games")]
@@ -31,6 +31,8 @@ enum Command {
     Timeline(TimelineArgs),
     /// Replay an event script at several token budgets and report what each buys.
     Budget(BudgetArgs),
+    /// Serve sessions over HTTP, Server-Sent Events and WebSocket, with a live viewer at /.
+    Serve(ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => run_export(args),
         Command::Timeline(args) => run_timeline(args),
         Command::Budget(args) => run_budget(args),
+        Command::Serve(args) => run_serve(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -9,4 +9,5 @@ pub(crate) mod llm;
 pub(crate) mod meter;
 pub(crate) mod population;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod timeline;

@@ -46,9 +46,20 @@ pub struct EventInfo {
     pub posts: usize,
     /// Users who reacted.
     pub reactions: usize,
-    /// Its stakeholders (world entity names) and the side each is on (+1 gains, -1 loses).
+    /// Its stakeholders and the side each is on.
     #[serde(default)]
-    pub sides: Vec<(String, i8)>,
+    pub sides: Vec<Side>,
+}
+
+/// A stakeholder of an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Side {
+    /// The world entity's id.
+    pub entity: String,
+    /// Its name.
+    pub name: String,
+    /// +1 gains by the event, -1 loses.
+    pub side: i8,
 }
 
 /// What applying one event gave.
@@ -179,7 +190,10 @@ impl Simulation {
             kind: class.frame.kind.name().to_string(),
             posts,
             reactions,
-            sides: class.stakes(world).map(|(e, side)| (world.entity(e).name.clone(), side)).collect(),
+            sides: class
+                .stakes(world)
+                .map(|(e, side)| Side { entity: world.entity(e).id.clone(), name: world.entity(e).name.clone(), side })
+                .collect(),
         }
     }
 

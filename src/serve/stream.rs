@@ -1,0 +1,166 @@
+//! Live entries as Server-Sent Events and WebSocket messages, filtered by event, tag or
+//! author. A client reads from the session's broadcast; one that falls
+//! [`super::session::STREAM_BUFFER`] events behind, or does not take a WebSocket message
+//! within [`SEND_TIMEOUT`], is dropped with a logged reason. The simulation never waits.
+
+use super::api::session;
+use super::error::ApiError;
+use super::session::Batch;
+use super::App;
+use crate::timeline::Post;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+/// How long a WebSocket client may take to accept one message.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a client asked to see (all given filters must match).
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    event: Option<String>,
+    tag: Option<String>,
+    user: Option<u32>,
+}
+
+impl Filter {
+    fn parse(q: &HashMap<String, String>) -> Result<Filter, ApiError> {
+        let user = q
+            .get("user")
+            .map(|u| u.parse::<u32>().map_err(|_| ApiError::bad("user", "a user id is a number")))
+            .transpose()?;
+        let tag = q.get("tag").map(|t| t.trim_start_matches('#').to_lowercase());
+        Ok(Filter { event: q.get("event").cloned(), tag, user })
+    }
+
+    fn admits(&self, p: &Post) -> bool {
+        self.event.as_ref().is_none_or(|e| *e == p.event)
+            && self.user.is_none_or(|u| u == p.author.0)
+            && self.tag.as_ref().is_none_or(|t| {
+                p.text.as_deref().is_some_and(|text| crate::sim::feed::hashtags(text).any(|h| h == *t))
+            })
+    }
+}
+
+/// Counts a connected client while it lives.
+struct Client(Arc<App>);
+
+impl Client {
+    fn new(app: Arc<App>) -> Client {
+        app.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);
+        Client(app)
+    }
+
+    fn dropped(&self, session: &str, reason: &str) {
+        self.0.metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(session, reason, "stream client dropped");
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.0.metrics.stream_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `GET /v1/sessions/{id}/stream` (SSE, one `post` event per entry).
+pub async fn sse(State(app): State<Arc<App>>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let s = match session(&app, &id) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let filter = match Filter::parse(&q) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let rx = s.tx.subscribe();
+    let client = Client::new(app.clone());
+    let hello = Event::default().comment("ok");
+    let state = (rx, VecDeque::<Event>::from([hello]), filter, client, id);
+    let stream = futures_util::stream::unfold(state, |(mut rx, mut pending, filter, client, id)| async move {
+        loop {
+            if let Some(ev) = pending.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(ev), (rx, pending, filter, client, id)));
+            }
+            match rx.recv().await {
+                Ok(batch) => {
+                    for p in batch.iter().filter(|p| filter.admits(p)) {
+                        if let Ok(ev) = Event::default().event("post").json_data(p) {
+                            pending.push_back(ev);
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    client.dropped(&id, &format!("fell {n} events behind"));
+                    return None;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+/// `GET /v1/sessions/{id}/ws` (WebSocket, one text message of Post JSON per entry).
+pub async fn ws(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let s = match session(&app, &id) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let filter = match Filter::parse(&q) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let rx = s.tx.subscribe();
+    upgrade.on_upgrade(move |socket| pump(socket, rx, filter, Client::new(app), id))
+}
+
+async fn pump(
+    mut socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<Batch>,
+    filter: Filter,
+    client: Client,
+    id: String,
+) {
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Ok(batch) => {
+                    for p in batch.iter().filter(|p| filter.admits(p)) {
+                        let Ok(text) = serde_json::to_string(p) else { continue };
+                        match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                client.dropped(&id, "a message waited over 5 s");
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    client.dropped(&id, &format!("fell {n} events behind"));
+                    let frame = CloseFrame { code: 1008, reason: "fell behind the stream".into() };
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
