@@ -6,6 +6,7 @@
 # Override the location with CHORUS_BROWSER_ENV.
 #
 # What it installs, pinned, from PyPI:
+#   httpx                  the HTTP client of the README's Python example (examples/client.py)
 #   playwright             the Python driver only. `playwright install` is NOT run: the test
 #                          drives Debian's chromium (/usr/bin/chromium, or CHORUS_CHROMIUM)
 #                          through executable_path, so no browser is downloaded.
@@ -16,7 +17,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 env="${CHORUS_BROWSER_ENV:-$root/target/browser-env}"
 chromium="${CHORUS_CHROMIUM:-/usr/bin/chromium}"
 # Bump the number whenever the package set changes, so existing envs get upgraded.
-stamp="$env/.chorus-browser-1"
+stamp="$env/.chorus-browser-2"
 # Tests call this from several threads at once: one builds, the others wait on the lock and
 # then find the stamp. The lock file sits beside the env so a fresh env needs no set-up.
 mkdir -p "$(dirname "$env")"
@@ -37,7 +38,7 @@ if [ ! -f "$stamp" ]; then
   [ -x "$env/bin/python" ] && "$env/bin/python" -m pip --version >/dev/null 2>&1 \
     || { rm -rf "$env"; python3 -m venv "$env" >&2; }
   pip=("$env/bin/python" -m pip install --quiet --disable-pip-version-check)
-  "${pip[@]}" playwright==1.65.3 >&2
+  "${pip[@]}" playwright==1.65.3 httpx==0.28.1 >&2
   rm -f "$env"/.chorus-browser-*
   touch "$stamp"
 fi

@@ -23,7 +23,9 @@ type Res = Result<Response, ApiError>;
 
 /// The session named in the path, or 404 naming `session`.
 pub fn session(app: &App, id: &str) -> Result<Arc<Session>, ApiError> {
-    app.sessions.get(id).ok_or_else(|| ApiError::not_found("session", format!("no session {:?}", super::error::cut(id, 40))))
+    app.sessions
+        .get(id)
+        .ok_or_else(|| ApiError::not_found("session", format!("no session {:?}", super::error::cut(id, 40))))
 }
 
 /// The body of a request, or the extractor's refusal as an API error (413 for too large).
@@ -37,7 +39,10 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 
 fn num<T: std::str::FromStr>(q: &HashMap<String, String>, name: &str) -> Result<Option<T>, ApiError> {
     q.get(name)
-        .map(|v| v.parse::<T>().map_err(|_| ApiError::bad(name, format!("not a valid number: {:?}", super::error::cut(v, 40)))))
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|_| ApiError::bad(name, format!("not a valid number: {:?}", super::error::cut(v, 40))))
+        })
         .transpose()
 }
 
@@ -51,7 +56,10 @@ fn page(q: &HashMap<String, String>, sim: &Simulation) -> Result<Page, ApiError>
     for (name, id) in [("max_id", page.max_id), ("since_id", page.since_id)] {
         if let Some(id) = id {
             if sim.feed().post(PostId(id)).is_none() {
-                return Err(ApiError::bad(name, "not a post of this session (a cursor is the id of a post in this session's timeline)"));
+                return Err(ApiError::bad(
+                    name,
+                    "not a post of this session (a cursor is the id of a post in this session's timeline)",
+                ));
             }
         }
     }
@@ -94,7 +102,8 @@ struct NewSession {
 
 /// A save name: letters, digits, `-` and `_` (it names a folder under the data dir).
 fn save_name(field: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -157,7 +166,11 @@ struct SaveReq {
 }
 
 /// `POST /v1/sessions/{id}/save`
-pub async fn save_session(State(app): State<Arc<App>>, Path(id): Path<String>, b: Result<Bytes, BytesRejection>) -> Res {
+pub async fn save_session(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Res {
     let req: SaveReq = parse_body(&body(b)?)?;
     let s = session(&app, &id)?;
     let name = req.name.unwrap_or_else(|| id.clone());
@@ -176,7 +189,10 @@ pub async fn save_session(State(app): State<Arc<App>>, Path(id): Path<String>, b
 /// `POST /v1/sessions/{id}/fork`
 pub async fn fork_session(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res {
     if app.sessions.len() >= app.config.max_sessions {
-        return Err(ApiError::status(StatusCode::CONFLICT, "the server holds its maximum of sessions: delete one first"));
+        return Err(ApiError::status(
+            StatusCode::CONFLICT,
+            "the server holds its maximum of sessions: delete one first",
+        ));
     }
     let parent = session(&app, &id)?;
     let p = parent.clone();
@@ -362,7 +378,8 @@ fn post_id(raw: &str) -> Result<PostId, ApiError> {
 pub async fn get_post(State(app): State<Arc<App>>, Path((id, p)): Path<(String, String)>) -> Res {
     let s = session(&app, &id)?;
     let sim = s.sim.read();
-    let post = sim.feed().post(post_id(&p)?).ok_or_else(|| ApiError::not_found("post", "no such post in this session"))?;
+    let post =
+        sim.feed().post(post_id(&p)?).ok_or_else(|| ApiError::not_found("post", "no such post in this session"))?;
     Ok(Json(post).into_response())
 }
 
@@ -370,7 +387,8 @@ pub async fn get_post(State(app): State<Arc<App>>, Path((id, p)): Path<(String, 
 pub async fn thread(State(app): State<Arc<App>>, Path((id, p)): Path<(String, String)>) -> Res {
     let s = session(&app, &id)?;
     let sim = s.sim.read();
-    let t = sim.feed().thread(post_id(&p)?).ok_or_else(|| ApiError::not_found("post", "no such post in this session"))?;
+    let t =
+        sim.feed().thread(post_id(&p)?).ok_or_else(|| ApiError::not_found("post", "no such post in this session"))?;
     Ok(Json(t).into_response())
 }
 

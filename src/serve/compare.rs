@@ -135,7 +135,11 @@ pub fn svg(v: &Value) -> String {
         }
     }
     for k in sides.iter().take(6) {
-        rows.push((k.clone(), v["a"]["by_side"][k].as_f64().unwrap_or(0.0), v["b"]["by_side"][k].as_f64().unwrap_or(0.0)));
+        rows.push((
+            k.clone(),
+            v["a"]["by_side"][k].as_f64().unwrap_or(0.0),
+            v["b"]["by_side"][k].as_f64().unwrap_or(0.0),
+        ));
     }
     let max = rows.iter().map(|r| r.1.max(r.2)).fold(1.0, f64::max);
     let (label_w, bar_w, row_h) = (170.0, 360.0, 34.0);

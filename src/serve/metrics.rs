@@ -75,9 +75,17 @@ impl Metrics {
         counter("llm_tokens_total", "LLM tokens spent.", "counter", g(&self.tokens));
         counter("sessions", "Live sessions.", "gauge", sessions as u64);
         counter("stream_clients", "Connected stream clients (SSE and WebSocket).", "gauge", g(&self.stream_clients));
-        counter("stream_dropped_total", "Stream clients dropped for falling behind.", "counter", g(&self.stream_dropped));
+        counter(
+            "stream_dropped_total",
+            "Stream clients dropped for falling behind.",
+            "counter",
+            g(&self.stream_dropped),
+        );
         counter("rate_limited_total", "Requests answered 429.", "counter", g(&self.rate_limited));
-        let _ = writeln!(s, "# HELP chorus_responses_total Responses by status class.\n# TYPE chorus_responses_total counter");
+        let _ = writeln!(
+            s,
+            "# HELP chorus_responses_total Responses by status class.\n# TYPE chorus_responses_total counter"
+        );
         for (i, class) in ["2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
             let _ = writeln!(s, "chorus_responses_total{{class=\"{class}\"}} {}", g(&self.responses[i]));
         }

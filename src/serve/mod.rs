@@ -187,9 +187,8 @@ pub fn router(app: Arc<App>) -> Router {
             Duration::from_secs(app.config.timeout_seconds),
         ))
         .layer(tower_http::compression::CompressionLayer::new());
-    let streams = Router::new()
-        .route(&format!("{s}/stream"), get(stream::sse))
-        .route(&format!("{s}/ws"), get(stream::ws));
+    let streams =
+        Router::new().route(&format!("{s}/stream"), get(stream::sse)).route(&format!("{s}/ws"), get(stream::ws));
     let protected = v1
         .merge(streams)
         .layer(middleware::from_fn_with_state(app.clone(), auth))
@@ -238,7 +237,8 @@ async fn rate_limit(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         if limiter.check_key(&ip).is_err() {
             app.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-            let mut res = ApiError::status(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded: slow down").into_response();
+            let mut res =
+                ApiError::status(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded: slow down").into_response();
             res.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
             return res;
         }
@@ -251,9 +251,10 @@ async fn rate_limit(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
 async fn auth(State(app): State<Arc<App>>, headers: HeaderMap, req: Request, next: Next) -> Response {
     if let Some(token) = &app.config.token {
         let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let query = req.uri().query().and_then(|q| {
-            q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string())
-        });
+        let query = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string()));
         let given = bearer.map(str::to_string).or(query);
         let ok = given.is_some_and(|g| subtle::ConstantTimeEq::ct_eq(g.as_bytes(), token.as_bytes()).into());
         if !ok {

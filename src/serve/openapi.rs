@@ -19,7 +19,14 @@ pub const ROUTES: &[Route] = &[
     (HttpMethod::Delete, "/v1/sessions/{id}", "Delete a session", &[], false, "204"),
     (HttpMethod::Post, "/v1/sessions/{id}/save", "Save a session under the data dir: {name}", &[], true, "200"),
     (HttpMethod::Post, "/v1/sessions/{id}/fork", "Copy a session for a what-if", &[], false, "201"),
-    (HttpMethod::Post, "/v1/sessions/{id}/events", "Apply one event line (Idempotency-Key header); the first wave", &["wave"], true, "201"),
+    (
+        HttpMethod::Post,
+        "/v1/sessions/{id}/events",
+        "Apply one event line (Idempotency-Key header); the first wave",
+        &["wave"],
+        true,
+        "201",
+    ),
     (HttpMethod::Post, "/v1/sessions/{id}/clock", "Advance game time: {to} or {advance}", &[], true, "200"),
     (HttpMethod::Get, "/v1/sessions/{id}/users/{user}", "A user", &[], false, "200"),
     (HttpMethod::Get, "/v1/sessions/{id}/users/{user}/home", "A user's home timeline", PAGE, false, "200"),
@@ -30,7 +37,14 @@ pub const ROUTES: &[Route] = &[
     (HttpMethod::Get, "/v1/sessions/{id}/events/{event}/posts", "An event's entries", PAGE, false, "200"),
     (HttpMethod::Get, "/v1/sessions/{id}/trends", "Trending hashtags", &["limit"], false, "200"),
     (HttpMethod::Get, "/v1/sessions/{id}/stats", "Counts by kind, sentiment and source", &[], false, "200"),
-    (HttpMethod::Get, "/v1/sessions/{id}/stream", "Server-Sent Events, one `post` event per entry", FILTER, false, "200"),
+    (
+        HttpMethod::Get,
+        "/v1/sessions/{id}/stream",
+        "Server-Sent Events, one `post` event per entry",
+        FILTER,
+        false,
+        "200",
+    ),
     (HttpMethod::Get, "/v1/sessions/{id}/ws", "WebSocket, one Post JSON message per entry", FILTER, false, "101"),
     (HttpMethod::Get, "/v1/compare", "What-if comparison of two sessions (JSON)", &["a", "b"], false, "200"),
     (HttpMethod::Get, "/v1/compare.svg", "What-if comparison as an SVG chart", &["a", "b"], false, "200"),
@@ -44,15 +58,18 @@ pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for (method, path, summary, query, body, ok) in ROUTES {
         let (path, summary, body, ok) = (*path, *summary, *body, *ok);
-        let mut op = OperationBuilder::new().summary(Some(summary)).response(ok, ResponseBuilder::new().description("success"));
+        let mut op =
+            OperationBuilder::new().summary(Some(summary)).response(ok, ResponseBuilder::new().description("success"));
         for err in ["400", "401", "404", "413", "429"] {
             op = op.response(err, ResponseBuilder::new().description("{\"error\", \"field\"}"));
         }
         for seg in path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')) {
-            op = op.parameter(ParameterBuilder::new().name(seg).parameter_in(ParameterIn::Path).required(Required::True));
+            op = op
+                .parameter(ParameterBuilder::new().name(seg).parameter_in(ParameterIn::Path).required(Required::True));
         }
         for q in query.iter() {
-            op = op.parameter(ParameterBuilder::new().name(*q).parameter_in(ParameterIn::Query).required(Required::False));
+            op = op
+                .parameter(ParameterBuilder::new().name(*q).parameter_in(ParameterIn::Query).required(Required::False));
         }
         if body {
             op = op.request_body(Some(

@@ -70,6 +70,9 @@ impl Session {
     }
 }
 
+/// A stored answer: status and body.
+pub type Answer = (u16, Arc<Vec<u8>>);
+
 /// Bounded memory of answered requests.
 #[derive(Default)]
 pub struct Idempotency {
@@ -80,7 +83,7 @@ pub struct Idempotency {
 impl Idempotency {
     /// The stored answer for `key`, if any: `Ok` when the body hash matches, `Err` when the key
     /// was used with another body.
-    pub fn get(&self, key: &str, hash: u64) -> Option<Result<(u16, Arc<Vec<u8>>), ()>> {
+    pub fn get(&self, key: &str, hash: u64) -> Option<Result<Answer, ()>> {
         self.answers.get(key).map(|(h, s, b)| if *h == hash { Ok((*s, b.clone())) } else { Err(()) })
     }
 

@@ -42,9 +42,10 @@ impl Filter {
     fn admits(&self, p: &Post) -> bool {
         self.event.as_ref().is_none_or(|e| *e == p.event)
             && self.user.is_none_or(|u| u == p.author.0)
-            && self.tag.as_ref().is_none_or(|t| {
-                p.text.as_deref().is_some_and(|text| crate::sim::feed::hashtags(text).any(|h| h == *t))
-            })
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|t| p.text.as_deref().is_some_and(|text| crate::sim::feed::hashtags(text).any(|h| h == *t)))
     }
 }
 
@@ -70,7 +71,11 @@ impl Drop for Client {
 }
 
 /// `GET /v1/sessions/{id}/stream` (SSE, one `post` event per entry).
-pub async fn sse(State(app): State<Arc<App>>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn sse(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let s = match session(&app, &id) {
         Ok(s) => s,
         Err(e) => return e.into_response(),

@@ -210,7 +210,8 @@ pub fn hashtags(text: &str) -> impl Iterator<Item = String> + '_ {
 mod tests {
     use super::*;
     use crate::events::GameTime;
-    use crate::timeline::{Sentiment, Source};
+    use crate::templates::Sentiment;
+    use crate::timeline::Source;
 
     fn post(event: u64, k: u64, author: u32, kind: PostKind, parent: Option<u64>, text: Option<&str>) -> Post {
         Post {

@@ -19,6 +19,7 @@ mod judges;
 mod llm;
 mod run;
 mod seeds;
+mod serve;
 mod snapshot;
 mod state;
 mod templates;
