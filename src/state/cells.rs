@@ -35,7 +35,7 @@ pub struct Habits {
     pub hashtag: i8,
     /// Actions since the last reflection.
     pub since_reflection: u16,
-    /// Experiment tag bits (see [`UserState::tag_names`]).
+    /// Experiment tag bits (see [`super::UserState::tag_names`]).
     pub tags: u8,
     /// The user's baseline valence (÷127), cached at their first action (see `Cell::flags`).
     pub baseline: i8,
@@ -74,7 +74,7 @@ pub struct MoodNow {
 
 /// Largest value of [`MoodNow::reaction_factor`].
 pub const REACTION_FACTOR_MAX: f32 = 1.4;
-/// Largest value of [`UserState::involvement_factor`].
+/// Largest value of [`super::UserState::involvement_factor`].
 pub const INVOLVEMENT_FACTOR_MAX: f32 = 1.5;
 
 impl MoodNow {
@@ -130,7 +130,7 @@ pub(super) fn with_arousal(byte: u8, arousal: i8) -> u8 {
 }
 
 /// By ceiling byte: the most the product of [`MoodNow::reaction_factor`] and
-/// [`UserState::involvement_factor`] can be at any game minute from the user's last update
+/// [`super::UserState::involvement_factor`] can be at any game minute from the user's last update
 /// on, in sixteenths, rounded up. The arousal deviation only decays; energy gives at most 1;
 /// the baseline arousal is at most 0.2 and the night adds 0.1. An untouched user's: 18 (1.12).
 pub fn ceiling_sixteenths(byte: u8) -> u32 {
