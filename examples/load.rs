@@ -82,7 +82,8 @@ async fn main() {
             let stop = Arc::new(AtomicBool::new(false));
             let events = Arc::new(AtomicU64::new(0));
             let flow = {
-                let (c, base, session, stop, events) = (c.clone(), base.clone(), session.clone(), stop.clone(), events.clone());
+                let (c, base, session, stop, events) =
+                    (c.clone(), base.clone(), session.clone(), stop.clone(), events.clone());
                 tokio::spawn(async move {
                     let mut i = 10_000;
                     while !stop.load(Ordering::Relaxed) {

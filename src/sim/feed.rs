@@ -253,6 +253,7 @@ mod tests {
         assert_eq!(ids(f.by_author(UserId(1), Page::first(10))), vec![1 << 32, 0]);
         assert_eq!(ids(f.all(Page { max_id: Some(1 << 32), since_id: Some(0), limit: 10 })), vec![2, 1]);
         assert_eq!(ids(f.by_event("e0", Page { max_id: None, since_id: None, limit: 1 })), vec![2]);
-        assert_eq!(ids(f.home(&[1, 2], 5000, Page::first(10))), vec![1 << 32, 0]);
+        // Post 0 is older but engaged twice: sqrt(3)·e^(-5000/21600) > e^(-4000/21600).
+        assert_eq!(ids(f.home(&[1, 2], 5000, Page::first(10))), vec![0, 1 << 32]);
     }
 }
