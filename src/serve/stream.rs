@@ -70,18 +70,19 @@ impl Drop for Client {
     }
 }
 
+/// The session and the filter a stream request names.
+fn open(app: &App, id: &str, q: &HashMap<String, String>) -> Result<(Arc<super::session::Session>, Filter), ApiError> {
+    Ok((session(app, id)?, Filter::parse(q)?))
+}
+
 /// `GET /v1/sessions/{id}/stream` (SSE, one `post` event per entry).
 pub async fn sse(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = match session(&app, &id) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let filter = match Filter::parse(&q) {
-        Ok(f) => f,
+    let (s, filter) = match open(&app, &id, &q) {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
     };
     let rx = s.tx.subscribe();
@@ -119,12 +120,8 @@ pub async fn ws(
     Query(q): Query<HashMap<String, String>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let s = match session(&app, &id) {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
-    let filter = match Filter::parse(&q) {
-        Ok(f) => f,
+    let (s, filter) = match open(&app, &id, &q) {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
     };
     let rx = s.tx.subscribe();
