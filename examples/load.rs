@@ -1,7 +1,9 @@
 //! A load generator for `chorus serve` (real sockets, keep-alive connections):
 //!
 //! ```text
-//! cargo run --release --example load -- BASE SESSION events N         # event -> first wave latency
+//! cargo run --release --example load -- BASE SESSION events N [TEXTS]  # event -> first wave latency
+//!     (TEXTS: comma-separated indexes into the six headlines below, e.g. `1,2` for the two
+//!     medium events; default all six in turn)
 //! cargo run --release --example load -- BASE SESSION home SECONDS CONC  # home timelines/s (+1 event/s)
 //! cargo run --release --example load -- BASE SESSION streams CLIENTS  # SSE clients while events flow
 //! ```
@@ -26,7 +28,11 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 async fn post_event(c: &reqwest::Client, base: &str, session: &str, i: u64) -> (u16, Duration) {
-    let body = serde_json::json!({"id": format!("load-{i}-{}", std::process::id()), "time": 100_000 + i as i64 * 600, "text": TEXTS[i as usize % TEXTS.len()]});
+    post_text(c, base, session, i, TEXTS[i as usize % TEXTS.len()]).await
+}
+
+async fn post_text(c: &reqwest::Client, base: &str, session: &str, i: u64, text: &str) -> (u16, Duration) {
+    let body = serde_json::json!({"id": format!("load-{i}-{}", std::process::id()), "time": 100_000 + i as i64 * 600, "text": text});
     let t = Instant::now();
     let r = c.post(format!("{base}/v1/sessions/{session}/events")).json(&body).send().await;
     let status = match r {
@@ -63,10 +69,14 @@ async fn main() {
     match mode {
         "events" => {
             let n: u64 = a[4].parse().expect("N");
+            let texts: Vec<&str> = match a.get(5) {
+                Some(list) => list.split(',').map(|k| TEXTS[k.parse::<usize>().expect("TEXTS index")]).collect(),
+                None => TEXTS.to_vec(),
+            };
             let mut h = Histogram::<u64>::new(3).expect("hist");
             let mut bad = 0;
             for i in 0..n {
-                let (s, d) = post_event(&c, &base, &session, i).await;
+                let (s, d) = post_text(&c, &base, &session, i, texts[i as usize % texts.len()]).await;
                 bad += (s != 201) as u32;
                 h.record(d.as_micros() as u64).expect("record");
             }

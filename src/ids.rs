@@ -36,6 +36,10 @@ impl std::hash::Hasher for IdHasher {
         let x = (self.0 ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         self.0 = x ^ (x >> 29);
     }
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 29);
+    }
 }
 
 /// A map keyed by user id with [`IdHasher`].

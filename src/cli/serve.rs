@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub(crate) struct ServeArgs {
     /// JSON config file (fields as in `ServeConfig`: listen, data_dir, token, body_limit,
     /// rate_per_second, rate_burst, timeout_seconds, max_sessions, max_users, restore,
-    /// preload_users).
+    /// preload_users, stream_buffer).
     #[arg(long, env = "CHORUS_SERVE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
@@ -36,6 +36,9 @@ pub(crate) struct ServeArgs {
     /// Most live sessions (default 16).
     #[arg(long, env = "CHORUS_SERVE_MAX_SESSIONS")]
     pub(crate) max_sessions: Option<usize>,
+    /// Events a stream client may fall behind before it is dropped (default 256).
+    #[arg(long, env = "CHORUS_SERVE_STREAM_BUFFER")]
+    pub(crate) stream_buffer: Option<usize>,
     /// Do not restore the sessions saved in the data dir.
     #[arg(long)]
     pub(crate) no_restore: bool,
@@ -84,6 +87,12 @@ pub(crate) fn config(args: &ServeArgs) -> Result<ServeConfig> {
     }
     if let Some(v) = args.preload_users {
         c.preload_users = v;
+    }
+    if let Some(v) = args.stream_buffer {
+        c.stream_buffer = v;
+    }
+    if c.stream_buffer == 0 {
+        anyhow::bail!("stream_buffer: must be at least 1 event");
     }
     if args.no_restore {
         c.restore = false;

@@ -136,7 +136,7 @@ pub async fn create_session(State(app): State<Arc<App>>, b: Result<Bytes, BytesR
         let seed = req.seed.unwrap_or(42);
         blocking(move || Simulation::generate(users, seed, Default::default())).await?.map_err(ApiError::internal)?
     };
-    let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None));
+    let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None, app.config.stream_buffer));
     tracing::info!(session = %s.id, users = s.sim.read().population().len(), "session created");
     Ok((StatusCode::CREATED, Json(s.summary())).into_response())
 }
@@ -205,7 +205,7 @@ pub async fn fork_session(State(app): State<Arc<App>>, Path(id): Path<String>) -
     })
     .await?;
     let origin = Origin { parent: id, events, fork_ms: ms };
-    let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, Some(origin)));
+    let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, Some(origin), app.config.stream_buffer));
     tracing::info!(session = %s.id, parent = %parent.id, fork_ms = ms, "session forked");
     Ok((StatusCode::CREATED, Json(s.summary())).into_response())
 }
@@ -273,21 +273,7 @@ pub async fn post_event(
             }
         };
         let until = applied.info.time.saturating_add(wave);
-        let first: Vec<&Post> = applied.posts.iter().filter(|p| p.time.0 <= until).collect();
-        let answer = serde_json::json!({
-            "event": applied.info.id,
-            "index": applied.info.index,
-            "time": applied.info.time,
-            "category": applied.info.category,
-            "valence": applied.info.valence,
-            "kind": applied.info.kind,
-            "sides": applied.info.sides,
-            "reactions": applied.info.reactions,
-            "total": applied.posts.len(),
-            "wave": wave,
-            "posts": first,
-        });
-        let out = Arc::new(serde_json::to_vec(&answer).map_err(ApiError::internal)?);
+        let out = Arc::new(event_answer(&applied, until, wave).map_err(ApiError::internal)?);
         let n = applied.posts.len() as u64;
         // Sent under the lock: streams see events in the order they were applied.
         let _ = s.tx.send(Arc::new(applied.posts));
@@ -303,6 +289,39 @@ pub async fn post_event(
     .await??;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
     Ok(json_response(status, out.as_ref().clone()))
+}
+
+/// The answer to an event: its classification, its totals and the first wave (`time <=
+/// until`), the posts written by the export's own JSON writer (no value tree in between).
+fn event_answer(applied: &crate::sim::Applied, until: i64, wave: i64) -> serde_json::Result<Vec<u8>> {
+    let head = serde_json::json!({
+        "event": applied.info.id,
+        "index": applied.info.index,
+        "time": applied.info.time,
+        "category": applied.info.category,
+        "valence": applied.info.valence,
+        "kind": applied.info.kind,
+        "sides": applied.info.sides,
+        "reactions": applied.info.reactions,
+        "total": applied.posts.len(),
+        "wave": wave,
+    });
+    let mut out = serde_json::to_vec(&head)?;
+    out.pop(); // the closing brace
+    out.extend_from_slice(b",\"posts\":[");
+    let mut first = true;
+    for p in applied.posts.iter().filter(|p| p.time.0 <= until) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        crate::timeline::json_line(p, &mut out);
+        if out.last() == Some(&b'\n') {
+            out.pop();
+        }
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -429,7 +448,7 @@ pub async fn stats(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res {
     let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut sentiment: std::collections::BTreeMap<String, usize> = Default::default();
     let mut source: std::collections::BTreeMap<&str, usize> = Default::default();
-    for p in sim.feed().posts() {
+    for p in sim.feed().iter() {
         *kinds.entry(p.kind.name()).or_default() += 1;
         if p.text.is_some() {
             *sentiment.entry(format!("{:?}", p.sentiment).to_lowercase()).or_default() += 1;

@@ -27,7 +27,7 @@ use axum::Router;
 use error::ApiError;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
-use session::{Session, Sessions};
+use session::{Session, Sessions, STREAM_BUFFER};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -68,6 +68,8 @@ pub struct ServeConfig {
     /// Create one session of this many users (seed 42) at start when none was restored
     /// (0: none).
     pub preload_users: u32,
+    /// Events a stream client may fall behind before it is dropped (at least 1).
+    pub stream_buffer: usize,
 }
 
 impl Default for ServeConfig {
@@ -84,6 +86,7 @@ impl Default for ServeConfig {
             max_users: 10_000_000,
             restore: true,
             preload_users: 0,
+            stream_buffer: STREAM_BUFFER,
         }
     }
 }
@@ -128,7 +131,7 @@ impl App {
             let id = path.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             match Simulation::resume(&path) {
                 Ok(sim) => {
-                    self.sessions.insert(Session::new(id.clone(), sim, None));
+                    self.sessions.insert(Session::new(id.clone(), sim, None, self.config.stream_buffer));
                     tracing::info!(session = %id, "session restored");
                     n += 1;
                 }
@@ -292,7 +295,7 @@ pub async fn run(config: ServeConfig, on_listen: impl FnOnce(SocketAddr)) -> cra
         let sim = tokio::task::spawn_blocking(move || Simulation::generate(users, 42, Default::default()))
             .await
             .map_err(|e| crate::Error::Config(e.to_string()))??;
-        let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None));
+        let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None, app.config.stream_buffer));
         tracing::info!(session = %s.id, users, "session preloaded");
     }
     app.set_ready();

@@ -4,7 +4,7 @@
 //!
 //! Invariants: the simulation lock is held only by blocking tasks (event, clock, fork, save)
 //! or short reads; the broadcast never waits for a receiver (a receiver that falls
-//! `STREAM_BUFFER` events behind is told it lagged and is dropped); the idempotency cache
+//! `stream_buffer` events behind is told it lagged and is dropped); the idempotency cache
 //! holds at most `IDEMPOTENCY_KEYS` answers per session.
 
 use crate::sim::Simulation;
@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-/// Events a stream client may fall behind before it is dropped.
+/// Events a stream client may fall behind before it is dropped (the default of
+/// `ServeConfig::stream_buffer`).
 pub const STREAM_BUFFER: usize = 256;
 /// Idempotency keys remembered per session (oldest forgotten first).
 pub const IDEMPOTENCY_KEYS: usize = 4096;
@@ -48,9 +49,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session over `sim`.
-    pub fn new(id: String, sim: Simulation, origin: Option<Origin>) -> Session {
-        let (tx, _) = broadcast::channel(STREAM_BUFFER);
+    /// A session over `sim` whose stream clients may fall `stream_buffer` events behind.
+    pub fn new(id: String, sim: Simulation, origin: Option<Origin>, stream_buffer: usize) -> Session {
+        let (tx, _) = broadcast::channel(stream_buffer.max(1));
         Session { id, sim: RwLock::new(sim), tx, idempotency: Mutex::new(Idempotency::default()), origin }
     }
 

@@ -1,6 +1,7 @@
 //! Live entries as Server-Sent Events and WebSocket messages, filtered by event, tag or
-//! author. A client reads from the session's broadcast; one that falls
-//! [`super::session::STREAM_BUFFER`] events behind, or does not take a WebSocket message
+//! author. A client reads from the session's broadcast and holds the shared batch and a
+//! position in it; one that falls the session's stream buffer (`stream_buffer` events, default
+//! [`super::session::STREAM_BUFFER`]) behind, or does not take a WebSocket message
 //! within [`SEND_TIMEOUT`], is dropped with a logged reason. The simulation never waits.
 
 use super::api::session;
@@ -12,7 +13,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use std::collections::{HashMap, VecDeque};
+use futures_util::StreamExt;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a client asked to see (all given filters must match).
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     event: Option<String>,
     tag: Option<String>,
     user: Option<u32>,
@@ -50,15 +52,15 @@ impl Filter {
 }
 
 /// Counts a connected client while it lives.
-struct Client(Arc<App>);
+pub(crate) struct Client(Arc<App>);
 
 impl Client {
-    fn new(app: Arc<App>) -> Client {
+    pub(crate) fn new(app: Arc<App>) -> Client {
         app.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);
         Client(app)
     }
 
-    fn dropped(&self, session: &str, reason: &str) {
+    pub(crate) fn dropped(&self, session: &str, reason: &str) {
         self.0.metrics.stream_dropped.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(session, reason, "stream client dropped");
     }
@@ -75,6 +77,36 @@ fn open(app: &App, id: &str, q: &HashMap<String, String>) -> Result<(Arc<super::
     Ok((session(app, id)?, Filter::parse(q)?))
 }
 
+/// The entries a client admits, one at a time as `(batch, index)`: a client holds the shared
+/// batch and a position, never a copy of what it has yet to send. Ends (with a logged reason)
+/// when the client falls the session's stream buffer behind, or when the session goes.
+pub(crate) fn entries(
+    rx: tokio::sync::broadcast::Receiver<Batch>,
+    filter: Filter,
+    client: Client,
+    session: String,
+) -> impl futures_util::Stream<Item = (Batch, usize)> + Send {
+    let state = (rx, None::<(Batch, usize)>, filter, client, session);
+    futures_util::stream::unfold(state, |(mut rx, mut at, filter, client, session)| async move {
+        loop {
+            if let Some((batch, i)) = at.take() {
+                if let Some(k) = (i..batch.len()).find(|&k| filter.admits(&batch[k])) {
+                    at = Some((batch.clone(), k + 1));
+                    return Some(((batch, k), (rx, at, filter, client, session)));
+                }
+            }
+            match rx.recv().await {
+                Ok(batch) => at = Some((batch, 0)),
+                Err(RecvError::Lagged(n)) => {
+                    client.dropped(&session, &format!("fell {n} events behind"));
+                    return None;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
 /// `GET /v1/sessions/{id}/stream` (SSE, one `post` event per entry).
 pub async fn sse(
     State(app): State<Arc<App>>,
@@ -85,31 +117,15 @@ pub async fn sse(
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    let rx = s.tx.subscribe();
     let client = Client::new(app.clone());
-    let hello = Event::default().comment("ok");
-    let state = (rx, VecDeque::<Event>::from([hello]), filter, client, id);
-    let stream = futures_util::stream::unfold(state, |(mut rx, mut pending, filter, client, id)| async move {
-        loop {
-            if let Some(ev) = pending.pop_front() {
-                return Some((Ok::<_, std::convert::Infallible>(ev), (rx, pending, filter, client, id)));
-            }
-            match rx.recv().await {
-                Ok(batch) => {
-                    for p in batch.iter().filter(|p| filter.admits(p)) {
-                        if let Ok(ev) = Event::default().event("post").json_data(p) {
-                            pending.push_back(ev);
-                        }
-                    }
-                }
-                Err(RecvError::Lagged(n)) => {
-                    client.dropped(&id, &format!("fell {n} events behind"));
-                    return None;
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+    let hello = futures_util::stream::once(async { Ok::<_, std::convert::Infallible>(Event::default().comment("ok")) });
+    let posts = entries(s.tx.subscribe(), filter, client, id).map(|(batch, i)| {
+        Ok(Event::default()
+            .event("post")
+            .json_data(&batch[i])
+            .unwrap_or_else(|_| Event::default().comment("unencodable")))
     });
+    let stream = hello.chain(posts);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 

@@ -1,4 +1,4 @@
-//! A session's timeline as it grows: every entry in id order (event by event) with the indexes reads need — by id, by author, by
+//! A session's timeline as it grows: every entry in id order (event by event) with the indexes reads need — by author, by
 //! event, replies under a post, engagement received and hashtag counts.
 //!
 //! Invariant: entries arrive in increasing id order (ids are `event index << 32 | k` and
@@ -6,9 +6,11 @@
 //! a cursor (`max_id`, `since_id`) is a binary search.
 
 use crate::graph::Graph;
-use crate::ids::{IdMap, UserId};
+use crate::ids::{IdHasher, IdMap, UserId};
 use crate::timeline::{Post, PostId, PostKind, ThreadNode};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 /// Cursor and size of a list read: entries with `since_id < id < max_id`, newest first, at
 /// most `limit`.
@@ -33,15 +35,24 @@ impl Page {
     }
 }
 
+/// A map keyed by post id with [`IdHasher`] (ids are not adversarial: the engine makes them).
+type PostMap<V> = HashMap<PostId, V, BuildHasherDefault<IdHasher>>;
+
 /// The growing timeline of one simulation.
+///
+/// Entries are held in id order, in one shared chunk per push (`Arc`), so a fork shares every
+/// entry with its parent and copies only the indexes; a post is found by binary search and no
+/// per-post id map is kept; engagement is a column beside the entries.
 #[derive(Clone, Default)]
 pub struct Feed {
-    posts: Vec<Post>,
-    index: HashMap<PostId, u32>,
+    chunks: Vec<Arc<[Post]>>,
+    /// Position of each chunk's first entry.
+    starts: Vec<u32>,
+    len: u32,
+    engagement: Vec<u32>,
     by_author: IdMap<Vec<u32>>,
     by_event: HashMap<String, Vec<u32>>,
-    replies: HashMap<PostId, Vec<u32>>,
-    engagement: HashMap<PostId, u32>,
+    replies: PostMap<Vec<u32>>,
     tags: HashMap<String, u32>,
     latest: i64,
 }
@@ -52,50 +63,112 @@ impl Feed {
     /// replayed batch never duplicates.
     pub fn push(&mut self, mut posts: Vec<Post>) -> std::ops::Range<usize> {
         posts.sort_unstable_by_key(|p| p.id);
-        let start = self.posts.len();
-        for p in posts {
-            if self.index.contains_key(&p.id) || self.posts.last().is_some_and(|l| l.id >= p.id) {
-                continue;
-            }
-            let i = self.posts.len() as u32;
-            self.index.insert(p.id, i);
+        // Ids only grow, so one held at or above an entry's means a replayed entry.
+        let last = self.last_id();
+        posts.retain(|p| last.is_none_or(|l| p.id > l));
+        posts.dedup_by_key(|p| p.id);
+        let start = self.len;
+        let mut event: Option<(String, Vec<u32>)> = None;
+        for (k, p) in posts.iter().enumerate() {
+            let i = start + k as u32;
             self.by_author.entry(p.author.0).or_default().push(i);
-            match self.by_event.get_mut(&p.event) {
-                Some(v) => v.push(i),
-                None => {
-                    self.by_event.insert(p.event.clone(), vec![i]);
+            match &mut event {
+                Some((id, list)) if *id == p.event => list.push(i),
+                _ => {
+                    if let Some((id, list)) = event.take() {
+                        self.by_event.entry(id).or_default().extend(list);
+                    }
+                    event = Some((p.event.clone(), vec![i]));
                 }
-            }
-            for target in [p.parent, p.quoted].into_iter().flatten() {
-                *self.engagement.entry(target).or_default() += 1;
             }
             if let (Some(parent), PostKind::Reply | PostKind::Gif) = (p.parent, p.kind) {
                 self.replies.entry(parent).or_default().push(i);
             }
             if let Some(text) = &p.text {
-                for tag in hashtags(text) {
-                    *self.tags.entry(tag).or_default() += 1;
+                if text.contains('#') {
+                    for tag in hashtags(text) {
+                        *self.tags.entry(tag).or_default() += 1;
+                    }
                 }
             }
             self.latest = self.latest.max(p.time.0);
-            self.posts.push(p);
         }
-        start..self.posts.len()
+        if let Some((id, list)) = event {
+            self.by_event.entry(id).or_default().extend(list);
+        }
+        if posts.is_empty() {
+            return start as usize..start as usize;
+        }
+        self.engagement.resize(self.engagement.len() + posts.len(), 0);
+        self.starts.push(start);
+        self.len += posts.len() as u32;
+        self.chunks.push(posts.into());
+        // Counted once the batch is in, so a target later in the batch is found too.
+        let chunk = self.chunks[self.chunks.len() - 1].clone();
+        for p in chunk.iter() {
+            for target in [p.parent, p.quoted].into_iter().flatten() {
+                if let Some(t) = self.position(target) {
+                    self.engagement[t as usize] += 1;
+                }
+            }
+        }
+        start as usize..self.len as usize
+    }
+
+    fn last_id(&self) -> Option<PostId> {
+        self.chunks.last().and_then(|c| c.last()).map(|p| p.id)
+    }
+
+    /// The entry at position `i` (`i < len`).
+    fn at(&self, i: u32) -> &Post {
+        let k = self.starts.partition_point(|&s| s <= i) - 1;
+        &self.chunks[k][(i - self.starts[k]) as usize]
+    }
+
+    /// The entries at ascending `positions`, walking the chunks once.
+    fn each_at<'a>(&'a self, positions: &'a [u32]) -> impl Iterator<Item = (u32, &'a Post)> + 'a {
+        let mut k = positions.first().map_or(0, |&i| self.starts.partition_point(|&s| s <= i).saturating_sub(1));
+        positions.iter().map(move |&i| {
+            while k + 1 < self.starts.len() && self.starts[k + 1] <= i {
+                k += 1;
+            }
+            (i, &self.chunks[k][(i - self.starts[k]) as usize])
+        })
+    }
+
+    /// How many entries (a prefix in id order) satisfy `below` (true, then false).
+    fn rank(&self, below: impl Fn(&Post) -> bool) -> u32 {
+        let k = self.chunks.partition_point(|c| c.last().is_some_and(&below));
+        match self.chunks.get(k) {
+            Some(c) => self.starts[k] + c.partition_point(&below) as u32,
+            None => self.len,
+        }
+    }
+
+    /// Where the entry with `id` is held.
+    fn position(&self, id: PostId) -> Option<u32> {
+        let i = self.rank(|p| p.id < id);
+        (i < self.len && self.at(i).id == id).then_some(i)
     }
 
     /// Every entry in id order (event by event).
-    pub fn posts(&self) -> &[Post] {
-        &self.posts
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Post> + '_ {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// The entries as held: one shared chunk per push, each in id order, chunks in id order.
+    pub fn chunks(&self) -> &[Arc<[Post]>] {
+        &self.chunks
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.posts.len()
+        self.len as usize
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.posts.is_empty()
+        self.len == 0
     }
 
     /// The latest game time of any entry (0 when empty).
@@ -105,22 +178,22 @@ impl Feed {
 
     /// A post by id.
     pub fn post(&self, id: PostId) -> Option<&Post> {
-        self.index.get(&id).map(|&i| &self.posts[i as usize])
+        self.position(id).map(|i| self.at(i))
     }
 
     /// Likes, reposts, replies and quotes a post received.
     pub fn engagement(&self, id: PostId) -> u32 {
-        self.engagement.get(&id).copied().unwrap_or(0)
+        self.position(id).map_or(0, |i| self.engagement[i as usize])
     }
 
     /// The reply tree under `id`.
     pub fn thread(&self, id: PostId) -> Option<ThreadNode<'_>> {
-        let &i = self.index.get(&id)?;
+        let i = self.position(id)?;
         Some(self.subtree(i, 0))
     }
 
     fn subtree(&self, i: u32, depth: usize) -> ThreadNode<'_> {
-        let post = &self.posts[i as usize];
+        let post = self.at(i);
         // Reply trees are shallow; the bound only keeps a hostile chain from the stack.
         let replies = match self.replies.get(&post.id) {
             Some(c) if depth < 64 => c.iter().map(|&j| self.subtree(j, depth + 1)).collect(),
@@ -141,16 +214,16 @@ impl Feed {
 
     /// Every entry, newest first.
     pub fn all(&self, page: Page) -> Vec<&Post> {
-        let lo = page.since_id.map_or(0, |s| self.posts.partition_point(|p| p.id.0 <= s));
-        let hi = page.max_id.map_or(self.posts.len(), |m| self.posts.partition_point(|p| p.id.0 < m));
-        self.posts[lo..hi.max(lo)].iter().rev().take(page.limit).collect()
+        let lo = page.since_id.map_or(0, |s| self.rank(|p| p.id.0 <= s));
+        let hi = page.max_id.map_or(self.len, |m| self.rank(|p| p.id.0 < m));
+        (lo..hi.max(lo)).rev().take(page.limit).map(|i| self.at(i)).collect()
     }
 
     fn page_of(&self, positions: &[u32], page: Page) -> Vec<&Post> {
-        let id = |&i: &u32| self.posts[i as usize].id.0;
+        let id = |&i: &u32| self.at(i).id.0;
         let lo = page.since_id.map_or(0, |s| positions.partition_point(|i| id(i) <= s));
         let hi = page.max_id.map_or(positions.len(), |m| positions.partition_point(|i| id(i) < m));
-        positions[lo..hi.max(lo)].iter().rev().take(page.limit).map(|&i| &self.posts[i as usize]).collect()
+        positions[lo..hi.max(lo)].iter().rev().take(page.limit).map(|&i| self.at(i)).collect()
     }
 
     /// A user's home timeline at `now`: posts, quotes and reposts by the accounts in
@@ -159,8 +232,7 @@ impl Feed {
     pub fn home(&self, following: &[u32], now: i64, page: Page) -> Vec<&Post> {
         let mut scored: Vec<(f64, &Post)> = Vec::new();
         for v in following {
-            for &i in self.by_author.get(v).map(Vec::as_slice).unwrap_or(&[]) {
-                let p = &self.posts[i as usize];
+            for (i, p) in self.each_at(self.by_author.get(v).map(Vec::as_slice).unwrap_or(&[])) {
                 if p.time.0 > now || !matches!(p.kind, PostKind::Post | PostKind::Quote | PostKind::Repost) {
                     continue;
                 }
@@ -168,7 +240,7 @@ impl Feed {
                     continue;
                 }
                 let age = (now - p.time.0) as f64;
-                let score = (1.0 + self.engagement(p.id) as f64).sqrt() * (-age / 21_600.0).exp();
+                let score = (1.0 + self.engagement[i as usize] as f64).sqrt() * (-age / 21_600.0).exp();
                 scored.push((score, p));
             }
         }
@@ -192,8 +264,8 @@ impl Feed {
     /// Rough bytes held (entries and indexes), for the memory report.
     pub fn bytes(&self) -> usize {
         let text: usize =
-            self.posts.iter().map(|p| p.handle.len() + p.event.len() + p.text.as_ref().map_or(0, String::len)).sum();
-        self.posts.capacity() * std::mem::size_of::<Post>() + text + self.index.len() * 24 + self.posts.len() * 12
+            self.iter().map(|p| p.handle.len() + p.event.len() + p.text.as_ref().map_or(0, String::len)).sum();
+        self.len() * (std::mem::size_of::<Post>() + 4 + 12) + text
     }
 }
 
@@ -255,5 +327,34 @@ mod tests {
         assert_eq!(ids(f.by_event("e0", Page { max_id: None, since_id: None, limit: 1 })), vec![2]);
         // Post 0 is older but engaged twice: sqrt(3)·e^(-5000/21600) > e^(-4000/21600).
         assert_eq!(ids(f.home(&[1, 2], 5000, Page::first(10))), vec![0, 1 << 32]);
+    }
+
+    #[test]
+    fn entries_across_chunks_are_found_paged_and_shared_by_a_copy() {
+        let mut f = Feed::default();
+        for e in 0..5u64 {
+            // Pushed out of order within the batch; a reply to the previous event's post.
+            let parent = e.checked_sub(1).map(|p| p << 32);
+            f.push(vec![
+                post(e, 2, 9, PostKind::Reply, parent, Some("x")),
+                post(e, 0, e as u32, PostKind::Post, None, None),
+            ]);
+        }
+        f.push(Vec::new());
+        assert_eq!((f.len(), f.chunks().len()), (10, 5), "an empty batch adds no chunk");
+        for e in 0..5u64 {
+            assert_eq!(f.post(PostId(e << 32 | 2)).map(|p| p.author.0), Some(9));
+            assert!(f.post(PostId(e << 32 | 1)).is_none(), "an id between two held is not held");
+        }
+        assert!(f.post(PostId(9 << 32)).is_none());
+        assert_eq!(f.engagement(PostId(3 << 32)), 1, "a reply in a later chunk counts");
+        let all: Vec<u64> = f.iter().map(|p| p.id.0).collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "id order across chunks");
+        let ids = |v: Vec<&Post>| v.iter().map(|p| p.id.0).collect::<Vec<_>>();
+        let page = f.all(Page { max_id: Some(3 << 32), since_id: Some(1 << 32), limit: 10 });
+        assert_eq!(ids(page), vec![2 << 32 | 2, 2 << 32, 1 << 32 | 2]);
+        assert_eq!(ids(f.all(Page::first(3))), vec![4 << 32 | 2, 4 << 32, 3 << 32 | 2]);
+        let copy = f.clone();
+        assert!(copy.chunks().iter().zip(f.chunks()).all(|(a, b)| Arc::ptr_eq(a, b)), "a copy shares the entries");
     }
 }

@@ -268,8 +268,11 @@ impl Simulation {
         self.pipeline.save(&tmp.join("state"))?;
         let posts = tmp.join("posts.jsonl");
         let file = std::fs::File::create(&posts).map_err(|e| Error::io(&posts, e))?;
-        crate::timeline::write_jsonl(self.feed.posts(), std::io::BufWriter::new(file))
-            .map_err(|e| Error::io(&posts, e))?;
+        let mut w = std::io::BufWriter::new(file);
+        for chunk in self.feed.chunks() {
+            crate::timeline::write_jsonl(chunk, &mut w).map_err(|e| Error::io(&posts, e))?;
+        }
+        w.into_inner().map_err(|e| Error::io(&posts, e.into_error()))?.sync_all().map_err(|e| Error::io(&posts, e))?;
         let c = self.population().config();
         let manifest = Manifest {
             users: self.population().len() as u32,

@@ -229,6 +229,88 @@ fn a_session_takes_events_and_serves_reads_streams_forks_and_comparisons() {
     assert!(page.contains("send-form"));
 }
 
+/// A client that stops reading is dropped with a logged reason (an SSE reader on a raw socket
+/// that reads nothing while events flow, a WebSocket client that never takes a message); the
+/// simulation does not wait for it and a prompt reader still gets every event.
+#[test]
+fn a_slow_stream_client_is_dropped_and_never_slows_the_simulation() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0", "--stream-buffer", "8"]);
+    // Big events (a few hundred entries each), so the stream outruns the socket buffers.
+    let (st, v) = s.post("/v1/sessions", r#"{"users": 100000, "seed": 5}"#, &[]);
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    const EVENTS: usize = 300;
+    let last = format!("e{}", EVENTS - 1);
+
+    // The prompt reader: counts the events it saw entries of, until the last one.
+    let url = format!("{}/v1/sessions/{id}/stream", s.base);
+    let prompt = std::thread::spawn(move || {
+        let r = reqwest::blocking::Client::new().get(url).send().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in BufReader::new(r).lines() {
+            let line = line.unwrap();
+            if let Some(data) = line.strip_prefix("data: ") {
+                let p: Value = serde_json::from_str(data).unwrap();
+                let event = p["event"].as_str().unwrap().to_string();
+                let done = event == last;
+                seen.insert(event);
+                if done {
+                    break;
+                }
+            }
+        }
+        seen.len()
+    });
+    // The slow SSE reader: asks, then reads nothing.
+    let addr = s.base.strip_prefix("http://").unwrap().to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    write!(slow, "GET /v1/sessions/{id}/stream HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    // The WebSocket client that never takes a message.
+    let ws_url = format!("{}/v1/sessions/{id}/ws", s.base.replace("http://", "ws://"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ws = rt.block_on(async { tokio_tungstenite::connect_async(ws_url).await.unwrap().0 });
+    std::thread::sleep(Duration::from_millis(300));
+
+    let started = Instant::now();
+    for i in 0..EVENTS {
+        let text = [
+            "The Redhawks win the cup final 3-1 in overtime",
+            "The Ironclads sack their coach after five straight losses",
+        ][i % 2];
+        let body = json!({"id": format!("e{i}"), "time": 1000 + i * 60, "text": text}).to_string();
+        let (st, v) = s.post(&format!("/v1/sessions/{id}/events"), &body, &[]);
+        assert_eq!(st, 201, "{v}");
+    }
+    let took = started.elapsed();
+    assert_eq!(prompt.join().unwrap(), EVENTS, "the prompt reader saw every event");
+
+    // The slow reader now reads: what was buffered, then the end of the body the server
+    // closed (the last chunk; the connection itself stays open for keep-alive).
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while !got.ends_with(b"\r\n0\r\n\r\n") {
+        let n = slow.read(&mut buf).expect("the server ends the slow stream within 30 s");
+        assert!(n > 0, "the connection closed before the body's end");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..got.len().min(200)]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let m = Server::client().get(format!("{}/metrics", s.base)).send().unwrap().text().unwrap();
+        let dropped = m.lines().find_map(|l| l.strip_prefix("chorus_stream_dropped_total ")).unwrap_or("0");
+        if dropped.trim().parse::<u64>().unwrap() >= 2 || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(metrics.contains("chorus_stream_dropped_total 2"), "both slow clients dropped: {metrics}");
+    drop(ws);
+    eprintln!("{EVENTS} events in {took:?} with two stalled clients; {} bytes reached the slow reader", got.len());
+}
+
 #[test]
 fn bad_requests_get_a_4xx_naming_the_field_and_the_server_lives() {
     let dir = tempfile::tempdir().unwrap();
