@@ -2,7 +2,8 @@
 //! frames from the game), the fact checker over every post of the labelled events, emoji that
 //! fit, and templates that always name the event.
 //!
-//! Held-out discipline: `tests/data/events/headlines_tune.jsonl` is what the lexicons and
+//! Held-out discipline: `tests/data/events/headlines_tune.jsonl` (with `headlines_tune_b` and
+//! `headlines_tune_c`, written later by sessions that never read the test part) is what the lexicons and
 //! templates were tuned on; the figures asserted here are on `headlines_test.jsonl`, which was
 //! written alongside it and not tuned on.
 
@@ -37,20 +38,20 @@ fn scored(file: &str) -> Accuracy {
 }
 
 /// On the held-out headlines, a floor under what the classifier measures there (BENCHMARKS.md):
-/// category 90.0%, valence 80.9%, frame kind 73.6%, main roles (winner, loser, actor) 77.5%
-/// exact. The targets (valence 85%, kind 80%, roles 80%) are not met yet; this guards
-/// against falling back.
+/// category 92.7%, valence 83.6%, frame kind 80.0%, main roles (winner, loser, actor) 82.0%
+/// exact. The valence target (85%) is not met yet; this guards against falling back.
 #[test]
 fn held_out_headlines_are_classified_and_framed() {
-    let tune = scored("headlines_tune.jsonl");
-    eprintln!("tune part (tuned on):\n{tune}");
+    for file in ["headlines_tune.jsonl", "headlines_tune_b.jsonl", "headlines_tune_c.jsonl"] {
+        eprintln!("{file} (tuned on):\n{}", scored(file));
+    }
     let acc = scored("headlines_test.jsonl");
     eprintln!("held-out part:\n{acc}");
     assert!(acc.events >= 100 && acc.framed == acc.events, "{acc}");
-    assert!(acc.category >= 0.88, "category {:.3}\n{acc}", acc.category);
-    assert!(acc.valence >= 0.78, "valence {:.3}\n{acc}", acc.valence);
-    assert!(acc.frame_kind >= 0.70, "frame kind {:.3}\n{acc}", acc.frame_kind);
-    assert!(acc.main_role_exact >= 0.75, "main roles {:.3}\n{acc}", acc.main_role_exact);
+    assert!(acc.category >= 0.90, "category {:.3}\n{acc}", acc.category);
+    assert!(acc.valence >= 0.82, "valence {:.3}\n{acc}", acc.valence);
+    assert!(acc.frame_kind >= 0.80, "frame kind {:.3}\n{acc}", acc.frame_kind);
+    assert!(acc.main_role_exact >= 0.80, "main roles {:.3}\n{acc}", acc.main_role_exact);
 }
 
 /// A typed frame from the game overrides extraction; a bad one (unknown kind, a role naming
