@@ -6,6 +6,8 @@
 //!     medium events; default all six in turn)
 //! cargo run --release --example load -- BASE SESSION home SECONDS CONC  # home timelines/s (+1 event/s)
 //! cargo run --release --example load -- BASE SESSION streams CLIENTS  # SSE clients while events flow
+//! cargo run --release --example load -- BASE SESSION mastodon-home SECONDS CONC  # the same
+//!     home reads through the Mastodon API (`/api/v1/timelines/home`, 1,000 users' tokens)
 //! ```
 //! Prints one JSON line of figures (latencies in ms from hdrhistogram).
 
@@ -86,8 +88,27 @@ async fn main() {
                     "p50_ms": ms(&h, 0.5), "p90_ms": ms(&h, 0.9), "p99_ms": ms(&h, 0.99), "max_ms": h.max() as f64 / 1000.0})
             );
         }
-        "home" => {
+        "home" | "mastodon-home" => {
+            let mastodon = mode == "mastodon-home";
             let secs: u64 = a[4].parse().expect("SECONDS");
+            // Mastodon: one token per user for 1,000 users spread over the population.
+            let mut tokens = Vec::new();
+            if mastodon {
+                for k in 0..1000u64 {
+                    let u = k * (users / 1000).max(1);
+                    let v: serde_json::Value = c
+                        .post(format!("{base}/v1/sessions/{session}/tokens"))
+                        .json(&serde_json::json!({"account": u}))
+                        .send()
+                        .await
+                        .expect("token")
+                        .json()
+                        .await
+                        .expect("token json");
+                    tokens.push(v["access_token"].as_str().expect("access_token").to_string());
+                }
+            }
+            let tokens = Arc::new(tokens);
             let conc: usize = a.get(5).map(|s| s.parse().expect("CONCURRENCY")).unwrap_or(64);
             let stop = Arc::new(AtomicBool::new(false));
             let events = Arc::new(AtomicU64::new(0));
@@ -108,6 +129,7 @@ async fn main() {
             let mut tasks = Vec::new();
             for w in 0..conc {
                 let (c, base, session, stop) = (c.clone(), base.clone(), session.clone(), stop.clone());
+                let tokens = tokens.clone();
                 tasks.push(tokio::spawn(async move {
                     let mut h = Histogram::<u64>::new(3).expect("hist");
                     let (mut ok, mut bad) = (0u64, 0u64);
@@ -118,7 +140,13 @@ async fn main() {
                         x ^= x << 17;
                         let u = x % users;
                         let t = Instant::now();
-                        match c.get(format!("{base}/v1/sessions/{session}/users/{u}/home?limit=20")).send().await {
+                        let req = if mastodon {
+                            let token = &tokens[(x % tokens.len() as u64) as usize];
+                            c.get(format!("{base}/api/v1/timelines/home?limit=20")).bearer_auth(token)
+                        } else {
+                            c.get(format!("{base}/v1/sessions/{session}/users/{u}/home?limit=20"))
+                        };
+                        match req.send().await {
                             Ok(r) if r.status().is_success() => {
                                 let _ = r.bytes().await;
                                 ok += 1;
@@ -144,7 +172,7 @@ async fn main() {
             let wall = start.elapsed().as_secs_f64();
             println!(
                 "{}",
-                serde_json::json!({"mode": "home", "users": users, "concurrency": conc, "seconds": wall,
+                serde_json::json!({"mode": mode, "users": users, "concurrency": conc, "seconds": wall,
                     "requests": ok, "errors": bad, "per_second": (ok as f64 / wall).round(),
                     "events_during": events.load(Ordering::Relaxed),
                     "p50_ms": ms(&h, 0.5), "p99_ms": ms(&h, 0.99), "max_ms": h.max() as f64 / 1000.0})

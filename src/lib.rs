@@ -43,6 +43,7 @@ pub mod media;
 pub mod population;
 pub(crate) mod prefetch;
 pub mod progress;
+pub mod publish;
 pub mod rng;
 pub mod seeds;
 #[cfg(feature = "serve")]

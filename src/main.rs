@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{budget::*, classify::*, export::*, inspect::*, population::*, run::*, serve::*, timeline::*};
+use cli::{budget::*, classify::*, export::*, inspect::*, population::*, publish::*, run::*, serve::*, timeline::*};
 
 #[derive(Parser)]
 #[command(name = "chorus", version, about = "A living virtual Twitter for games")]
@@ -33,6 +33,8 @@ enum Command {
     Budget(BudgetArgs),
     /// Serve sessions over HTTP, Server-Sent Events and WebSocket, with a live viewer at /.
     Serve(ServeArgs),
+    /// Mirror a timeline to a Mastodon-compatible server, as the accounts its tokens name.
+    Publish(PublishArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Timeline(args) => run_timeline(args),
         Command::Budget(args) => run_budget(args),
         Command::Serve(args) => run_serve(args),
+        Command::Publish(args) => run_publish(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

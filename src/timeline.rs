@@ -65,6 +65,8 @@ pub enum Source {
     Cache,
     /// An LLM answer.
     Llm,
+    /// Written by a player (a status posted through the server).
+    Player,
 }
 
 impl Source {
@@ -74,6 +76,7 @@ impl Source {
             Source::Template => "template",
             Source::Cache => "cache",
             Source::Llm => "llm",
+            Source::Player => "player",
         }
     }
 }

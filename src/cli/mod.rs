@@ -8,6 +8,7 @@ pub(crate) mod inspect;
 pub(crate) mod llm;
 pub(crate) mod meter;
 pub(crate) mod population;
+pub(crate) mod publish;
 pub(crate) mod run;
 pub(crate) mod serve;
 pub(crate) mod timeline;

@@ -52,7 +52,7 @@ fn page(q: &HashMap<String, String>, sim: &Simulation) -> Result<Page, ApiError>
     if !(1..=200).contains(&limit) {
         return Err(ApiError::bad("limit", "must be 1..=200"));
     }
-    let page = Page { max_id: num(q, "max_id")?, since_id: num(q, "since_id")?, limit };
+    let page = Page { max_id: num(q, "max_id")?, since_id: num(q, "since_id")?, min_id: num(q, "min_id")?, limit };
     for (name, id) in [("max_id", page.max_id), ("since_id", page.since_id)] {
         if let Some(id) = id {
             if sim.feed().post(PostId(id)).is_none() {

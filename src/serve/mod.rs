@@ -12,6 +12,7 @@
 pub mod api;
 pub mod compare;
 pub mod error;
+pub mod mastodon;
 pub mod metrics;
 pub mod openapi;
 pub mod session;
@@ -99,6 +100,8 @@ pub struct App {
     pub sessions: Sessions,
     /// Counters for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// The Mastodon API's tokens and accounts.
+    pub mastodon: mastodon::Mastodon,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     ready: AtomicBool,
 }
@@ -114,6 +117,7 @@ impl App {
             config,
             sessions: Sessions::default(),
             metrics: Default::default(),
+            mastodon: Default::default(),
             limiter,
             ready: AtomicBool::new(false),
         })
@@ -183,6 +187,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(&format!("{s}/events/{{event}}/posts"), get(event_posts))
         .route(&format!("{s}/trends"), get(trends))
         .route(&format!("{s}/stats"), get(stats))
+        .route(&format!("{s}/tokens"), post(mastodon::issue_token))
         .route("/v1/compare", get(compare::compare_json))
         .route("/v1/compare.svg", get(compare::compare_svg))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -203,6 +208,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
         .merge(protected)
+        .merge(mastodon::router().layer(DefaultBodyLimit::max(app.config.body_limit)))
         .fallback(|| async { ApiError::not_found("path", "no such route (see /openapi.json)") })
         .layer(middleware::from_fn_with_state(app.clone(), rate_limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -12,14 +12,17 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
-/// Cursor and size of a list read: entries with `since_id < id < max_id`, newest first, at
-/// most `limit`.
-#[derive(Clone, Copy, Debug)]
+/// Cursor and size of a list read: entries with `since_id < id < max_id` (and `min_id <
+/// id`), newest first, at most `limit`: the newest such entries, or with `min_id` the ones
+/// just after it (Mastodon's cursors).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Page {
     /// Only entries older than this id.
     pub max_id: Option<u64>,
     /// Only entries newer than this id.
     pub since_id: Option<u64>,
+    /// Only entries newer than this id, the oldest of them first taken.
+    pub min_id: Option<u64>,
     /// Most entries.
     pub limit: usize,
 }
@@ -27,11 +30,13 @@ pub struct Page {
 impl Page {
     /// The first page of `limit` entries.
     pub fn first(limit: usize) -> Page {
-        Page { max_id: None, since_id: None, limit }
+        Page { limit, ..Page::default() }
     }
 
     fn admits(&self, id: PostId) -> bool {
-        self.max_id.is_none_or(|m| id.0 < m) && self.since_id.is_none_or(|s| id.0 > s)
+        self.max_id.is_none_or(|m| id.0 < m)
+            && self.since_id.is_none_or(|s| id.0 > s)
+            && self.min_id.is_none_or(|s| id.0 > s)
     }
 }
 
@@ -53,7 +58,10 @@ pub struct Feed {
     by_author: IdMap<Vec<u32>>,
     by_event: HashMap<String, Vec<u32>>,
     replies: PostMap<Vec<u32>>,
-    tags: HashMap<String, u32>,
+    by_tag: HashMap<String, Vec<u32>>,
+    /// Likes and reposts each entry received (replies are the `replies` lists).
+    likes: Vec<u32>,
+    reposts: Vec<u32>,
     latest: i64,
 }
 
@@ -87,7 +95,10 @@ impl Feed {
             if let Some(text) = &p.text {
                 if text.contains('#') {
                     for tag in hashtags(text) {
-                        *self.tags.entry(tag).or_default() += 1;
+                        let list = self.by_tag.entry(tag).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
                     }
                 }
             }
@@ -100,6 +111,8 @@ impl Feed {
             return start as usize..start as usize;
         }
         self.engagement.resize(self.engagement.len() + posts.len(), 0);
+        self.likes.resize(self.engagement.len(), 0);
+        self.reposts.resize(self.engagement.len(), 0);
         self.starts.push(start);
         self.len += posts.len() as u32;
         self.chunks.push(posts.into());
@@ -109,6 +122,11 @@ impl Feed {
             for target in [p.parent, p.quoted].into_iter().flatten() {
                 if let Some(t) = self.position(target) {
                     self.engagement[t as usize] += 1;
+                    match p.kind {
+                        PostKind::Like => self.likes[t as usize] += 1,
+                        PostKind::Repost => self.reposts[t as usize] += 1,
+                        _ => {}
+                    }
                 }
             }
         }
@@ -186,6 +204,21 @@ impl Feed {
         self.position(id).map_or(0, |i| self.engagement[i as usize])
     }
 
+    /// Replies, reposts and likes the post `id` received (zeros for one not held).
+    pub fn counts(&self, id: PostId) -> (u32, u32, u32) {
+        match self.position(id) {
+            Some(i) => {
+                (self.replies.get(&id).map_or(0, |r| r.len() as u32), self.reposts[i as usize], self.likes[i as usize])
+            }
+            None => (0, 0, 0),
+        }
+    }
+
+    /// The replies directly under `id`, oldest first.
+    pub fn replies(&self, id: PostId) -> Vec<&Post> {
+        self.each_at(self.replies.get(&id).map(Vec::as_slice).unwrap_or(&[])).map(|(_, p)| p).collect()
+    }
+
     /// The reply tree under `id`.
     pub fn thread(&self, id: PostId) -> Option<ThreadNode<'_>> {
         let i = self.position(id)?;
@@ -202,6 +235,11 @@ impl Feed {
         ThreadNode { post, replies }
     }
 
+    /// How many entries `user` made (likes included).
+    pub fn author_len(&self, user: UserId) -> usize {
+        self.by_author.get(&user.0).map_or(0, Vec::len)
+    }
+
     /// A user's own entries (likes included), newest first.
     pub fn by_author(&self, user: UserId, page: Page) -> Vec<&Post> {
         self.page_of(self.by_author.get(&user.0).map(Vec::as_slice).unwrap_or(&[]), page)
@@ -214,16 +252,56 @@ impl Feed {
 
     /// Every entry, newest first.
     pub fn all(&self, page: Page) -> Vec<&Post> {
-        let lo = page.since_id.map_or(0, |s| self.rank(|p| p.id.0 <= s));
-        let hi = page.max_id.map_or(self.len, |m| self.rank(|p| p.id.0 < m));
-        (lo..hi.max(lo)).rev().take(page.limit).map(|i| self.at(i)).collect()
+        self.all_where(page, |_| true)
     }
 
-    fn page_of(&self, positions: &[u32], page: Page) -> Vec<&Post> {
+    /// The entries `keep` accepts, newest first.
+    pub fn all_where(&self, page: Page, keep: impl Fn(&Post) -> bool) -> Vec<&Post> {
+        let after = page.since_id.max(page.min_id);
+        let lo = after.map_or(0, |s| self.rank(|p| p.id.0 <= s));
+        let hi = page.max_id.map_or(self.len, |m| self.rank(|p| p.id.0 < m));
+        let (lo, hi) = (lo, hi.max(lo));
+        if page.min_id.is_some() {
+            (lo..hi)
+                .map(|i| self.at(i))
+                .filter(|p| keep(p))
+                .take(page.limit)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect()
+        } else {
+            (lo..hi).rev().map(|i| self.at(i)).filter(|p| keep(p)).take(page.limit).collect()
+        }
+    }
+
+    /// The entries carrying `#tag` (lowercase, without `#`) that `keep` accepts, newest first.
+    pub fn by_tag_where(&self, tag: &str, page: Page, keep: impl Fn(&Post) -> bool) -> Vec<&Post> {
+        self.page_where(self.by_tag.get(tag).map(Vec::as_slice).unwrap_or(&[]), page, keep)
+    }
+
+    /// A user's own entries that `keep` accepts, newest first.
+    pub fn by_author_where(&self, user: UserId, page: Page, keep: impl Fn(&Post) -> bool) -> Vec<&Post> {
+        self.page_where(self.by_author.get(&user.0).map(Vec::as_slice).unwrap_or(&[]), page, keep)
+    }
+
+    fn page_of<'a>(&'a self, positions: &'a [u32], page: Page) -> Vec<&'a Post> {
+        self.page_where(positions, page, |_| true)
+    }
+
+    fn page_where<'a>(&'a self, positions: &'a [u32], page: Page, keep: impl Fn(&Post) -> bool) -> Vec<&'a Post> {
         let id = |&i: &u32| self.at(i).id.0;
-        let lo = page.since_id.map_or(0, |s| positions.partition_point(|i| id(i) <= s));
+        let after = page.since_id.max(page.min_id);
+        let lo = after.map_or(0, |s| positions.partition_point(|i| id(i) <= s));
         let hi = page.max_id.map_or(positions.len(), |m| positions.partition_point(|i| id(i) < m));
-        positions[lo..hi.max(lo)].iter().rev().take(page.limit).map(|&i| self.at(i)).collect()
+        let range = &positions[lo..hi.max(lo)];
+        if page.min_id.is_some() {
+            let mut v: Vec<&Post> = self.each_at(range).map(|(_, p)| p).filter(|p| keep(p)).take(page.limit).collect();
+            v.reverse();
+            v
+        } else {
+            range.iter().rev().map(|&i| self.at(i)).filter(|p| keep(p)).take(page.limit).collect()
+        }
     }
 
     /// A user's home timeline at `now`: posts, quotes and reposts by the accounts in
@@ -255,7 +333,7 @@ impl Feed {
 
     /// The most used hashtags (lowercase, without `#`), most first (ties by name).
     pub fn trending(&self, limit: usize) -> Vec<(&str, u32)> {
-        let mut v: Vec<(&str, u32)> = self.tags.iter().map(|(t, &n)| (t.as_str(), n)).collect();
+        let mut v: Vec<(&str, u32)> = self.by_tag.iter().map(|(t, n)| (t.as_str(), n.len() as u32)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         v.truncate(limit);
         v
@@ -265,7 +343,7 @@ impl Feed {
     pub fn bytes(&self) -> usize {
         let text: usize =
             self.iter().map(|p| p.handle.len() + p.event.len() + p.text.as_ref().map_or(0, String::len)).sum();
-        self.len() * (std::mem::size_of::<Post>() + 4 + 12) + text
+        self.len() * (std::mem::size_of::<Post>() + 12 + 12) + text
     }
 }
 
@@ -323,8 +401,8 @@ mod tests {
         assert_eq!(f.thread(PostId(0)).map(|t| t.size()), Some(2));
         let ids = |v: Vec<&Post>| v.iter().map(|p| p.id.0).collect::<Vec<_>>();
         assert_eq!(ids(f.by_author(UserId(1), Page::first(10))), vec![1 << 32, 0]);
-        assert_eq!(ids(f.all(Page { max_id: Some(1 << 32), since_id: Some(0), limit: 10 })), vec![2, 1]);
-        assert_eq!(ids(f.by_event("e0", Page { max_id: None, since_id: None, limit: 1 })), vec![2]);
+        assert_eq!(ids(f.all(Page { max_id: Some(1 << 32), since_id: Some(0), limit: 10, min_id: None })), vec![2, 1]);
+        assert_eq!(ids(f.by_event("e0", Page { limit: 1, ..Page::default() })), vec![2]);
         // Post 0 is older but engaged twice: sqrt(3)·e^(-5000/21600) > e^(-4000/21600).
         assert_eq!(ids(f.home(&[1, 2], 5000, Page::first(10))), vec![0, 1 << 32]);
     }
@@ -351,7 +429,7 @@ mod tests {
         let all: Vec<u64> = f.iter().map(|p| p.id.0).collect();
         assert!(all.windows(2).all(|w| w[0] < w[1]), "id order across chunks");
         let ids = |v: Vec<&Post>| v.iter().map(|p| p.id.0).collect::<Vec<_>>();
-        let page = f.all(Page { max_id: Some(3 << 32), since_id: Some(1 << 32), limit: 10 });
+        let page = f.all(Page { max_id: Some(3 << 32), since_id: Some(1 << 32), limit: 10, min_id: None });
         assert_eq!(ids(page), vec![2 << 32 | 2, 2 << 32, 1 << 32 | 2]);
         assert_eq!(ids(f.all(Page::first(3))), vec![4 << 32 | 2, 4 << 32, 3 << 32 | 2]);
         let copy = f.clone();

@@ -19,7 +19,7 @@ use crate::ids::UserId;
 use crate::population::{NoProgress, Population, PopulationConfig, Progress};
 use crate::seeds::SeedSet;
 use crate::state::StateConfig;
-use crate::timeline::Post;
+use crate::timeline::{Post, PostId};
 use crate::world::World;
 pub use feed::{Feed, Page};
 use serde::{Deserialize, Serialize};
@@ -195,6 +195,89 @@ impl Simulation {
                 .map(|(e, side)| Side { entity: world.entity(e).id.clone(), name: world.entity(e).name.clone(), side })
                 .collect(),
         }
+    }
+
+    /// A post by an account outside the population (the player's), as an event: its text is
+    /// classified like any event's and the population reacts to it. The status becomes an
+    /// entry (author `author`, handle `handle`, at [`Simulation::now`], replying to `reply_to`
+    /// when that is held) and the event's new posts become replies to it (the threads under
+    /// them move one level down), so the reaction reads as a thread under the status.
+    /// Returns the status and the applied event (the status first in its entries).
+    pub fn apply_status(
+        &mut self,
+        author: UserId,
+        handle: &str,
+        text: &str,
+        reply_to: Option<PostId>,
+    ) -> std::result::Result<(Post, Applied), EventError> {
+        let index = self.pipeline.numbered();
+        let time = self.now();
+        let line = serde_json::json!({"id": format!("status-{index}"), "time": time, "text": text}).to_string();
+        let event = parse_event(1, &line)?;
+        if self.ids.contains(&event.id) {
+            return Err(EventError {
+                line: 1,
+                id: Some(event.id),
+                field: "id".into(),
+                error: "a status with this id was already posted".into(),
+            });
+        }
+        let parent = reply_to.and_then(|id| self.feed.post(id)).map(|p| (p.id, p.root.unwrap_or(p.id), p.depth));
+        let id = PostId((index as u64) << 32);
+        let status = Post {
+            id,
+            author,
+            handle: handle.to_string(),
+            kind: if parent.is_some() { crate::timeline::PostKind::Reply } else { crate::timeline::PostKind::Post },
+            parent: parent.map(|p| p.0),
+            quoted: None,
+            root: parent.map(|p| p.1),
+            depth: parent.map_or(0, |p| p.2.saturating_add(1)),
+            text: Some(text.to_string()),
+            gif: None,
+            image: None,
+            image_request: None,
+            event: event.id.clone(),
+            time: GameTime(time),
+            sentiment: crate::templates::Sentiment::Neutral,
+            source: crate::timeline::Source::Player,
+        };
+        // The status takes index `index`; the event's entries come after it.
+        self.pipeline.set_numbered(index + 1);
+        let keep = self.keep_feed;
+        self.keep_feed = false;
+        let result = self.apply_at(&event, index + 1, 1);
+        self.keep_feed = keep;
+        let (mut applied, _) = result?;
+        let root = status.root.unwrap_or(id);
+        let depth = status.depth;
+        for p in &mut applied.posts {
+            use crate::timeline::PostKind;
+            match p.kind {
+                PostKind::Post => {
+                    p.kind = PostKind::Reply;
+                    p.parent = Some(id);
+                    p.root = Some(root);
+                    p.depth = depth + 1;
+                }
+                PostKind::Reply | PostKind::Gif | PostKind::Quote => {
+                    p.root = Some(root);
+                    p.depth = p.depth.saturating_add(depth + 1);
+                }
+                PostKind::Like | PostKind::Repost if p.parent.is_none() => p.parent = Some(id),
+                _ => {}
+            }
+        }
+        crate::timeline::sort(&mut applied.posts);
+        applied.posts.insert(0, status.clone());
+        if self.keep_feed {
+            self.feed.push(applied.posts.clone());
+        }
+        if let Some(info) = self.events.last_mut() {
+            info.posts = applied.posts.len();
+        }
+        applied.info.posts = applied.posts.len();
+        Ok((status, applied))
     }
 
     /// Moves the game clock to `to` (never back): moods decay and cooldowns run out as game

@@ -533,3 +533,306 @@ fn browser_python() -> Option<String> {
     eprintln!("skipped: scripts/browser-env.sh failed: {why}");
     None
 }
+
+/// The Mastodon clients' environment (Mastodon.py in a venv, masto under `tests/mastodon`),
+/// made by the project's own script; a failure is an error where CI requires it.
+fn mastodon_python() -> Option<String> {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mastodon-env.sh")).output().unwrap();
+    if out.status.success() {
+        return Some(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    }
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(std::env::var_os("CHORUS_REQUIRE_MASTODON").is_none(), "scripts/mastodon-env.sh failed: {why}");
+    eprintln!("skipped: scripts/mastodon-env.sh failed: {why}");
+    None
+}
+
+/// A session with one game event applied and a player token.
+fn mastodon_session(s: &Server) -> String {
+    let (st, v) = s.post("/v1/sessions", r#"{"users": 20000, "seed": 7}"#, &[]);
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = s.post("/v1/sessions/s1/events", FINAL, &[]);
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = s.post("/v1/sessions/s1/tokens", r#"{"handle": "hero", "display_name": "The Hero"}"#, &[]);
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["acct"], "hero");
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+/// Mastodon.py, unchanged, against the Mastodon API: credentials, a posted status whose thread
+/// fills with the population's replies, ≥ 10 streamed updates, home with `fetch_next`, a
+/// status, an account with its statuses and followers, a tag timeline, trends, and a
+/// favourite and a boost that show on the status.
+#[test]
+fn mastodon_py_reads_streams_and_posts() {
+    let Some(python) = mastodon_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
+    let token = mastodon_session(&s);
+    let out = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mastodon/mastodon_py.py"))
+        .env("CHORUS_BASE", &s.base)
+        .env("CHORUS_TOKEN", &token)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("OK"), "{text}");
+    eprintln!("{text}");
+}
+
+/// masto (npm), unchanged: credentials, a status and its thread, home, an account, and the
+/// WebSocket streaming client (token as the WebSocket subprotocol, `subscribe` messages).
+#[test]
+fn masto_js_reads_streams_and_posts() {
+    let Some(python) = mastodon_python() else { return };
+    let node = std::path::Path::new(&python).with_file_name("node");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
+    let token = mastodon_session(&s);
+    let out = Command::new(node)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mastodon/masto_client.mjs"))
+        .env("CHORUS_BASE", &s.base)
+        .env("CHORUS_TOKEN", &token)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+}
+
+/// The Mastodon API's refusals are JSON naming the problem: no or a wrong token 401, an empty
+/// or too long status 422, an unknown status or account 404; list answers carry absolute
+/// `Link` URLs; a synthetic user's token posts as that user.
+#[test]
+fn the_mastodon_api_refuses_bad_requests_and_pages_with_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
+    let token = mastodon_session(&s);
+    let c = Server::client();
+    let url = |p: &str| format!("{}{p}", s.base);
+    let auth = format!("Bearer {token}");
+    let check = |r: reqwest::blocking::Response, status: u16| {
+        assert_eq!(r.status().as_u16(), status);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+        let v: Value = r.json().unwrap();
+        assert!(v["error"].is_string(), "{v}");
+        v
+    };
+    check(c.get(url("/api/v1/timelines/home")).send().unwrap(), 401);
+    check(c.get(url("/api/v1/timelines/home")).header("authorization", "Bearer nope").send().unwrap(), 401);
+    let empty = c.post(url("/api/v1/statuses")).header("authorization", &auth).form(&[("status", " ")]).send().unwrap();
+    assert_eq!(check(empty, 422)["field"], "status");
+    let long = "x".repeat(501);
+    check(
+        c.post(url("/api/v1/statuses")).header("authorization", &auth).json(&json!({"status": long})).send().unwrap(),
+        422,
+    );
+    check(c.get(url("/api/v1/statuses/123456789")).header("authorization", &auth).send().unwrap(), 404);
+    check(c.get(url("/api/v1/accounts/99999999")).header("authorization", &auth).send().unwrap(), 404);
+    check(
+        c.post(url("/api/v1/statuses"))
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .unwrap(),
+        400,
+    );
+    let (st, v) = s.post("/v1/sessions/s1/tokens", r#"{"account": 20000000}"#, &[]);
+    assert_eq!(st, 404, "{v}");
+
+    let r = c.get(url("/api/v1/timelines/public?limit=5")).header("authorization", &auth).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let link = r.headers()["link"].to_str().unwrap().to_string();
+    let page: Vec<Value> = r.json().unwrap();
+    assert_eq!(page.len(), 5);
+    let oldest = page.last().unwrap()["id"].as_str().unwrap().to_string();
+    assert!(
+        link.contains(&format!("<{}/api/v1/timelines/public?limit=5&max_id={oldest}>; rel=\"next\"", s.base)),
+        "{link}"
+    );
+    let next: Vec<Value> = c
+        .get(url(&format!("/api/v1/timelines/public?limit=5&max_id={oldest}")))
+        .header("authorization", &auth)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let n = |v: &Value| v["id"].as_str().unwrap().parse::<u64>().unwrap();
+    assert!(next.iter().all(|x| n(x) < oldest.parse::<u64>().unwrap()), "the next page is older");
+    let newer: Vec<Value> = c
+        .get(url(&format!("/api/v1/timelines/public?limit=2&min_id={oldest}")))
+        .header("authorization", &auth)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        newer.iter().map(n).collect::<Vec<_>>(),
+        page[page.len() - 3..page.len() - 1].iter().map(n).collect::<Vec<_>>(),
+        "min_id: the ones just after it"
+    );
+
+    // A synthetic user's token: its status is an event, authored by that user.
+    let (_, v) = s.post("/v1/sessions/s1/tokens", r#"{"account": 42}"#, &[]);
+    let user = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    let r = c
+        .post(url("/api/v1/statuses"))
+        .header("authorization", &user)
+        .form(&[("status", "The mayor resigns after the budget scandal")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let st: Value = r.json().unwrap();
+    assert_eq!(st["account"]["id"], "42");
+    let ctx: Value = c
+        .get(url(&format!("/api/v1/statuses/{}/context", st["id"].as_str().unwrap())))
+        .header("authorization", &user)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(!ctx["descendants"].as_array().unwrap().is_empty(), "the population replies: {ctx}");
+}
+
+/// `chorus publish` mirrors a run's timeline to a Mastodon-compatible server (this one): an
+/// interrupted run (killed mid-way) resumes from its progress file and, with the idempotency
+/// keys, nothing is posted twice; replies answer the mirrored parents.
+#[test]
+fn publish_mirrors_a_timeline_and_resumes_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
+    let (st, v) = s.post("/v1/sessions", r#"{"users": 2000, "seed": 3}"#, &[]);
+    assert_eq!(st, 201, "{v}");
+    let accounts = [1u32, 2, 3];
+    let tokens: Vec<String> = accounts
+        .iter()
+        .map(|a| {
+            s.post("/v1/sessions/s1/tokens", &format!(r#"{{"account": {a}}}"#), &[]).1["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let tokens_file = dir.path().join("tokens.txt");
+    std::fs::write(&tokens_file, format!("# the accounts to post as\n{}\n", tokens.join("\n"))).unwrap();
+    // A run's timeline: 12 demo-style events at 10,000 users.
+    let events = dir.path().join("events.jsonl");
+    let lines: Vec<String> = (0..12)
+        .map(|i| {
+            let text = [
+                "The Redhawks win the cup final 3-1 in overtime",
+                "The mayor resigns after the budget scandal",
+                "Floods close the coast road",
+            ][i % 3];
+            json!({"id": format!("e{i}"), "time": 1000 + i * 3600, "text": text}).to_string()
+        })
+        .collect();
+    std::fs::write(&events, lines.join("\n")).unwrap();
+    let timeline = dir.path().join("t.jsonl");
+    let run = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["run", "--users", "10000", "--seed", "5", "--events"])
+        .arg(&events)
+        .arg("--out")
+        .arg(&timeline)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let entries: Vec<Value> =
+        std::fs::read_to_string(&timeline).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let texts =
+        entries.iter().filter(|e| e["kind"] != "like" && e["kind"] != "repost" && e["text"].is_string()).count();
+    assert!(texts >= 20, "the run wrote {texts} text entries");
+
+    let progress = dir.path().join("progress.jsonl");
+    let publish = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chorus"));
+        cmd.args(["publish", "--server", &s.base, "--timeline"])
+            .arg(&timeline)
+            .arg("--tokens")
+            .arg(&tokens_file)
+            .arg("--progress")
+            .arg(&progress)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    // First a bounded run, then one killed mid-way, then one to the end.
+    let first = publish(&["--limit", "10", "--rate", "400"]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let r1: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    assert_eq!(n(&r1, "statuses") + n(&r1, "favourites") + n(&r1, "boosts") + n(&r1, "skipped"), 10, "{r1}");
+    let mut child = publish(&["--rate", "100"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let last = publish(&["--rate", "400"]).output().unwrap();
+    assert!(last.status.success(), "{}", String::from_utf8_lossy(&last.stderr));
+    let r3: Value = serde_json::from_slice(&last.stdout).unwrap();
+    let resumed = n(&r3, "resumed") as usize;
+    assert!(
+        resumed > 10 && resumed < entries.len(),
+        "the killed run did part of the work: {r3}, {} entries",
+        entries.len()
+    );
+    eprintln!("{} entries: first run 10, killed run {}, last run {r3}", entries.len(), resumed - 10);
+    for line in String::from_utf8_lossy(&last.stdout).lines().chain(String::from_utf8_lossy(&last.stderr).lines()) {
+        assert!(tokens.iter().all(|t| !line.contains(t.as_str())), "a token in the output: {line}");
+    }
+
+    // On the server: exactly one mirrored status per text entry that was not skipped, each
+    // once, and replies to mirrored parents answer them.
+    let c = Server::client();
+    let mut mirrored: Vec<Value> = Vec::new();
+    for (a, t) in accounts.iter().zip(&tokens) {
+        let mut max = String::new();
+        loop {
+            let page: Vec<Value> = c
+                .get(format!("{}/api/v1/accounts/{a}/statuses?limit=40{max}", s.base))
+                .bearer_auth(t)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            max = format!("&max_id={}", last["id"].as_str().unwrap());
+            mirrored.extend(page.into_iter().filter(|x| x["chorus"]["source"] == "player"));
+        }
+    }
+    let done: Vec<Value> =
+        std::fs::read_to_string(&progress).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let ids: std::collections::HashSet<u64> = done.iter().map(|d| d["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), entries.len(), "every entry handled once in the progress file");
+    let with_remote = done.iter().filter(|d| d["remote"].is_string()).count();
+    assert_eq!(mirrored.len(), with_remote, "one status per mirrored entry, none twice");
+    let remote_ids: std::collections::HashSet<&str> = mirrored.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(remote_ids.len(), mirrored.len());
+    assert!(
+        mirrored.iter().any(|m| m["in_reply_to_id"].as_str().is_some_and(|p| remote_ids.contains(p))),
+        "replies are threaded"
+    );
+
+    // Against a server that rate-limits (20 requests/s, burst 5), a run asking for 1,000/s
+    // waits out the 429s and loses nothing.
+    let dir2 = tempfile::tempdir().unwrap();
+    let slow = Server::start(dir2.path(), &["--no-restore", "--rate", "20", "--rate-burst", "5"]);
+    slow.post("/v1/sessions", r#"{"users": 2000, "seed": 3}"#, &[]);
+    let token = slow.post("/v1/sessions/s1/tokens", "{}", &[]).1["access_token"].as_str().unwrap().to_string();
+    std::fs::write(&tokens_file, token).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["publish", "--server", &slow.base, "--rate", "1000", "--limit", "40", "--timeline"])
+        .arg(&timeline)
+        .arg("--tokens")
+        .arg(&tokens_file)
+        .arg("--progress")
+        .arg(dir2.path().join("p.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(n(&r, "rate_limited") > 0, "{r}");
+    assert_eq!(n(&r, "statuses") + n(&r, "favourites") + n(&r, "boosts") + n(&r, "skipped"), 40, "{r}");
+}
