@@ -176,7 +176,7 @@ pub fn json_line(p: &Post, out: &mut Vec<u8>) {
 
 /// Appends `s` as a JSON string, escaped as `serde_json` escapes: `"`, `\\` and control
 /// characters (`\n`, `\t` and the like by name, the rest as `\u00XX`); everything else as is.
-fn json_str(s: &str, out: &mut Vec<u8>) {
+pub fn json_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;

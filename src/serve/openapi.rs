@@ -8,7 +8,7 @@ use utoipa::openapi::{ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Path
 /// (method, path, summary, query parameters, takes a JSON body, success status).
 type Route = (HttpMethod, &'static str, &'static str, &'static [&'static str], bool, &'static str);
 
-const PAGE: &[&str] = &["limit", "max_id", "since_id"];
+const PAGE: &[&str] = &["limit", "max_id", "since_id", "min_id"];
 const FILTER: &[&str] = &["event", "tag", "user", "token"];
 
 /// Every route of the service.
@@ -38,6 +38,14 @@ pub const ROUTES: &[Route] = &[
     (HttpMethod::Get, "/v1/sessions/{id}/trends", "Trending hashtags", &["limit"], false, "200"),
     (HttpMethod::Get, "/v1/sessions/{id}/stats", "Counts by kind, sentiment and source", &[], false, "200"),
     (
+        HttpMethod::Post,
+        "/v1/sessions/{id}/tokens",
+        "A Mastodon API token: {} for the player ({handle, display_name}), {account} for a user",
+        &[],
+        true,
+        "201",
+    ),
+    (
         HttpMethod::Get,
         "/v1/sessions/{id}/stream",
         "Server-Sent Events, one `post` event per entry",
@@ -51,7 +59,17 @@ pub const ROUTES: &[Route] = &[
     (HttpMethod::Get, "/health", "Liveness", &[], false, "200"),
     (HttpMethod::Get, "/ready", "Readiness", &[], false, "200"),
     (HttpMethod::Get, "/metrics", "Prometheus metrics", &[], false, "200"),
+    // The Mastodon-compatible subset (docs/MASTODON.md has every route).
+    (HttpMethod::Get, "/api/v2/instance", "Mastodon: the instance document", &[], false, "200"),
+    (HttpMethod::Get, "/api/v1/timelines/home", "Mastodon: the token account's home", MASTODON_PAGE, false, "200"),
+    (HttpMethod::Get, "/api/v1/timelines/public", "Mastodon: every status", MASTODON_PAGE, false, "200"),
+    (HttpMethod::Post, "/api/v1/statuses", "Mastodon: post a status (an event)", &[], true, "200"),
+    (HttpMethod::Get, "/api/v1/statuses/{status}/context", "Mastodon: a status's thread", &[], false, "200"),
+    (HttpMethod::Get, "/api/v1/accounts/{account}", "Mastodon: an account", &[], false, "200"),
+    (HttpMethod::Get, "/api/v1/streaming", "Mastodon: WebSocket streaming (subscribe messages)", &[], false, "101"),
 ];
+
+const MASTODON_PAGE: &[&str] = &["limit", "max_id", "since_id", "min_id"];
 
 /// The document.
 pub fn document() -> OpenApi {

@@ -7,9 +7,11 @@
 
 use crate::ids::UserId;
 use crate::sim::Simulation;
+use crate::timeline::json_str;
 use crate::timeline::{Post, PostKind};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Unix seconds of game time 0 (2026-01-01T00:00:00Z).
 pub const EPOCH: i64 = 1_767_225_600;
@@ -34,6 +36,84 @@ pub struct Player {
     pub name: String,
 }
 
+/// Account JSON already built, valid while the feed holds the same number of entries (the
+/// counts in it change only when entries arrive) and the links have the same base; at most
+/// `ACCOUNT_CACHE` accounts.
+#[derive(Default)]
+pub struct AccountCache {
+    inner: parking_lot::Mutex<CacheInner>,
+}
+
+/// The feed length and base the cached accounts were built for, and the accounts.
+type CacheInner = (usize, String, std::collections::HashMap<u32, Arc<[u8]>>);
+
+/// Most accounts an [`AccountCache`] holds before it starts over.
+pub const ACCOUNT_CACHE: usize = 100_000;
+
+impl AccountCache {
+    fn get_or(&self, base: &str, version: usize, u: u32, make: impl FnOnce() -> Vec<u8>) -> Arc<[u8]> {
+        {
+            let mut g = self.inner.lock();
+            if g.0 != version || g.1 != base || g.2.len() >= ACCOUNT_CACHE {
+                *g = (version, base.to_string(), Default::default());
+            } else if let Some(v) = g.2.get(&u) {
+                return v.clone();
+            }
+        }
+        let v: Arc<[u8]> = make().into();
+        self.inner.lock().2.insert(u, v.clone());
+        v
+    }
+}
+
+/// A JSON object written field by field (no value tree in between).
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        json_str(k, self.out);
+        self.out.push(b':');
+        self.out
+    }
+    fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        let out = self.key(k);
+        json_str(v, out);
+        self
+    }
+    fn opt(&mut self, k: &str, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.raw(k, b"null"),
+        }
+    }
+    fn num(&mut self, k: &str, n: u64) -> &mut Self {
+        let out = self.key(k);
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self
+    }
+    fn bool(&mut self, k: &str, b: bool) -> &mut Self {
+        self.raw(k, if b { b"true" } else { b"false" })
+    }
+    fn raw(&mut self, k: &str, v: &[u8]) -> &mut Self {
+        self.key(k).extend_from_slice(v);
+        self
+    }
+    fn end(&mut self) {
+        self.out.push(b'}');
+    }
+}
+
 /// Where links point: `http://HOST` of the request.
 pub struct Ctx<'a> {
     /// The simulation read.
@@ -44,6 +124,8 @@ pub struct Ctx<'a> {
     pub player: &'a Player,
     /// The viewer's favourites and boosts.
     pub marks: &'a Marks,
+    /// Accounts already built for this session.
+    pub cache: &'a AccountCache,
 }
 
 /// `2026-01-01T00:10:00.000Z` for game time 600.
@@ -109,43 +191,70 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// An Account.
+/// An Account, as JSON bytes appended to `out`.
+pub fn write_account(c: &Ctx, u: u32, out: &mut Vec<u8>) {
+    let bytes = c.cache.get_or(c.base, c.sim.feed().len(), u, || build_account(c, u));
+    out.extend_from_slice(&bytes);
+}
+
+/// An Account as a value.
 pub fn account(c: &Ctx, u: u32) -> Value {
+    let mut out = Vec::new();
+    write_account(c, u, &mut out);
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
+}
+
+fn build_account(c: &Ctx, u: u32) -> Vec<u8> {
     let sim = c.sim;
     let feed = sim.feed();
-    if u == c.player.id {
-        return json!({
-            "id": u.to_string(), "username": c.player.handle, "acct": c.player.handle,
-            "display_name": c.player.name, "locked": false, "bot": false, "group": false,
-            "discoverable": true, "created_at": iso(0), "note": "<p>The player.</p>",
-            "url": format!("{}/@{}", c.base, c.player.handle),
-            "avatar": format!("{}/api/chorus/avatars/{u}.svg", c.base),
-            "avatar_static": format!("{}/api/chorus/avatars/{u}.svg", c.base),
-            "header": "", "header_static": "",
-            "followers_count": 0, "following_count": player_following(sim).len(),
-            "statuses_count": feed.author_len(UserId(u)), "last_status_at": null,
-            "emojis": [], "fields": [],
-        });
-    }
-    let pop = sim.population();
-    let user = pop.user(UserId(u));
-    let world = pop.world();
-    let town = world.entity(user.town).name.clone();
-    let interests: Vec<&str> = user.interests.iter().take(3).map(|(t, _)| t.name()).collect();
-    let note = format!("{} in {}. Into {}.", user.occupation, town, interests.join(", "));
-    json!({
-        "id": u.to_string(), "username": user.handle, "acct": user.handle,
-        "display_name": user.name, "locked": false, "bot": false, "group": false,
-        "discoverable": true, "created_at": iso(0), "note": html(&note, c.base),
-        "url": format!("{}/@{}", c.base, user.handle),
-        "avatar": format!("{}/api/chorus/avatars/{u}.svg", c.base),
-        "avatar_static": format!("{}/api/chorus/avatars/{u}.svg", c.base),
-        "header": "", "header_static": "",
-        "followers_count": pop.graph().in_degree(UserId(u)),
-        "following_count": sim.following(UserId(u)).len(),
-        "statuses_count": feed.author_len(UserId(u)), "last_status_at": null,
-        "emojis": [], "fields": [],
-    })
+    let (handle, name, note, followers, following) = if u == c.player.id {
+        (
+            c.player.handle.clone(),
+            c.player.name.clone(),
+            "<p>The player.</p>".to_string(),
+            0,
+            player_following(sim).len(),
+        )
+    } else {
+        let pop = sim.population();
+        let user = pop.user(UserId(u));
+        let town = pop.world().entity(user.town).name.clone();
+        let interests: Vec<&str> = user.interests.iter().take(3).map(|(t, _)| t.name()).collect();
+        let note = format!("{} in {}. Into {}.", user.occupation, town, interests.join(", "));
+        (
+            user.handle,
+            user.name,
+            html(&note, c.base),
+            pop.graph().in_degree(UserId(u)) as usize,
+            sim.following(UserId(u)).len(),
+        )
+    };
+    let avatar = format!("{}/api/chorus/avatars/{u}.svg", c.base);
+    let mut out = Vec::with_capacity(640);
+    Obj::new(&mut out)
+        .str("id", &u.to_string())
+        .str("username", &handle)
+        .str("acct", &handle)
+        .str("display_name", &name)
+        .bool("locked", false)
+        .bool("bot", false)
+        .bool("group", false)
+        .bool("discoverable", true)
+        .str("created_at", &iso(0))
+        .str("note", &note)
+        .str("url", &format!("{}/@{handle}", c.base))
+        .str("avatar", &avatar)
+        .str("avatar_static", &avatar)
+        .str("header", "")
+        .str("header_static", "")
+        .num("followers_count", followers as u64)
+        .num("following_count", following as u64)
+        .num("statuses_count", feed.author_len(UserId(u)) as u64)
+        .raw("last_status_at", b"null")
+        .raw("emojis", b"[]")
+        .raw("fields", b"[]")
+        .end();
+    out
 }
 
 /// Whom the player follows: the 200 most-followed accounts of the generated graph (ties by
@@ -169,60 +278,118 @@ pub fn is_status(p: &Post) -> bool {
     p.kind != PostKind::Like
 }
 
-/// A Status for `p` (a repost becomes a boost wrapping the original).
+/// A Status for `p` (a repost becomes a boost wrapping the original), as a value.
 pub fn status(c: &Ctx, p: &Post) -> Value {
+    let mut out = Vec::new();
+    write_status(c, p, &mut out);
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
+}
+
+/// A Status for `p` as JSON bytes appended to `out`.
+pub fn write_status(c: &Ctx, p: &Post, out: &mut Vec<u8>) {
+    write_status_depth(c, p, out, 0)
+}
+
+fn write_status_depth(c: &Ctx, p: &Post, out: &mut Vec<u8>, depth: u8) {
     let feed = c.sim.feed();
-    let reblog = match (p.kind, p.parent.or(p.quoted)) {
-        (PostKind::Repost, Some(target)) => feed.post(target).map(|t| status(c, t)),
-        _ => None,
-    };
-    let (replies, reblogs, favourites) = feed.counts(p.id);
-    let (in_reply_to, in_reply_to_account) = match (p.kind, p.parent) {
-        (PostKind::Reply | PostKind::Gif | PostKind::Post, Some(parent)) => {
-            (Some(parent.0.to_string()), feed.post(parent).map(|x| x.author.0.to_string()))
-        }
-        _ => (None, None),
-    };
-    let text = p.text.as_deref().unwrap_or("");
-    let tags: Vec<Value> =
-        crate::sim::feed::hashtags(text).map(|t| json!({"name": t, "url": format!("{}/tags/{t}", c.base)})).collect();
-    let mut media = Vec::new();
-    for (kind, what) in [("gifv", &p.gif), ("image", &p.image), ("image", &p.image_request)] {
-        if let Some(w) = what {
-            let url = format!("{}/api/chorus/media/{}-{}.svg", c.base, p.id.0, media.len());
-            media.push(json!({
-                "id": format!("{}{}", p.id.0, media.len()), "type": kind, "url": url, "preview_url": url,
-                "remote_url": null, "description": w, "blurhash": null, "meta": {},
-            }));
+    let mut reblog = Vec::new();
+    if let (PostKind::Repost, Some(target), true) = (p.kind, p.parent.or(p.quoted), depth < 2) {
+        if let Some(t) = feed.post(target) {
+            write_status_depth(c, t, &mut reblog, depth + 1);
         }
     }
-    let handle = if p.handle.is_empty() { c.sim.population().handle(p.author) } else { p.handle.clone() };
-    let quote = match (p.kind, p.quoted) {
-        (PostKind::Quote, Some(q)) => feed.post(q).map(|q| json!({"state": "accepted", "quoted_status": status(c, q)})),
+    let mut quote = Vec::new();
+    if let (PostKind::Quote, Some(q), true) = (p.kind, p.quoted, depth < 2) {
+        if let Some(q) = feed.post(q) {
+            quote.extend_from_slice(b"{\"state\":\"accepted\",\"quoted_status\":");
+            write_status_depth(c, q, &mut quote, depth + 1);
+            quote.push(b'}');
+        }
+    }
+    let (replies, reblogs, favourites) = feed.counts(p.id);
+    let in_reply_to = match (p.kind, p.parent) {
+        (PostKind::Reply | PostKind::Gif | PostKind::Post, Some(parent)) => Some(parent),
         _ => None,
     };
-    json!({
-        "id": p.id.0.to_string(),
-        "uri": format!("{}/users/{handle}/statuses/{}", c.base, p.id.0),
-        "url": format!("{}/@{handle}/{}", c.base, p.id.0),
-        "created_at": iso(p.time.0),
-        "account": account(c, p.author.0),
-        "content": if reblog.is_some() { String::new() } else { html(text, c.base) },
-        "visibility": "public", "sensitive": false, "spoiler_text": "",
-        "media_attachments": media,
-        "application": null,
-        "mentions": [], "tags": tags, "emojis": [],
-        "reblogs_count": reblogs + c.marks.reblogs.contains(&p.id.0) as u32,
-        "favourites_count": favourites + c.marks.favourites.contains(&p.id.0) as u32,
-        "replies_count": replies,
-        "in_reply_to_id": in_reply_to, "in_reply_to_account_id": in_reply_to_account,
-        "reblog": reblog, "quote": quote, "poll": null, "card": null,
-        "language": "en", "text": null, "edited_at": null,
-        "favourited": c.marks.favourites.contains(&p.id.0),
-        "reblogged": c.marks.reblogs.contains(&p.id.0),
-        "muted": false, "bookmarked": false, "pinned": false,
-        "chorus": {"event": p.event, "kind": p.kind.name(), "sentiment": p.sentiment.name(), "source": p.source.name()},
-    })
+    let text = p.text.as_deref().unwrap_or("");
+    let mut tags = vec![b'['];
+    for (k, t) in crate::sim::feed::hashtags(text).enumerate() {
+        if k > 0 {
+            tags.push(b',');
+        }
+        Obj::new(&mut tags).str("name", &t).str("url", &format!("{}/tags/{t}", c.base)).end();
+    }
+    tags.push(b']');
+    let mut media = vec![b'['];
+    let mut k = 0;
+    for (kind, what) in [("gifv", &p.gif), ("image", &p.image), ("image", &p.image_request)] {
+        if let Some(w) = what {
+            if k > 0 {
+                media.push(b',');
+            }
+            let url = format!("{}/api/chorus/media/{}-{k}.svg", c.base, p.id.0);
+            Obj::new(&mut media)
+                .str("id", &format!("{}{k}", p.id.0))
+                .str("type", kind)
+                .str("url", &url)
+                .str("preview_url", &url)
+                .raw("remote_url", b"null")
+                .str("description", w)
+                .raw("blurhash", b"null")
+                .raw("meta", b"{}")
+                .end();
+            k += 1;
+        }
+    }
+    media.push(b']');
+    let handle = if p.handle.is_empty() { c.sim.population().handle(p.author) } else { p.handle.clone() };
+    let id = p.id.0.to_string();
+    let mut account = Vec::new();
+    write_account(c, p.author.0, &mut account);
+    let (fav, reb) = (c.marks.favourites.contains(&p.id.0), c.marks.reblogs.contains(&p.id.0));
+    let reply_id = in_reply_to.map(|x| x.0.to_string());
+    let reply_account = in_reply_to.and_then(|x| feed.post(x)).map(|x| x.author.0.to_string());
+    let mut chorus = Vec::new();
+    Obj::new(&mut chorus)
+        .str("event", &p.event)
+        .str("kind", p.kind.name())
+        .str("sentiment", p.sentiment.name())
+        .str("source", p.source.name())
+        .end();
+    Obj::new(out)
+        .str("id", &id)
+        .str("uri", &format!("{}/users/{handle}/statuses/{id}", c.base))
+        .str("url", &format!("{}/@{handle}/{id}", c.base))
+        .str("created_at", &iso(p.time.0))
+        .raw("account", &account)
+        .str("content", &if reblog.is_empty() { html(text, c.base) } else { String::new() })
+        .str("visibility", "public")
+        .bool("sensitive", false)
+        .str("spoiler_text", "")
+        .raw("media_attachments", &media)
+        .raw("application", b"null")
+        .raw("mentions", b"[]")
+        .raw("tags", &tags)
+        .raw("emojis", b"[]")
+        .num("reblogs_count", (reblogs + reb as u32) as u64)
+        .num("favourites_count", (favourites + fav as u32) as u64)
+        .num("replies_count", replies as u64)
+        .opt("in_reply_to_id", reply_id.as_deref())
+        .opt("in_reply_to_account_id", reply_account.as_deref())
+        .raw("reblog", if reblog.is_empty() { b"null" } else { &reblog })
+        .raw("quote", if quote.is_empty() { b"null" } else { &quote })
+        .raw("poll", b"null")
+        .raw("card", b"null")
+        .str("language", "en")
+        .raw("text", b"null")
+        .raw("edited_at", b"null")
+        .bool("favourited", fav)
+        .bool("reblogged", reb)
+        .bool("muted", false)
+        .bool("bookmarked", false)
+        .bool("pinned", false)
+        .raw("chorus", &chorus)
+        .end();
 }
 
 /// A deterministic avatar: the user's initials on a colour drawn from the id.

@@ -59,6 +59,7 @@ pub struct Accounts {
     /// Whom the player follows (and the player, so its own statuses are in its home).
     pub player_home: Vec<u32>,
     marks: Mutex<HashMap<u32, Marks>>,
+    cache: entities::AccountCache,
 }
 
 impl Accounts {
@@ -85,7 +86,7 @@ impl Mastodon {
         let player = Player { id, name: name.map(str::to_string).unwrap_or_else(|| handle.clone()), handle };
         let mut player_home = entities::player_following(&sim);
         player_home.push(id);
-        let a = Arc::new(Accounts { player, player_home, marks: Mutex::default() });
+        let a = Arc::new(Accounts { player, player_home, marks: Mutex::default(), cache: Default::default() });
         self.sessions.write().entry(s.id.clone()).or_insert(a).clone()
     }
 }
@@ -213,8 +214,11 @@ fn base(headers: &HeaderMap) -> String {
 }
 
 fn json_ok(v: Value) -> Response {
-    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], v.to_string())
-        .into_response()
+    json_bytes(v.to_string().into_bytes())
+}
+
+fn json_bytes(v: Vec<u8>) -> Response {
+    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], v).into_response()
 }
 
 fn num(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
@@ -237,13 +241,8 @@ fn flag(q: &HashMap<String, String>, name: &str) -> bool {
 }
 
 /// A list answer with its `Link` header (next: older than the last; prev: newer than the first).
-fn paged(
-    items: Vec<Value>,
-    first_last: Option<(String, String)>,
-    headers: &HeaderMap,
-    uri: &axum::http::Uri,
-) -> Response {
-    let mut res = json_ok(Value::Array(items));
+fn paged(items: Vec<u8>, first_last: Option<(String, String)>, headers: &HeaderMap, uri: &axum::http::Uri) -> Response {
+    let mut res = json_bytes(items);
     if let Some((newest, oldest)) = first_last {
         let keep: Vec<(String, String)> = uri
             .query()
@@ -270,12 +269,26 @@ fn paged(
     res
 }
 
-fn statuses(c: &Ctx, posts: &[&Post]) -> (Vec<Value>, Option<(String, String)>) {
+fn statuses(c: &Ctx, posts: &[&Post]) -> (Vec<u8>, Option<(String, String)>) {
     let ends = match (posts.first(), posts.last()) {
         (Some(a), Some(b)) => Some((a.id.0.to_string(), b.id.0.to_string())),
         _ => None,
     };
-    (posts.iter().map(|p| entities::status(c, p)).collect(), ends)
+    (array(posts.iter().map(|p| |out: &mut Vec<u8>| entities::write_status(c, p, out))), ends)
+}
+
+/// A JSON array of what each writer appends.
+fn array<F: FnOnce(&mut Vec<u8>)>(items: impl Iterator<Item = F>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    out.push(b'[');
+    for (k, write) in items.enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        write(&mut out);
+    }
+    out.push(b']');
+    out
 }
 
 /// Reads the caller's session with the context entities need.
@@ -284,7 +297,8 @@ fn read<T>(app: &App, caller: &Caller, headers: &HeaderMap, f: impl FnOnce(&Ctx)
     let sim = caller.session.sim.read();
     let marks = caller.accounts.marks(caller.account);
     let base = base(headers);
-    let c = Ctx { sim: &sim, base: &base, player: &caller.accounts.player, marks: &marks };
+    let c =
+        Ctx { sim: &sim, base: &base, player: &caller.accounts.player, marks: &marks, cache: &caller.accounts.cache };
     let out = f(&c);
     app.metrics.read_took(t.elapsed());
     out
@@ -423,7 +437,12 @@ fn relations(
             ctx.sim.following(UserId(u))
         };
         let end = (from + limit).min(list.len());
-        let items: Vec<Value> = list.get(from..end).unwrap_or(&[]).iter().map(|&a| entities::account(ctx, a)).collect();
+        let items = array(
+            list.get(from..end)
+                .unwrap_or(&[])
+                .iter()
+                .map(|&a| move |out: &mut Vec<u8>| entities::write_account(ctx, a, out)),
+        );
         let ends = (end < list.len()).then(|| (from.to_string(), end.to_string()));
         let mut res = paged(items, None, headers, uri);
         if let Some((_, next)) = ends {
@@ -475,7 +494,7 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, OriginalUri(uri):
             (Some(a), Some(b)) => Some((a.id.0.to_string(), b.id.0.to_string())),
             _ => None,
         };
-        let items = posts.iter().map(|p| entities::status(ctx, p)).collect();
+        let items = array(posts.iter().map(|p| |out: &mut Vec<u8>| entities::write_status(ctx, p, out)));
         paged(items, ends, &headers, &uri)
     }))
 }
@@ -519,7 +538,11 @@ async fn get_status(
     let c = caller(&app, &headers, &uri)?;
     let id = status_id(&raw)?;
     read(&app, &c, &headers, |ctx| match ctx.sim.feed().post(id).filter(|p| entities::is_status(p)) {
-        Some(p) => Ok(json_ok(entities::status(ctx, p))),
+        Some(p) => {
+            let mut out = Vec::new();
+            entities::write_status(ctx, p, &mut out);
+            Ok(json_bytes(out))
+        }
         None => Err(ApiError::not_found("status", "Record not found")),
     })
 }
@@ -541,28 +564,33 @@ async fn context(
             .post(id)
             .filter(|p| entities::is_status(p))
             .ok_or_else(|| ApiError::not_found("status", "Record not found"))?;
-        let mut ancestors = Vec::new();
+        let mut ancestors: Vec<&Post> = Vec::new();
         let mut at =
             p.parent.filter(|_| matches!(p.kind, crate::timeline::PostKind::Reply | crate::timeline::PostKind::Gif));
         while let Some(a) = at.and_then(|a| feed.post(a)) {
             if ancestors.len() >= 64 {
                 break;
             }
-            ancestors.push(entities::status(ctx, a));
+            ancestors.push(a);
             at = a.parent;
         }
         ancestors.reverse();
         // Depth first, in thread order.
-        let mut descendants = Vec::new();
+        let mut descendants: Vec<&Post> = Vec::new();
         let mut stack: Vec<&Post> = feed.replies(p.id).into_iter().rev().collect();
         while let Some(r) = stack.pop() {
             if descendants.len() >= CONTEXT_MOST {
                 break;
             }
-            descendants.push(entities::status(ctx, r));
+            descendants.push(r);
             stack.extend(feed.replies(r.id).into_iter().rev());
         }
-        Ok(json_ok(json!({"ancestors": ancestors, "descendants": descendants})))
+        let mut out = b"{\"ancestors\":".to_vec();
+        out.extend(statuses(ctx, &ancestors).0);
+        out.extend_from_slice(b",\"descendants\":");
+        out.extend(statuses(ctx, &descendants).0);
+        out.push(b'}');
+        Ok(json_bytes(out))
     })
 }
 
@@ -663,8 +691,10 @@ async fn post_status(
             .apply_status(UserId(c.account), &handle, &req.status, req.in_reply_to_id)
             .map_err(|e| ApiError::bad(super::error::field_of(&e.field, &e.error), e.error))?;
         let marks = c.accounts.marks(c.account);
-        let ctx = Ctx { sim: &sim, base: &base, player: &c.accounts.player, marks: &marks };
-        let out = Arc::new(entities::status(&ctx, &status).to_string().into_bytes());
+        let ctx = Ctx { sim: &sim, base: &base, player: &c.accounts.player, marks: &marks, cache: &c.accounts.cache };
+        let mut out = Vec::new();
+        entities::write_status(&ctx, &status, &mut out);
+        let out = Arc::new(out);
         let n = applied.posts.len() as u64;
         let _ = c.session.tx.send(Arc::new(applied.posts));
         drop(sim);
@@ -713,7 +743,11 @@ async fn mark(
         };
     }
     read(&app, &c, &headers, |ctx| match ctx.sim.feed().post(id) {
-        Some(p) => Ok(json_ok(entities::status(ctx, p))),
+        Some(p) => {
+            let mut out = Vec::new();
+            entities::write_status(ctx, p, &mut out);
+            Ok(json_bytes(out))
+        }
         None => Err(ApiError::not_found("status", "Record not found")),
     })
 }

@@ -91,8 +91,10 @@ fn encode(c: &Caller, base: &str, subs: &[Sub], p: &Post) -> Option<(String, Vec
         return None;
     }
     let marks = Marks::default();
-    let ctx = Ctx { sim: &sim, base, player: &c.accounts.player, marks: &marks };
-    Some((entities::status(&ctx, p).to_string(), hits))
+    let ctx = Ctx { sim: &sim, base, player: &c.accounts.player, marks: &marks, cache: &c.accounts.cache };
+    let mut out = Vec::new();
+    entities::write_status(&ctx, p, &mut out);
+    Some((String::from_utf8(out).ok()?, hits))
 }
 
 fn open_sse(app: Arc<App>, c: Caller, headers: &HeaderMap, sub: Sub) -> Response {
