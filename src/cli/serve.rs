@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub(crate) struct ServeArgs {
     /// JSON config file (fields as in `ServeConfig`: listen, data_dir, token, body_limit,
     /// rate_per_second, rate_burst, timeout_seconds, max_sessions, max_users, restore,
-    /// preload_users, stream_buffer).
+    /// preload_users, stream_buffer, max_status_chars).
     #[arg(long, env = "CHORUS_SERVE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
@@ -36,6 +36,9 @@ pub(crate) struct ServeArgs {
     /// Most live sessions (default 16).
     #[arg(long, env = "CHORUS_SERVE_MAX_SESSIONS")]
     pub(crate) max_sessions: Option<usize>,
+    /// Longest status the Mastodon API takes, in characters (default 500).
+    #[arg(long, env = "CHORUS_SERVE_MAX_STATUS_CHARS")]
+    pub(crate) max_status_chars: Option<usize>,
     /// Events a stream client may fall behind before it is dropped (default 256).
     #[arg(long, env = "CHORUS_SERVE_STREAM_BUFFER")]
     pub(crate) stream_buffer: Option<usize>,
@@ -90,6 +93,12 @@ pub(crate) fn config(args: &ServeArgs) -> Result<ServeConfig> {
     }
     if let Some(v) = args.stream_buffer {
         c.stream_buffer = v;
+    }
+    if let Some(v) = args.max_status_chars {
+        c.max_status_chars = v;
+    }
+    if c.max_status_chars == 0 {
+        anyhow::bail!("max_status_chars: must be at least 1");
     }
     if c.stream_buffer == 0 {
         anyhow::bail!("stream_buffer: must be at least 1 event");

@@ -71,6 +71,8 @@ pub struct ServeConfig {
     pub preload_users: u32,
     /// Events a stream client may fall behind before it is dropped (at least 1).
     pub stream_buffer: usize,
+    /// Longest status the Mastodon API takes, in characters (longer: 422).
+    pub max_status_chars: usize,
 }
 
 impl Default for ServeConfig {
@@ -88,6 +90,7 @@ impl Default for ServeConfig {
             restore: true,
             preload_users: 0,
             stream_buffer: STREAM_BUFFER,
+            max_status_chars: mastodon::MAX_CHARACTERS,
         }
     }
 }

@@ -607,7 +607,7 @@ fn masto_js_reads_streams_and_posts() {
 #[test]
 fn the_mastodon_api_refuses_bad_requests_and_pages_with_links() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
+    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0", "--max-status-chars", "120"]);
     let token = mastodon_session(&s);
     let c = Server::client();
     let url = |p: &str| format!("{}{p}", s.base);
@@ -619,11 +619,14 @@ fn the_mastodon_api_refuses_bad_requests_and_pages_with_links() {
         assert!(v["error"].is_string(), "{v}");
         v
     };
+    let kept = s.get("/v1/sessions/s1").1["posts"].as_u64().unwrap();
     check(c.get(url("/api/v1/timelines/home")).send().unwrap(), 401);
     check(c.get(url("/api/v1/timelines/home")).header("authorization", "Bearer nope").send().unwrap(), 401);
     let empty = c.post(url("/api/v1/statuses")).header("authorization", &auth).form(&[("status", " ")]).send().unwrap();
     assert_eq!(check(empty, 422)["field"], "status");
-    let long = "x".repeat(501);
+    let instance: Value = Server::client().get(format!("{}/api/v2/instance", s.base)).send().unwrap().json().unwrap();
+    assert_eq!(instance["configuration"]["statuses"]["max_characters"], 120, "the configured length");
+    let long = "x".repeat(121);
     check(
         c.post(url("/api/v1/statuses")).header("authorization", &auth).json(&json!({"status": long})).send().unwrap(),
         422,
@@ -641,6 +644,12 @@ fn the_mastodon_api_refuses_bad_requests_and_pages_with_links() {
     );
     let (st, v) = s.post("/v1/sessions/s1/tokens", r#"{"account": 20000000}"#, &[]);
     assert_eq!(st, 404, "{v}");
+    let (_, session) = s.get("/v1/sessions/s1");
+    assert_eq!(
+        (session["events"].as_u64(), session["posts"].as_u64()),
+        (Some(1), Some(kept)),
+        "the refusals changed nothing"
+    );
 
     let r = c.get(url("/api/v1/timelines/public?limit=5")).header("authorization", &auth).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);

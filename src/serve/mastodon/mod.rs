@@ -40,7 +40,8 @@ use std::sync::Arc;
 type Q = Query<HashMap<String, String>>;
 type Res = Result<Response, ApiError>;
 
-/// Longest status text (as `/api/v2/instance` says).
+/// Longest status text by default (`ServeConfig::max_status_chars`; the instance documents
+/// say the configured one).
 pub const MAX_CHARACTERS: usize = 500;
 
 /// One token's grant.
@@ -338,7 +339,7 @@ async fn instance_v1(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         "email": "", "version": format!("4.3.0+chorus{}", env!("CARGO_PKG_VERSION").replace('.', "-")),
         "urls": {"streaming_api": ws}, "stats": {"user_count": 0, "status_count": 0, "domain_count": 1},
         "thumbnail": null, "languages": ["en"], "registrations": false, "approval_required": false,
-        "invites_enabled": false, "configuration": {"statuses": {"max_characters": MAX_CHARACTERS}},
+        "invites_enabled": false, "configuration": {"statuses": {"max_characters": app.config.max_status_chars}},
         "contact_account": null, "rules": [], "chorus": {"sessions": sessions},
     }))
 }
@@ -355,7 +356,7 @@ async fn instance_v2(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
         "api_versions": {"mastodon": 2},
         "configuration": {
             "urls": {"streaming": ws},
-            "statuses": {"max_characters": MAX_CHARACTERS, "max_media_attachments": 0, "characters_reserved_per_url": 23},
+            "statuses": {"max_characters": app.config.max_status_chars, "max_media_attachments": 0, "characters_reserved_per_url": 23},
             "timelines_access": {"live_feeds": public, "hashtag_feeds": public, "trending_link_feeds": public},
         },
         "registrations": {"enabled": false, "approval_required": false, "message": null},
@@ -600,7 +601,7 @@ struct NewStatus {
     in_reply_to_id: Option<PostId>,
 }
 
-fn new_status(headers: &HeaderMap, bytes: &[u8]) -> Result<NewStatus, ApiError> {
+fn new_status(headers: &HeaderMap, bytes: &[u8], max_chars: usize) -> Result<NewStatus, ApiError> {
     let json =
         headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("application/json"));
     let fields: HashMap<String, Value> = if json {
@@ -623,10 +624,10 @@ fn new_status(headers: &HeaderMap, bytes: &[u8]) -> Result<NewStatus, ApiError> 
         }
         Some(_) => return Err(ApiError::bad("status", "a string")),
     };
-    if status.chars().count() > MAX_CHARACTERS {
+    if status.chars().count() > max_chars {
         return Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            error: format!("Validation failed: Text character limit of {MAX_CHARACTERS} exceeded"),
+            error: format!("Validation failed: Text character limit of {max_chars} exceeded"),
             field: Some("status".into()),
         });
     }
@@ -650,7 +651,7 @@ async fn post_status(
 ) -> Res {
     let c = caller(&app, &headers, &uri)?;
     let bytes = body(b)?;
-    let req = new_status(&headers, &bytes)?;
+    let req = new_status(&headers, &bytes, app.config.max_status_chars)?;
     let key =
         headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(|k| format!("mastodon:{}:{k}", c.account));
     let hash = {
