@@ -553,9 +553,14 @@ fn sides(entities: &[EntityIdx], frame: &Frame, valence: Valence) -> Vec<i8> {
         .collect()
 }
 
+/// Tokens after a negative word that a reverser following it may stand ("crime in the city
+/// falls"); before it, three.
+const REVERSER_REACH: usize = 5;
+
 /// Sums the sentiment of matched terms with their modifiers: an intensifier right before a
 /// sentiment word scales it; a negator up to three tokens before flips it; a reverser or
-/// increaser within three tokens of a negative word shifts it and loses its own score.
+/// increaser within three tokens of a negative word (a reverser up to five after it) shifts it
+/// and loses its own score; a reverser right after a positive word turns it bad news.
 fn sentiment(hits: &[(usize, usize, Option<f32>, Option<Modifier>)]) -> f32 {
     let is_shifter = |m: Option<Modifier>| matches!(m, Some(Modifier::Reverser(_)) | Some(Modifier::Increaser));
     let mut used = vec![false; hits.len()];
@@ -576,10 +581,17 @@ fn sentiment(hits: &[(usize, usize, Option<f32>, Option<Modifier>)]) -> f32 {
         for (j, &(s2, l2, _, mj)) in hits.iter().enumerate() {
             let before = s2 + l2 <= start && start - (s2 + l2) < 3;
             let after = s2 >= start + len && s2 - (start + len) < 3;
+            // Headline verbs follow their subject's phrase ("homicides in Harbor City fall").
+            let after_verb = s2 >= start + len && s2 - (start + len) < REVERSER_REACH;
             match mj {
                 Some(Modifier::Intensifier(x)) if before && s2 + l2 == start => v *= x,
                 Some(Modifier::Negator(x)) if before => v *= x,
-                Some(Modifier::Reverser(x)) if (before || after) && negative => {
+                Some(Modifier::Reverser(x)) if (before || after_verb) && negative => {
+                    v *= x;
+                    used[j] = true;
+                }
+                // A good thing that falls is bad news ("profits fall", "support slumps").
+                Some(Modifier::Reverser(x)) if after && !negative && x < 0.0 => {
                     v *= x;
                     used[j] = true;
                 }
