@@ -3,7 +3,7 @@
 //! takes `{"type": "subscribe", "stream": "public"}` messages (and `?stream=` at connect) and
 //! sends `{"stream": ["public"], "event": "update", "payload": "<Status JSON>"}`.
 //!
-//! Both ride the session's broadcast through [`crate::serve::stream::entries`], so a client
+//! Both ride the session's broadcast through `serve::stream::entries`, so a client
 //! holds the shared batch and a position, and one that falls behind is dropped with a logged
 //! reason, as on the `/v1` streams. The token may come as `Authorization: Bearer`,
 //! `?access_token=` or (browsers and masto) the `Sec-WebSocket-Protocol` header, which the
