@@ -155,6 +155,7 @@ pub async fn get_session(State(app): State<Arc<App>>, Path(id): Path<String>) ->
 /// `DELETE /v1/sessions/{id}`
 pub async fn delete_session(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res {
     app.sessions.remove(&id).ok_or_else(|| ApiError::not_found("session", "no such session"))?;
+    app.mastodon.forget(&id);
     tracing::info!(session = %id, "session deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

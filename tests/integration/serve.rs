@@ -703,6 +703,10 @@ fn the_mastodon_api_refuses_bad_requests_and_pages_with_links() {
         .json()
         .unwrap();
     assert!(!ctx["descendants"].as_array().unwrap().is_empty(), "the population replies: {ctx}");
+
+    // A deleted session's tokens stop working.
+    assert_eq!(c.delete(url("/v1/sessions/s1")).send().unwrap().status().as_u16(), 204);
+    check(c.get(url("/api/v1/timelines/home")).header("authorization", &auth).send().unwrap(), 401);
 }
 
 /// `chorus publish` mirrors a run's timeline to a Mastodon-compatible server (this one): an

@@ -77,6 +77,13 @@ pub struct Mastodon {
 }
 
 impl Mastodon {
+    /// Drops a deleted session's tokens and accounts (a later session under the same id starts
+    /// clean).
+    pub fn forget(&self, session: &str) {
+        self.tokens.write().retain(|_, g| g.session != session);
+        self.sessions.write().remove(session);
+    }
+
     fn accounts(&self, s: &Session, handle: Option<&str>, name: Option<&str>) -> Arc<Accounts> {
         if let Some(a) = self.sessions.read().get(&s.id) {
             return a.clone();
