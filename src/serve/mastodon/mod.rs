@@ -1,5 +1,5 @@
-//! A Mastodon-compatible subset of the client API over the same sessions, so existing clients
-//! (Mastodon.py, masto, web apps) show the feed: timelines (home, public, tag), statuses and
+//! A Mastodon-compatible subset of the client API over the same sessions, so existing client
+//! libraries (Mastodon.py, masto) show the feed: timelines (home, public, tag), statuses and
 //! threads, accounts with followers and following, trending tags, the instance documents,
 //! streaming (SSE and the WebSocket protocol with `subscribe` messages), and posting: a status
 //! by the token's account is an event the population reacts to (its replies form the thread);
