@@ -12,7 +12,7 @@
 //! (Mastodon and chorus do); progress is appended to a file after each entry, so a run stopped
 //! at any point resumes where it was; tokens never appear in output or errors.
 
-use crate::error::{Error, Result};
+use crate::error::{cut, Error, Result};
 use crate::timeline::{Post, PostKind};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -97,14 +97,6 @@ fn load_progress(path: &Path) -> Result<HashMap<u64, Option<String>>> {
         }
     }
     Ok(done)
-}
-
-/// `s` cut to at most `n` characters.
-fn cut(s: &str, n: usize) -> String {
-    match s.char_indices().nth(n) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 /// The server's refusal or failure, without the token.

@@ -237,28 +237,13 @@ pub async fn post_event(
         }
     };
     let text = std::str::from_utf8(&bytes).map_err(|e| ApiError::bad("body", format!("not UTF-8: {e}")))?.to_string();
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        text.hash(&mut h);
-        h.finish()
-    };
+    let hash = super::session::body_hash(text.as_bytes());
     let app2 = app.clone();
     let (status, out) = blocking(move || -> Result<(u16, Arc<Vec<u8>>), ApiError> {
         let started = Instant::now();
         let mut sim = s.sim.write();
-        if let Some(k) = &key {
-            match s.idempotency.lock().get(k, hash) {
-                Some(Ok(answer)) => return Ok(answer),
-                Some(Err(())) => {
-                    return Err(ApiError {
-                        status: StatusCode::UNPROCESSABLE_ENTITY,
-                        error: "this Idempotency-Key was used with another body".into(),
-                        field: Some("Idempotency-Key".into()),
-                    })
-                }
-                None => {}
-            }
+        if let Some(answer) = s.replay(key.as_deref(), hash)? {
+            return Ok(answer);
         }
         let applied = match sim.apply_line(&text) {
             Ok(a) => a,
@@ -282,9 +267,7 @@ pub async fn post_event(
         if let Some(k) = key {
             s.idempotency.lock().put(k, hash, 201, out.clone());
         }
-        app2.metrics.events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        app2.metrics.posts.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        app2.metrics.event_took(started.elapsed());
+        app2.metrics.event_applied(n, started.elapsed());
         Ok((201, out))
     })
     .await??;

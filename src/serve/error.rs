@@ -46,15 +46,7 @@ impl IntoResponse for ApiError {
 }
 
 /// `s` cut to at most `n` characters (values quoted back to the client stay short).
-pub fn cut(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n).collect();
-        t.push('…');
-        t
-    }
-}
+pub use crate::error::cut;
 
 /// Parses a JSON body into `T`, naming the field at fault (unknown fields, wrong types,
 /// malformed JSON).

@@ -50,6 +50,13 @@ impl Metrics {
         let _ = self.latency.lock().record((d.as_micros() as u64).max(1));
     }
 
+    /// Counts an applied event of `posts` entries that took `d`.
+    pub fn event_applied(&self, posts: u64, d: std::time::Duration) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+        self.posts.fetch_add(posts, Ordering::Relaxed);
+        self.event_took(d);
+    }
+
     /// Records how long a read took.
     pub fn read_took(&self, d: std::time::Duration) {
         let _ = self.reads.lock().record((d.as_micros() as u64).max(1));

@@ -7,6 +7,7 @@
 //! `stream_buffer` events behind is told it lagged and is dropped); the idempotency cache
 //! holds at most `IDEMPOTENCY_KEYS` answers per session.
 
+use super::error::ApiError;
 use crate::sim::Simulation;
 use crate::timeline::Post;
 use parking_lot::{Mutex, RwLock};
@@ -55,6 +56,22 @@ impl Session {
         Session { id, sim: RwLock::new(sim), tx, idempotency: Mutex::new(Idempotency::default()), origin }
     }
 
+    /// The stored answer to a request with idempotency key `key` and body hash `hash`
+    /// ([`body_hash`]): `Some` to send again, `None` for a new request, a 422 when the key came
+    /// with another body.
+    pub fn replay(&self, key: Option<&str>, hash: u64) -> Result<Option<Answer>, ApiError> {
+        let Some(k) = key else { return Ok(None) };
+        match self.idempotency.lock().get(k, hash) {
+            Some(Ok(answer)) => Ok(Some(answer)),
+            Some(Err(())) => Err(ApiError {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                error: "this Idempotency-Key was used with another body".into(),
+                field: Some("Idempotency-Key".into()),
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// The summary the API reports.
     pub fn summary(&self) -> serde_json::Value {
         let sim = self.sim.read();
@@ -69,6 +86,14 @@ impl Session {
             "origin": self.origin,
         })
     }
+}
+
+/// The hash of a request body the idempotency cache compares.
+pub fn body_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
 }
 
 /// A stored answer: status and body.

@@ -158,6 +158,20 @@ impl Simulation {
         index: u32,
         line: usize,
     ) -> std::result::Result<(Applied, Classification), EventError> {
+        let (applied, class) = self.apply_unrecorded(event, index, line)?;
+        if self.keep_feed {
+            self.feed.push(applied.posts.clone());
+        }
+        Ok((applied, class))
+    }
+
+    /// [`Simulation::apply_at`] but for the feed: the caller appends the entries.
+    fn apply_unrecorded(
+        &mut self,
+        event: &GameEvent,
+        index: u32,
+        line: usize,
+    ) -> std::result::Result<(Applied, Classification), EventError> {
         if self.ids.contains(&event.id) {
             return Err(EventError {
                 line,
@@ -168,14 +182,10 @@ impl Simulation {
         }
         let processed = self.pipeline.process_detailed(event, index, line)?;
         let info = self.info(event, index, &processed.class, processed.posts.len(), processed.reactions.len());
-        let posts = processed.posts;
-        if self.keep_feed {
-            self.feed.push(posts.clone());
-        }
         self.clock = self.clock.max(event.time.0);
         self.ids.insert(event.id.clone());
         self.events.push(info.clone());
-        Ok((Applied { info, posts }, processed.class))
+        Ok((Applied { info, posts: processed.posts }, processed.class))
     }
 
     fn info(&self, event: &GameEvent, index: u32, class: &Classification, posts: usize, reactions: usize) -> EventInfo {
@@ -214,14 +224,6 @@ impl Simulation {
         let time = self.now();
         let line = serde_json::json!({"id": format!("status-{index}"), "time": time, "text": text}).to_string();
         let event = parse_event(1, &line)?;
-        if self.ids.contains(&event.id) {
-            return Err(EventError {
-                line: 1,
-                id: Some(event.id),
-                field: "id".into(),
-                error: "a status with this id was already posted".into(),
-            });
-        }
         let parent = reply_to.and_then(|id| self.feed.post(id)).map(|p| (p.id, p.root.unwrap_or(p.id), p.depth));
         let id = PostId((index as u64) << 32);
         let status = Post {
@@ -244,11 +246,7 @@ impl Simulation {
         };
         // The status takes index `index`; the event's entries come after it.
         self.pipeline.set_numbered(index + 1);
-        let keep = self.keep_feed;
-        self.keep_feed = false;
-        let result = self.apply_at(&event, index + 1, 1);
-        self.keep_feed = keep;
-        let (mut applied, _) = result?;
+        let (mut applied, _) = self.apply_unrecorded(&event, index + 1, 1)?;
         let root = status.root.unwrap_or(id);
         let depth = status.depth;
         for p in &mut applied.posts {

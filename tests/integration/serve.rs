@@ -566,19 +566,8 @@ fn mastodon_session(s: &Server) -> String {
 #[test]
 fn mastodon_py_reads_streams_and_posts() {
     let Some(python) = mastodon_python() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
-    let token = mastodon_session(&s);
-    let out = Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mastodon/mastodon_py.py"))
-        .env("CHORUS_BASE", &s.base)
-        .env("CHORUS_TOKEN", &token)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let text = run_mastodon_client(std::path::Path::new(&python), "mastodon_py.py");
     assert!(text.contains("OK"), "{text}");
-    eprintln!("{text}");
 }
 
 /// masto (npm), unchanged: credentials, a status and its thread, home, an account, and the
@@ -586,19 +575,25 @@ fn mastodon_py_reads_streams_and_posts() {
 #[test]
 fn masto_js_reads_streams_and_posts() {
     let Some(python) = mastodon_python() else { return };
-    let node = std::path::Path::new(&python).with_file_name("node");
+    run_mastodon_client(&std::path::Path::new(&python).with_file_name("node"), "masto_client.mjs");
+}
+
+/// Runs `tests/mastodon/SCRIPT` with `program` against a fresh server's Mastodon API (the
+/// session of [`mastodon_session`]); asserts it succeeds and returns its standard output.
+fn run_mastodon_client(program: &std::path::Path, script: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path(), &["--no-restore", "--rate", "0"]);
     let token = mastodon_session(&s);
-    let out = Command::new(node)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mastodon/masto_client.mjs"))
+    let out = Command::new(program)
+        .arg(format!("{}/tests/mastodon/{script}", env!("CARGO_MANIFEST_DIR")))
         .env("CHORUS_BASE", &s.base)
         .env("CHORUS_TOKEN", &token)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     eprintln!("{text}");
+    text
 }
 
 /// The Mastodon API's refusals are JSON naming the problem: no or a wrong token 401, an empty

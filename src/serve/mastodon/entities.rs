@@ -34,6 +34,17 @@ pub struct Player {
     pub handle: String,
     /// Its display name.
     pub name: String,
+    /// Whom it follows (see [`player_following`]).
+    pub follows: Vec<u32>,
+}
+
+impl Player {
+    /// Whose statuses its home shows: whom it follows and itself.
+    pub fn home(&self) -> Vec<u32> {
+        let mut v = self.follows.clone();
+        v.push(self.id);
+        v
+    }
 }
 
 /// Account JSON already built, valid while the feed holds the same number of entries (the
@@ -208,13 +219,7 @@ fn build_account(c: &Ctx, u: u32) -> Vec<u8> {
     let sim = c.sim;
     let feed = sim.feed();
     let (handle, name, note, followers, following) = if u == c.player.id {
-        (
-            c.player.handle.clone(),
-            c.player.name.clone(),
-            "<p>The player.</p>".to_string(),
-            0,
-            player_following(sim).len(),
-        )
+        (c.player.handle.clone(), c.player.name.clone(), "<p>The player.</p>".to_string(), 0, c.player.follows.len())
     } else {
         let pop = sim.population();
         let user = pop.user(UserId(u));
@@ -273,19 +278,21 @@ pub fn player_following(sim: &Simulation) -> Vec<u32> {
     top
 }
 
+/// What a post showed besides its text (a GIF pick, an image, an image request), in the
+/// order its MediaAttachments are numbered.
+pub fn media_of(p: &Post) -> impl Iterator<Item = (&'static str, &String)> + '_ {
+    [("gifv", &p.gif), ("image", &p.image), ("image", &p.image_request)]
+        .into_iter()
+        .filter_map(|(k, w)| w.as_ref().map(|w| (k, w)))
+}
+
 /// Whether a post is a Mastodon status (likes are favourites, not statuses).
 pub fn is_status(p: &Post) -> bool {
     p.kind != PostKind::Like
 }
 
-/// A Status for `p` (a repost becomes a boost wrapping the original), as a value.
-pub fn status(c: &Ctx, p: &Post) -> Value {
-    let mut out = Vec::new();
-    write_status(c, p, &mut out);
-    serde_json::from_slice(&out).unwrap_or(Value::Null)
-}
-
-/// A Status for `p` as JSON bytes appended to `out`.
+/// A Status for `p` as JSON bytes appended to `out` (a repost becomes a boost wrapping the
+/// original).
 pub fn write_status(c: &Ctx, p: &Post, out: &mut Vec<u8>) {
     write_status_depth(c, p, out, 0)
 }
@@ -321,25 +328,21 @@ fn write_status_depth(c: &Ctx, p: &Post, out: &mut Vec<u8>, depth: u8) {
     }
     tags.push(b']');
     let mut media = vec![b'['];
-    let mut k = 0;
-    for (kind, what) in [("gifv", &p.gif), ("image", &p.image), ("image", &p.image_request)] {
-        if let Some(w) = what {
-            if k > 0 {
-                media.push(b',');
-            }
-            let url = format!("{}/api/chorus/media/{}-{k}.svg", c.base, p.id.0);
-            Obj::new(&mut media)
-                .str("id", &format!("{}{k}", p.id.0))
-                .str("type", kind)
-                .str("url", &url)
-                .str("preview_url", &url)
-                .raw("remote_url", b"null")
-                .str("description", w)
-                .raw("blurhash", b"null")
-                .raw("meta", b"{}")
-                .end();
-            k += 1;
+    for (k, (kind, w)) in media_of(p).enumerate() {
+        if k > 0 {
+            media.push(b',');
         }
+        let url = format!("{}/api/chorus/media/{}-{k}.svg", c.base, p.id.0);
+        Obj::new(&mut media)
+            .str("id", &format!("{}{k}", p.id.0))
+            .str("type", kind)
+            .str("url", &url)
+            .str("preview_url", &url)
+            .raw("remote_url", b"null")
+            .str("description", w)
+            .raw("blurhash", b"null")
+            .raw("meta", b"{}")
+            .end();
     }
     media.push(b']');
     let handle = if p.handle.is_empty() { c.sim.population().handle(p.author) } else { p.handle.clone() };

@@ -57,14 +57,13 @@ pub struct Grant {
 pub struct Accounts {
     /// The player's account.
     pub player: Player,
-    /// Whom the player follows (and the player, so its own statuses are in its home).
-    pub player_home: Vec<u32>,
-    marks: Mutex<HashMap<u32, Marks>>,
+    /// Each account's favourites and boosts (shared with readers, copied on a change).
+    marks: Mutex<HashMap<u32, Arc<Marks>>>,
     cache: entities::AccountCache,
 }
 
 impl Accounts {
-    fn marks(&self, account: u32) -> Marks {
+    fn marks(&self, account: u32) -> Arc<Marks> {
         self.marks.lock().get(&account).cloned().unwrap_or_default()
     }
 }
@@ -91,10 +90,9 @@ impl Mastodon {
         let sim = s.sim.read();
         let id = sim.population().len() as u32;
         let handle = handle.unwrap_or("player").to_string();
-        let player = Player { id, name: name.map(str::to_string).unwrap_or_else(|| handle.clone()), handle };
-        let mut player_home = entities::player_following(&sim);
-        player_home.push(id);
-        let a = Arc::new(Accounts { player, player_home, marks: Mutex::default(), cache: Default::default() });
+        let name = name.map(str::to_string).unwrap_or_else(|| handle.clone());
+        let player = Player { id, name, handle, follows: entities::player_following(&sim) };
+        let a = Arc::new(Accounts { player, marks: Mutex::default(), cache: Default::default() });
         self.sessions.write().entry(s.id.clone()).or_insert(a).clone()
     }
 }
@@ -285,6 +283,19 @@ fn statuses(c: &Ctx, posts: &[&Post]) -> (Vec<u8>, Option<(String, String)>) {
     (array(posts.iter().map(|p| |out: &mut Vec<u8>| entities::write_status(c, p, out))), ends)
 }
 
+/// A page of statuses (newest first) with its `Link` header.
+fn list_page(c: &Ctx, posts: &[&Post], headers: &HeaderMap, uri: &axum::http::Uri) -> Response {
+    let (items, ends) = statuses(c, posts);
+    paged(items, ends, headers, uri)
+}
+
+/// One Status.
+fn one_status(c: &Ctx, p: &Post) -> Response {
+    let mut out = Vec::new();
+    entities::write_status(c, p, &mut out);
+    json_bytes(out)
+}
+
 /// A JSON array of what each writer appends.
 fn array<F: FnOnce(&mut Vec<u8>)>(items: impl Iterator<Item = F>) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096);
@@ -331,33 +342,34 @@ fn view_time(sim: &Simulation) -> i64 {
     sim.now().max(sim.feed().latest_time())
 }
 
-fn instance_doc(headers: &HeaderMap, app: &App) -> (String, String, usize) {
+/// What both instance documents say: the host, the streaming URL and the version (a
+/// Mastodon version the clients parse, then this build).
+fn instance_doc(headers: &HeaderMap) -> (String, String, String) {
     let b = base(headers);
-    let ws = b.replacen("http", "ws", 1);
-    (b, ws, app.sessions.len())
+    let host = b.split("://").nth(1).unwrap_or("localhost").to_string();
+    let version = format!("4.3.0+chorus{}", env!("CARGO_PKG_VERSION").replace('.', "-"));
+    (host, b.replacen("http", "ws", 1), version)
 }
 
 async fn instance_v1(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let (b, ws, sessions) = instance_doc(&headers, &app);
-    let host = b.split("://").nth(1).unwrap_or("localhost").to_string();
+    let (host, ws, version) = instance_doc(&headers);
     json_ok(json!({
         "uri": host, "title": "chorus", "short_description": "A simulated social network (chorus).",
         "description": "A simulated social network: synthetic users react to game events.",
-        "email": "", "version": format!("4.3.0+chorus{}", env!("CARGO_PKG_VERSION").replace('.', "-")),
+        "email": "", "version": version,
         "urls": {"streaming_api": ws}, "stats": {"user_count": 0, "status_count": 0, "domain_count": 1},
         "thumbnail": null, "languages": ["en"], "registrations": false, "approval_required": false,
         "invites_enabled": false, "configuration": {"statuses": {"max_characters": app.config.max_status_chars}},
-        "contact_account": null, "rules": [], "chorus": {"sessions": sessions},
+        "contact_account": null, "rules": [], "chorus": {"sessions": app.sessions.len()},
     }))
 }
 
 async fn instance_v2(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let (b, ws, _) = instance_doc(&headers, &app);
-    let host = b.split("://").nth(1).unwrap_or("localhost").to_string();
+    let (host, ws, version) = instance_doc(&headers);
     let public = json!({"local": "public", "remote": "public"});
     json_ok(json!({
         "domain": host, "title": "chorus",
-        "version": format!("4.3.0+chorus{}", env!("CARGO_PKG_VERSION").replace('.', "-")),
+        "version": version,
         "source_url": "https://github.com/", "description": "A simulated social network: synthetic users react to game events.",
         "usage": {"users": {"active_month": 0}}, "thumbnail": {"url": ""}, "languages": ["en"],
         "api_versions": {"mastodon": 2},
@@ -387,7 +399,11 @@ async fn get_account(
     Path(raw): Path<String>,
 ) -> Res {
     let c = caller(&app, &headers, &uri)?;
-    read(&app, &c, &headers, |ctx| Ok(json_ok(entities::account(ctx, account_id(ctx, &raw)?))))
+    read(&app, &c, &headers, |ctx| {
+        let mut out = Vec::new();
+        entities::write_account(ctx, account_id(ctx, &raw)?, &mut out);
+        Ok(json_bytes(out))
+    })
 }
 
 async fn account_statuses(
@@ -408,13 +424,12 @@ async fn account_statuses(
             entities::is_status(p)
                 && !(no_replies && p.parent.is_some() && p.kind != crate::timeline::PostKind::Repost)
                 && !(no_reblogs && p.kind == crate::timeline::PostKind::Repost)
-                && !(only_media && p.gif.is_none() && p.image.is_none() && p.image_request.is_none())
+                && !(only_media && entities::media_of(p).next().is_none())
                 && tagged
                     .as_ref()
                     .is_none_or(|t| p.text.as_deref().is_some_and(|x| crate::sim::feed::hashtags(x).any(|h| h == *t)))
         });
-        let (items, ends) = statuses(ctx, &posts);
-        Ok(paged(items, ends, &headers, &uri))
+        Ok(list_page(ctx, &posts, &headers, &uri))
     })
 }
 
@@ -437,7 +452,7 @@ fn relations(
             if followers {
                 Vec::new()
             } else {
-                c.accounts.player_home.iter().copied().filter(|&x| x != u).collect()
+                c.accounts.player.follows.clone()
             }
         } else if followers {
             ctx.sim.population().graph().followers(UserId(u)).to_vec()
@@ -491,7 +506,7 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap, OriginalUri(uri):
     Ok(read(&app, &c, &headers, |ctx| {
         let now = view_time(ctx.sim);
         let posts = if c.account == ctx.player.id {
-            ctx.sim.feed().home(&c.accounts.player_home, now, page)
+            ctx.sim.feed().home(&c.accounts.player.home(), now, page)
         } else {
             ctx.sim.feed().home(&ctx.sim.following(UserId(c.account)), now, page)
         };
@@ -512,11 +527,11 @@ async fn public(State(app): State<Arc<App>>, headers: HeaderMap, OriginalUri(uri
     let page = page(&q, 20, 40)?;
     let only_media = flag(&q, "only_media");
     Ok(read(&app, &c, &headers, |ctx| {
-        let posts = ctx.sim.feed().all_where(page, |p| {
-            entities::is_status(p) && (!only_media || p.gif.is_some() || p.image.is_some() || p.image_request.is_some())
-        });
-        let (items, ends) = statuses(ctx, &posts);
-        paged(items, ends, &headers, &uri)
+        let posts = ctx
+            .sim
+            .feed()
+            .all_where(page, |p| entities::is_status(p) && (!only_media || entities::media_of(p).next().is_some()));
+        list_page(ctx, &posts, &headers, &uri)
     }))
 }
 
@@ -532,8 +547,7 @@ async fn tag(
     let t = raw.trim_start_matches('#').to_lowercase();
     Ok(read(&app, &c, &headers, |ctx| {
         let posts = ctx.sim.feed().by_tag_where(&t, page, entities::is_status);
-        let (items, ends) = statuses(ctx, &posts);
-        paged(items, ends, &headers, &uri)
+        list_page(ctx, &posts, &headers, &uri)
     }))
 }
 
@@ -546,11 +560,7 @@ async fn get_status(
     let c = caller(&app, &headers, &uri)?;
     let id = status_id(&raw)?;
     read(&app, &c, &headers, |ctx| match ctx.sim.feed().post(id).filter(|p| entities::is_status(p)) {
-        Some(p) => {
-            let mut out = Vec::new();
-            entities::write_status(ctx, p, &mut out);
-            Ok(json_bytes(out))
-        }
+        Some(p) => Ok(one_status(ctx, p)),
         None => Err(ApiError::not_found("status", "Record not found")),
     })
 }
@@ -661,29 +671,14 @@ async fn post_status(
     let req = new_status(&headers, &bytes, app.config.max_status_chars)?;
     let key =
         headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(|k| format!("mastodon:{}:{k}", c.account));
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        bytes.hash(&mut h);
-        h.finish()
-    };
+    let hash = super::session::body_hash(&bytes);
     let base = base(&headers);
     let app2 = app.clone();
     let out = tokio::task::spawn_blocking(move || -> Result<Arc<Vec<u8>>, ApiError> {
         let started = std::time::Instant::now();
         let mut sim = c.session.sim.write();
-        if let Some(k) = &key {
-            match c.session.idempotency.lock().get(k, hash) {
-                Some(Ok((_, answer))) => return Ok(answer),
-                Some(Err(())) => {
-                    return Err(ApiError {
-                        status: StatusCode::UNPROCESSABLE_ENTITY,
-                        error: "this Idempotency-Key was used with another body".into(),
-                        field: Some("Idempotency-Key".into()),
-                    })
-                }
-                None => {}
-            }
+        if let Some((_, answer)) = c.session.replay(key.as_deref(), hash)? {
+            return Ok(answer);
         }
         if let Some(r) = req.in_reply_to_id {
             if sim.feed().post(r).is_none() {
@@ -709,9 +704,7 @@ async fn post_status(
         if let Some(k) = key {
             c.session.idempotency.lock().put(k, hash, 200, out.clone());
         }
-        app2.metrics.events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        app2.metrics.posts.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-        app2.metrics.event_took(started.elapsed());
+        app2.metrics.event_applied(n, started.elapsed());
         Ok(out)
     })
     .await
@@ -742,7 +735,7 @@ async fn mark(
     }
     {
         let mut all = c.accounts.marks.lock();
-        let marks = all.entry(c.account).or_default();
+        let marks = Arc::make_mut(all.entry(c.account).or_default());
         match m {
             Mark::Favourite => marks.favourites.insert(id.0),
             Mark::Unfavourite => marks.favourites.remove(&id.0),
@@ -751,11 +744,7 @@ async fn mark(
         };
     }
     read(&app, &c, &headers, |ctx| match ctx.sim.feed().post(id) {
-        Some(p) => {
-            let mut out = Vec::new();
-            entities::write_status(ctx, p, &mut out);
-            Ok(json_bytes(out))
-        }
+        Some(p) => Ok(one_status(ctx, p)),
         None => Err(ApiError::not_found("status", "Record not found")),
     })
 }
@@ -812,8 +801,7 @@ async fn media(State(app): State<Arc<App>>, Path(file): Path<String>) -> Res {
     for s in app.sessions.all() {
         let sim = s.sim.read();
         if let Some(p) = sim.feed().post(PostId(post)) {
-            let what: Vec<&String> = [&p.gif, &p.image, &p.image_request].into_iter().flatten().collect();
-            if let Some(w) = what.get(k) {
+            if let Some((_, w)) = entities::media_of(p).nth(k) {
                 return Ok(svg(entities::media_svg(w)));
             }
         }

@@ -50,7 +50,7 @@ impl Sub {
             },
             "user" | "user:notification" => {
                 let following: HashSet<u32> = if c.account == c.accounts.player.id {
-                    c.accounts.player_home.iter().copied().collect()
+                    c.accounts.player.home().into_iter().collect()
                 } else {
                     c.session.sim.read().following(crate::ids::UserId(c.account)).into_iter().collect()
                 };
@@ -80,13 +80,14 @@ impl Sub {
     }
 }
 
-/// The Status JSON of `p` for the subscriptions it matches (their indexes).
-fn encode(c: &Caller, base: &str, subs: &[Sub], p: &Post) -> Option<(String, Vec<usize>)> {
+/// The Status JSON of `p` for the subscriptions it matches (their indexes); each
+/// subscription with the stream name it was asked by.
+fn encode(c: &Caller, base: &str, subs: &[(Sub, String)], p: &Post) -> Option<(String, Vec<usize>)> {
     if !entities::is_status(p) {
         return None;
     }
     let sim = c.session.sim.read();
-    let hits: Vec<usize> = subs.iter().enumerate().filter(|(_, s)| s.admits(p, &sim)).map(|(i, _)| i).collect();
+    let hits: Vec<usize> = subs.iter().enumerate().filter(|(_, s)| s.0.admits(p, &sim)).map(|(i, _)| i).collect();
     if hits.is_empty() {
         return None;
     }
@@ -103,7 +104,7 @@ fn open_sse(app: Arc<App>, c: Caller, headers: &HeaderMap, sub: Sub) -> Response
     let base = base(headers);
     let session = c.session.id.clone();
     let c = Arc::new(c);
-    let subs = Arc::new(vec![sub]);
+    let subs = Arc::new(vec![(sub, String::new())]);
     let posts =
         entries(rx, Filter::default(), client, session).filter_map(move |(batch, i)| {
             let out = encode(&c, &base, &subs, &batch[i]);
@@ -187,8 +188,7 @@ async fn pump(mut socket: WebSocket, app: Arc<App>, c: Caller, base: String, mut
                     let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
                     return;
                 };
-                let plain: Vec<Sub> = subs.iter().map(|s| s.0.clone()).collect();
-                let Some((json, hits)) = encode(&c, &base, &plain, &batch[i]) else { continue };
+                let Some((json, hits)) = encode(&c, &base, &subs, &batch[i]) else { continue };
                 for k in hits {
                     let msg = serde_json::json!({"stream": subs[k].0.names(&subs[k].1), "event": "update", "payload": json});
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(msg.to_string().into()))).await {
