@@ -32,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod feedstats;
 pub mod filter;
 pub mod frame;
 pub mod graph;

@@ -4,7 +4,9 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{budget::*, classify::*, export::*, inspect::*, population::*, publish::*, run::*, serve::*, timeline::*};
+use cli::{
+    budget::*, classify::*, export::*, inspect::*, population::*, publish::*, run::*, serve::*, stats::*, timeline::*,
+};
 
 #[derive(Parser)]
 #[command(name = "chorus", version, about = "A living virtual Twitter for games")]
@@ -29,6 +31,9 @@ enum Command {
     /// Query a JSONL timeline: a user's home and profile timelines, an event's reply trees,
     /// or the firehose in game-time order.
     Timeline(TimelineArgs),
+    /// Behaviour figures of a timeline (activity concentration, volume per event, followers,
+    /// engagement, cascades, reply delays, relationships) next to published ones, and an SVG.
+    Stats(StatsArgs),
     /// Replay an event script at several token budgets and report what each buys.
     Budget(BudgetArgs),
     /// Serve sessions over HTTP, Server-Sent Events and WebSocket, with a live viewer at /.
@@ -46,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(args) => run_inspect(args),
         Command::Export(args) => run_export(args),
         Command::Timeline(args) => run_timeline(args),
+        Command::Stats(args) => run_stats(args),
         Command::Budget(args) => run_budget(args),
         Command::Serve(args) => run_serve(args),
         Command::Publish(args) => run_publish(args),

@@ -11,4 +11,5 @@ pub(crate) mod population;
 pub(crate) mod publish;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod stats;
 pub(crate) mod timeline;

@@ -43,6 +43,11 @@ pub struct GraphConfig {
     /// Popularity skew of target choice: in-degree tail exponent 1 + skew / (skew - 1)
     /// in theory; 5.5 measures about 2.3 with the community mixture (default 5.5).
     pub popularity_skew: f32,
+    /// Softening of the top of every popularity list (see `RankLaw`): 0 is the pure rank law,
+    /// under which the first account of the everyone list is followed by most users; the
+    /// default 20 keeps the largest account's followers to a few percent of the population
+    /// while the tail exponent stays (default 20).
+    pub popularity_head: f32,
     /// Mixture weights of where follows come from: town, fandom, rival fandom, party, topic,
     /// everyone (defaults 0.22, 0.16, 0.03, 0.10, 0.31, 0.18).
     pub mix: [f32; 6],
@@ -60,6 +65,7 @@ impl Default for GraphConfig {
             follows_sigma: 0.55,
             follows_max: 5000,
             popularity_skew: 5.5,
+            popularity_head: 20.0,
             mix: [0.22, 0.16, 0.03, 0.10, 0.31, 0.18],
         }
     }
@@ -86,6 +92,9 @@ impl GraphConfig {
         }
         if (self.popularity_skew * 2.0).fract() != 0.0 {
             return bad("popularity_skew must be a multiple of 0.5");
+        }
+        if !(0.0..=1.0e6).contains(&self.popularity_head) {
+            return bad("popularity_head must be in [0, 1000000]");
         }
         if self.mix.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || self.mix[5] <= 0.0 {
             return bad("mix weights must be non-negative and the last (everyone) positive");
@@ -304,10 +313,10 @@ pub(crate) fn communities(
     Communities { by_popularity, towns, fandoms, parties, topics, workplace_members, team_slot, party_slot }
 }
 
-/// `floor(n * u^skew)` for a skew that is a multiple of 0.5: integer powers by multiplication
-/// and the half by `sqrt`, both exact in IEEE arithmetic, so every platform agrees.
+/// `x^skew` for a skew that is a multiple of 0.5: integer powers by multiplication and the half
+/// by `sqrt`, both exact in IEEE arithmetic, so every platform agrees.
 #[inline]
-fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
+fn skew_power(u: f64, skew: f32) -> f64 {
     let whole = skew as u32;
     // Straight-line products for the usual skews (the same left-to-right products as the loop,
     // so the same bits), the loop for the rest.
@@ -326,7 +335,61 @@ fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
     if skew - whole as f32 >= 0.5 {
         x *= u.sqrt();
     }
-    ((x * n as f64) as usize).min(n.saturating_sub(1))
+    x
+}
+
+/// `floor(n * u^skew)`: the rank law without a softened head ([`RankLaw`] with `head` 0).
+#[cfg(test)]
+fn skewed_rank(u: f64, n: usize, skew: f32) -> usize {
+    RankLaw::new(n, skew, 0.0).rank(u)
+}
+
+/// Where in a popularity-ordered list of `n` a follow lands: rank `r` has density
+/// proportional to `(r + head)^(1/skew - 1)`, drawn by inverting its distribution:
+/// `r = (n + head) * (a + u * (1 - a))^skew - head` with `a = (head / (n + head))^(1/skew)`.
+/// With `head` 0 this is `floor(n * u^skew)`; a positive `head` keeps the power-law tail but
+/// softens the top, so the first account of a list draws about `head^(1/skew - 1)` times less
+/// than it would alone, and no account is followed by most of the population.
+#[derive(Clone, Copy, Debug)]
+struct RankLaw {
+    n: usize,
+    skew: f32,
+    head: f64,
+    a: f64,
+    scale: f64,
+}
+
+impl RankLaw {
+    fn new(n: usize, skew: f32, head: f64) -> RankLaw {
+        let scale = n as f64 + head;
+        // a = (head / scale)^(1/skew) by bisection over the exact power, so it is the same on
+        // every platform (no libm root).
+        let target = if scale > 0.0 { head / scale } else { 0.0 };
+        let (mut lo, mut hi) = (0f64, 1f64);
+        if target > 0.0 {
+            for _ in 0..64 {
+                let mid = 0.5 * (lo + hi);
+                if skew_power(mid, skew) < target {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+        } else {
+            hi = 0.0;
+        }
+        RankLaw { n, skew, head, a: hi, scale }
+    }
+
+    #[inline]
+    fn rank(&self, u: f64) -> usize {
+        let x = if self.head > 0.0 {
+            skew_power(self.a + u * (1.0 - self.a), self.skew) * self.scale - self.head
+        } else {
+            skew_power(u, self.skew) * self.scale
+        };
+        (x.max(0.0) as usize).min(self.n.saturating_sub(1))
+    }
 }
 
 /// A small open-addressing set of user ids for de-duplicating one user's targets, cleared in
@@ -413,9 +476,48 @@ struct Ctx<'a> {
     com: &'a Communities,
     world: &'a World,
     n: usize,
+    laws: Laws,
+}
+
+/// The rank law of every community list (an empty list stands for everyone).
+struct Laws {
+    towns: Vec<RankLaw>,
+    fandoms: Vec<RankLaw>,
+    parties: Vec<RankLaw>,
+    topics: Vec<RankLaw>,
+    all: RankLaw,
+}
+
+impl Laws {
+    fn new(com: &Communities, cfg: &GraphConfig) -> Laws {
+        let all = RankLaw::new(com.by_popularity.len(), cfg.popularity_skew, cfg.popularity_head as f64);
+        let of = |b: &Buckets| -> Vec<RankLaw> {
+            (0..b.offsets.len().saturating_sub(1))
+                .map(|k| match b.get(k).len() {
+                    0 => all,
+                    len => RankLaw::new(len, cfg.popularity_skew, cfg.popularity_head as f64),
+                })
+                .collect()
+        };
+        Laws {
+            towns: of(&com.towns),
+            fandoms: of(&com.fandoms),
+            parties: of(&com.parties),
+            topics: of(&com.topics),
+            all,
+        }
+    }
 }
 
 impl Ctx<'_> {
+    /// List `k` of `b` and its rank law; an empty or missing list is everyone.
+    fn list<'s>(&'s self, b: &'s Buckets, laws: &[RankLaw], k: usize) -> (&'s [u32], RankLaw) {
+        match b.get(k) {
+            [] => (&self.com.by_popularity[..], self.laws.all),
+            list => (list, laws.get(k).copied().unwrap_or(self.laws.all)),
+        }
+    }
+
     fn circle_range(&self, u: u32) -> (u32, u32) {
         let c = self.cols.circle[u as usize] as usize;
         (self.circle_start[c], self.circle_start[c + 1])
@@ -486,14 +588,14 @@ impl Ctx<'_> {
         let town = self.cols.demographics[u as usize].town as usize;
         // The lists that do not depend on the draw (rivals' fandoms and topics, slots 2 and 4,
         // do); an empty one falls back to everyone.
-        let or_all = |list: &'s [u32]| if list.is_empty() { &self.com.by_popularity[..] } else { list };
+        let (com, laws) = (self.com, &self.laws);
         let fixed = [
-            or_all(self.com.towns.get(town)),
-            or_all(self.com.fandoms.get(team.unwrap_or(0) as usize)),
-            &[][..],
-            or_all(self.com.parties.get(party.unwrap_or(0) as usize)),
-            &[][..],
-            &self.com.by_popularity[..],
+            self.list(&com.towns, &laws.towns, town),
+            self.list(&com.fandoms, &laws.fandoms, team.unwrap_or(0) as usize),
+            (&[][..], laws.all),
+            self.list(&com.parties, &laws.parties, party.unwrap_or(0) as usize),
+            (&[][..], laws.all),
+            (&com.by_popularity[..], laws.all),
         ];
         let mut rounds = 0;
         while buf.len() < want && rounds < 8 {
@@ -504,10 +606,10 @@ impl Ctx<'_> {
                 let bits = rng.next_u64();
                 let x = (bits >> 40) as f32 * (acc / (1u64 << 24) as f32);
                 let src = (cum.iter().map(|&c| (c <= x) as usize).sum::<usize>()).min(5);
-                let list: &[u32] = match src {
+                let (list, law) = match src {
                     2 => {
                         let r = rivals[((bits >> 32) & 0xff) as usize % rivals.len()];
-                        or_all(self.com.fandoms.get(self.com.team_slot[r as usize] as usize))
+                        self.list(&com.fandoms, &laws.fandoms, com.team_slot[r as usize] as usize)
                     }
                     4 => {
                         let mut t = primary;
@@ -518,11 +620,11 @@ impl Ctx<'_> {
                                 t = k;
                             }
                         }
-                        or_all(self.com.topics.get(t))
+                        self.list(&com.topics, &laws.topics, t)
                     }
                     _ => fixed[src],
                 };
-                let rank = skewed_rank(rng.f64(), list.len(), self.cfg.popularity_skew);
+                let rank = law.rank(rng.f64());
                 picks.push((&list[rank], self.pick_meta[src][((bits >> 12) & 0xff) as usize] as u64));
             }
             // All loads first, in a loop with nothing else to wait for, so their cache misses
@@ -582,7 +684,8 @@ pub(crate) fn build_graph(
         let base_w = [0.3f32, 0.35, 0.2, 0.35, 0.3, 0.15][src];
         std::array::from_fn(|j| pack_meta(kind, base_w + j as f32 * (0.15 / 255.0)))
     });
-    let ctx = Ctx { master, pair_head, pick_meta, cfg, cols, circle_start, com, world, n };
+    let laws = Laws::new(com, cfg);
+    let ctx = Ctx { master, pair_head, pick_meta, cfg, cols, circle_start, com, world, n, laws };
     progress.stage("degrees", n as u64);
     let degrees: Vec<u64> = (0..n as u32).into_par_iter().map(|u| ctx.degree(u)).collect();
     let mut out_offsets = Vec::with_capacity(n + 1);
