@@ -3,7 +3,8 @@
 //! template text.
 //!
 //! A reacting user's action is drawn from their propensities. Most engagement is likes and
-//! reposts. Delays are log-normal (median 8 minutes, about 95% within the hour). Replies,
+//! reposts; the text actions (post, reply, quote, GIF) weigh `(ppd / 1.5)^voice` more, so
+//! prolific users write and quiet ones mostly like (`voice` 0.6 by default). Delays are log-normal (median 8 minutes, about 95% within the hour). Replies,
 //! quotes, likes and reposts target a post by someone the user follows when there is one, and
 //! a popular post otherwise. Replies may answer earlier replies, up to depth 5. If nobody
 //! chose to post, the most engaged reactor posts, so every reaction has something to attach to.
@@ -71,6 +72,17 @@ pub struct ActionConfig {
     /// Chance that a post carries a picture, times the user's multimedia propensity
     /// (default 0.5).
     pub image_rate: f32,
+    /// Exponent of posts per day (over the median 1.5) on the weight of the text actions
+    /// (default 1.6; 0 gives everyone the same mix of writing and liking).
+    pub voice: f32,
+    /// Follow-up actions per reaction, times `(ppd / 1.5)^1.5` (default 0.06): a reacting
+    /// user takes a Poisson number of further actions in the event's threads (replies, quotes,
+    /// likes, as their weights say), each a third of a burst delay after the one before, so a
+    /// user posting 50 a day takes the most (`max_follow_ups`), one posting 6 about one in
+    /// two, the median user one in sixteen.
+    pub follow_ups: f32,
+    /// Most follow-up actions per reaction (default 8).
+    pub max_follow_ups: u8,
 }
 
 impl Default for ActionConfig {
@@ -87,6 +99,9 @@ impl Default for ActionConfig {
             gif_weight: 0.6,
             gif_caption: 0.3,
             image_rate: 0.5,
+            voice: 1.6,
+            follow_ups: 0.06,
+            max_follow_ups: 8,
         }
     }
 }
@@ -284,13 +299,25 @@ struct Pick {
     rng: Stream,
 }
 
+#[derive(Clone, Copy)]
 struct Choice {
     user: u32,
+    /// 0 for the reaction itself, 1.. for its follow-ups.
+    seq: u8,
     kind: PostKind,
     delay: i64,
     sentiment: Sentiment,
     engagement: u8,
 }
+
+/// The random-stream key of a user's `seq`-th action on an event (the user id for the first).
+fn who(user: u32, seq: u8) -> u64 {
+    user as u64 | (seq as u64) << 48
+}
+
+/// Action kinds in the order of the weights of [`act`].
+const KINDS: [PostKind; 6] =
+    [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif];
 
 /// Turns the reactions to one event into posts. `event_index` makes post ids unique in a run.
 #[allow(clippy::too_many_arguments)]
@@ -311,6 +338,14 @@ pub fn act(
     let cols = population.columns();
     let minute = minute_of(event.time);
     let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
+    let voices: [f32; 256] = std::array::from_fn(|code| {
+        0.04 * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(config.voice).clamp(0.02, 400.0)
+    });
+    let voices = &voices;
+    let follow_ups: [f32; 256] = std::array::from_fn(|code| {
+        config.follow_ups.max(0.0) * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(1.5)
+    });
+    let follow_ups = &follow_ups;
     let mut choices: Vec<Choice> = reactions
         .par_chunks(32)
         .flat_map_iter(|batch| {
@@ -320,10 +355,11 @@ pub fn act(
                 let mood = state.map_or(0, |st| st.mood_lines(population, r.user.0));
                 cols.activity[r.user.index()].like as u32 ^ mood
             }));
-            batch.iter().map(move |r| {
+            batch.iter().flat_map(move |r| {
                 let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
                 let a = &cols.activity[r.user.index()];
                 let engaged = r.engagement as f64 / 255.0;
+                let voice = voices[a.posts_per_day as usize] as f64;
                 let mut w = [
                     3.0 * dq8(a.like) as f64,
                     1.5 * dq8(a.repost) as f64,
@@ -332,6 +368,7 @@ pub fn act(
                     0.6 * dq8(a.quote) as f64,
                     config.gif_weight as f64 * dq8(a.gif) as f64,
                 ];
+                w[2..].iter_mut().for_each(|x| *x *= voice);
                 // Mood: the bored scroll and like, the angry reply and quote, the tired post less;
                 // and a mood tints how they take a neutral-ish event.
                 let mut stance = r.stance;
@@ -345,24 +382,41 @@ pub fn act(
                     w[4] *= 1.0 + 1.5 * angry;
                     stance = (stance as f32 + m.valence * 40.0).clamp(-127.0, 127.0) as i8;
                 }
-                let total: f64 = w.iter().sum();
-                let mut x = rng.f64() * total;
-                let mut k = 0;
-                while k < 5 && x >= w[k] {
-                    x -= w[k];
-                    k += 1;
+                let draw = |w: &[f64; 6], rng: &mut Stream| {
+                    let total: f64 = w.iter().sum();
+                    let mut x = rng.f64() * total;
+                    let mut k = 0;
+                    while k < 5 && x >= w[k] {
+                        x -= w[k];
+                        k += 1;
+                    }
+                    KINDS[k]
+                };
+                let kind = draw(&w, &mut rng);
+                let burst = |rng: &mut Stream| (mu + config.delay_sigma as f64 * rng.normal()).exp();
+                let delay = burst(&mut rng).clamp(5.0, 7.0 * 86_400.0) as i64;
+                let sentiment = Sentiment::from_stance(stance);
+                let first = Choice { user: r.user.0, seq: 0, kind, delay, sentiment, engagement: r.engagement };
+                // Follow-ups: further actions in the event's threads, each a burst delay after
+                // the one before (a Poisson count by inversion).
+                let lambda = follow_ups[a.posts_per_day as usize] as f64;
+                let mut more: Vec<Choice> = Vec::new();
+                if lambda > 0.0 {
+                    let (mut x, mut term) = (rng.f64(), (-lambda).exp());
+                    let mut n = 0u8;
+                    while n < config.max_follow_ups && x >= term {
+                        x -= term;
+                        n += 1;
+                        term *= lambda / n as f64;
+                    }
+                    w[2] = 0.0;
+                    let mut at = delay;
+                    for seq in 1..=n {
+                        at = (at as f64 + burst(&mut rng) / 3.0).min(7.0 * 86_400.0) as i64;
+                        more.push(Choice { seq, kind: draw(&w, &mut rng), delay: at, ..first });
+                    }
                 }
-                let kind =
-                    [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif]
-                        [k];
-                let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
-                Choice {
-                    user: r.user.0,
-                    kind,
-                    delay,
-                    sentiment: Sentiment::from_stance(stance),
-                    engagement: r.engagement,
-                }
+                std::iter::once(first).chain(more)
             })
         })
         .collect();
@@ -383,6 +437,8 @@ pub fn act(
     let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
+    // Per post: the author's action number for the event (0: the reaction, 1..: follow-ups).
+    let mut seqs: Vec<u8> = Vec::with_capacity(choices.len());
     let post = |c: &Choice, kind: PostKind, sentiment: Sentiment, time: i64, index: usize| Post {
         id: PostId(base | index as u64),
         author: UserId(c.user),
@@ -407,6 +463,7 @@ pub fn act(
         let index = posts.len();
         posts.push(post(c, PostKind::Post, c.sentiment, event.time.0 + c.delay, index));
         targets.push(None);
+        seqs.push(c.seq);
         root_by_author.insert(c.user, index);
         roots.push(index);
         // Attention is heavy-tailed: popular authors' posts draw most reactions.
@@ -420,7 +477,7 @@ pub fn act(
     let picks: Vec<Pick> = choices[n_roots..]
         .par_iter()
         .map_init(Vec::new, |followed: &mut Vec<usize>, c| {
-            let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
+            let mut rng = Stream::new(master, ACT, key, who(c.user, c.seq) | 1 << 40);
             let related = state.and_then(|st| {
                 st.relations()
                     .of(c.user)
@@ -489,6 +546,7 @@ pub fn act(
         }
         posts.push(p);
         targets.push(Some(target));
+        seqs.push(c.seq);
     }
     // Handles from the population's table, a batch at a time after loading where each one
     // ends (derived one by one without a table).
@@ -506,15 +564,16 @@ pub fn act(
     });
     let filled: Vec<Fill> = posts
         .par_iter()
-        .zip(targets.par_iter())
-        .map_init(String::new, |buf, (p, target)| {
-            let salt = key ^ (p.author.0 as u64).rotate_left(21);
+        .zip(targets.par_iter().zip(seqs.par_iter()))
+        .map_init(String::new, |buf, (p, (target, &seq))| {
+            let me = who(p.author.0, seq);
+            let salt = key ^ me.rotate_left(21);
             let action = match p.kind {
                 PostKind::Post => Action::Post,
                 PostKind::Reply => Action::Reply,
                 PostKind::Quote => Action::Quote,
                 PostKind::Gif => {
-                    let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64);
+                    let mut rng = Stream::new(master, MEDIA, key, me);
                     let opposed = target.is_some_and(|t| {
                         matches!(
                             (posts[t].sentiment, p.sentiment),
@@ -540,7 +599,7 @@ pub fn act(
             let author = target.map(|t| format!("@{}", posts[t].handle)).unwrap_or_default();
             let stance = match target {
                 Some(t) => {
-                    let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 3 << 40);
+                    let mut rng = Stream::new(master, ACT, key, me | 3 << 40);
                     let agreeable = cols.persona[p.author.index()].big5[3] as f32 / 255.0;
                     Stance::toward(p.sentiment, posts[*t].sentiment, rng.f64(), agreeable, names.facts.grave)
                 }
@@ -572,7 +631,7 @@ pub fn act(
             if let Some(st) = state {
                 let sign = p.sentiment.sign();
                 if let Some(r) = st.reflections().recall(p.author.0, class.category as u8, subject, minute) {
-                    let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 1 << 41);
+                    let mut rng = Stream::new(master, ACT, key, me | 1 << 41);
                     if (r.sign == sign || r.sign == 0) && rng.chance(config.recall as f64) {
                         buf.push(' ');
                         buf.push_str(&st.reflection_text(population, p.author.0, r));
@@ -581,7 +640,7 @@ pub fn act(
             }
             let mut picture = None;
             if p.kind == PostKind::Post {
-                let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64 | 1 << 40);
+                let mut rng = Stream::new(master, MEDIA, key, me | 1 << 40);
                 let media_rate = dq8(cols.activity[p.author.index()].gif) as f64;
                 if rng.chance(config.image_rate as f64 * media_rate) {
                     picture = Some(match media.picture(class.category, p.sentiment, &event.text, &mut rng) {
@@ -648,7 +707,14 @@ mod tests {
         }
         let reactors: Vec<Choice> = (0..30_000u32)
             .filter(|u| crate::rng::mix64(*u as u64 ^ 77) % 4 == 0)
-            .map(|user| Choice { user, kind: PostKind::Like, delay: 0, sentiment: Sentiment::Neutral, engagement: 0 })
+            .map(|user| Choice {
+                user,
+                seq: 0,
+                kind: PostKind::Like,
+                delay: 0,
+                sentiment: Sentiment::Neutral,
+                engagement: 0,
+            })
             .collect();
         let f = FollowedRoots::new(&population, &roots, &reactors, Some(true)).expect("forced");
         let (mut several, mut got) = (0, Vec::new());
