@@ -116,6 +116,16 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Sets the volume knob ([`FilterConfig::activity`]): every event's reactions scale by it.
+    pub fn set_activity(&mut self, activity: f32) {
+        self.filter.activity = activity;
+    }
+
+    /// The volume knob.
+    pub fn activity(&self) -> f32 {
+        self.filter.activity
+    }
+
     /// The user state.
     pub fn state(&self) -> &UserState {
         &self.state

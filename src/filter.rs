@@ -5,7 +5,8 @@
 //! A user's reaction probability multiplies: the event's base rate for its impact, the user's
 //! interest in the event's topics plus their affinity to its stakeholders (fan, rival fan,
 //! party member or opponent, admirer, resident), their activity at the event's local hour, their
-//! posting rate, the event's intensity, and a cooldown after a recent reaction. Stance is the
+//! posting rate, the event's intensity, the activity knob, and a cooldown after a recent
+//! reaction. Stance is the
 //! event's valence as seen from the user's side (a rival fan sees a win as a loss).
 //!
 //! Invariants: the decision for a user is a pure function of (master seed, event id, user,
@@ -42,6 +43,8 @@ pub struct FilterConfig {
     pub cooldown_factor: f32,
     /// Highest probability for any user (default 0.95).
     pub max_probability: f32,
+    /// Volume knob: scales every event's reaction rate (default 1; `--activity`).
+    pub activity: f32,
 }
 
 impl Default for FilterConfig {
@@ -51,6 +54,7 @@ impl Default for FilterConfig {
             interest_threshold: 6,
             cooldown_factor: 0.3,
             max_probability: 0.95,
+            activity: 1.0,
         }
     }
 }
@@ -327,7 +331,7 @@ fn filter_with(
     let needs_favourites = stakes
         .iter()
         .any(|s| matches!(world.entity(s.entity).kind, EntityKind::Person { .. } | EntityKind::Brand { .. }));
-    let impact_rate = config.base_rate[event.impact as usize];
+    let impact_rate = config.base_rate[event.impact as usize] * config.activity.max(0.0);
     let minute = crate::state::minute_of(time);
     let valence_sign = event.valence.sign();
     // Per-town tables are indexed by the member's u8 town slot (no bounds checks in the scan).

@@ -19,6 +19,9 @@ pub(crate) struct StateArgs {
     /// Continue from a state saved by `--save-state` (same population).
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
+    /// Volume knob: scales every event's reactions (0.01 to 100; default 1).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) activity: f32,
 }
 
 /// The world file given, or the shipped one.
@@ -51,7 +54,11 @@ pub(crate) fn state_pipeline(population: Population, args: &StateArgs) -> Result
         }
         None => chorus::state::StateConfig::default(),
     };
+    if !(0.01..=100.0).contains(&args.activity) {
+        anyhow::bail!("--activity {}: must be between 0.01 and 100", args.activity);
+    }
     let mut pipeline = chorus::engine::Pipeline::with_state(population, config)?;
+    pipeline.set_activity(args.activity);
     if let Some(path) = &args.resume {
         pipeline.resume(path)?;
     }
