@@ -180,3 +180,57 @@ fn the_demo_has_a_realistic_mix_of_reactions_gifs_and_pictures() {
     assert!(pictures > 0 && requests > 0, "{pictures} catalogue pictures, {requests} requests");
     assert!(roots.iter().all(|p| p.image.is_none() || p.image_request.is_none()));
 }
+
+/// `chorus stats` over a real run: the figures add up to the timeline, `--activity 3` draws
+/// more, the SVG is written, and a truncated line is refused with its number unless
+/// `--partial`.
+#[test]
+fn stats_reports_a_run_and_refuses_a_truncated_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl");
+    let timeline = |activity: &str, name: &str| {
+        let out = dir.path().join(name);
+        let r = Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .args(["run", "--users", "20000", "--seed", "5", "-q", "--activity", activity, "--events", demo, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        out
+    };
+    let stats = |path: &Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .args(["stats", "--users", "20000", "--seed", "5", "--json", "--timeline"])
+            .arg(path)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let base = timeline("1", "t1.jsonl");
+    let svg = dir.path().join("t.svg");
+    let r = stats(&base, &["--svg", svg.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let lines = std::fs::read_to_string(&base).unwrap().lines().count() as u64;
+    assert_eq!(v["entries"].as_u64(), Some(lines));
+    let kinds: u64 = v["by_kind"].as_array().unwrap().iter().map(|k| k[1].as_u64().unwrap()).sum();
+    assert_eq!(kinds, lines);
+    let share = v["followers"]["max_share"].as_f64().unwrap();
+    assert!(share > 0.0 && share <= 0.15, "largest account's share {share}");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"), "an SVG page");
+    let more = stats(&timeline("3", "t3.jsonl"), &[]);
+    let w: serde_json::Value = serde_json::from_slice(&more.stdout).unwrap();
+    assert!(w["entries"].as_u64().unwrap() > lines * 2, "--activity 3 draws more: {} vs {lines}", w["entries"]);
+    // Truncate the last line.
+    let text = std::fs::read_to_string(&base).unwrap();
+    let cut = dir.path().join("cut.jsonl");
+    std::fs::write(&cut, &text[..text.len() - 20]).unwrap();
+    let r = stats(&cut, &[]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains(&format!("cut.jsonl:{lines}")), "{err}");
+    assert!(err.contains("expected a timeline entry"), "{err}");
+    let r = stats(&cut, &["--partial"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!((p["entries"].as_u64(), p["skipped"].as_u64()), (Some(lines - 1), Some(1)));
+}
