@@ -99,9 +99,9 @@ impl Default for ActionConfig {
             gif_weight: 0.6,
             gif_caption: 0.3,
             image_rate: 0.5,
-            voice: 1.6,
-            follow_ups: 0.06,
-            max_follow_ups: 8,
+            voice: 2.0,
+            follow_ups: 0.01,
+            max_follow_ups: 32,
         }
     }
 }
@@ -339,11 +339,11 @@ pub fn act(
     let minute = minute_of(event.time);
     let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
     let voices: [f32; 256] = std::array::from_fn(|code| {
-        0.04 * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(config.voice).clamp(0.02, 400.0)
+        0.02 * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(config.voice).clamp(0.02, 400.0)
     });
     let voices = &voices;
     let follow_ups: [f32; 256] = std::array::from_fn(|code| {
-        config.follow_ups.max(0.0) * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(1.5)
+        config.follow_ups.max(0.0) * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(1.6)
     });
     let follow_ups = &follow_ups;
     let mut choices: Vec<Choice> = reactions

@@ -51,7 +51,7 @@ pub struct FilterConfig {
 impl Default for FilterConfig {
     fn default() -> Self {
         FilterConfig {
-            base_rate: [0.20, 0.10, 0.08],
+            base_rate: [0.36, 0.18, 0.14],
             interest_threshold: 6,
             cooldown_factor: 0.3,
             max_probability: 0.95,
@@ -98,7 +98,10 @@ pub const RATE_MAX: f32 = 40.0;
 /// day, which are log-normal over users (the seeds' spread times the variation rules'
 /// `exp(0.35 N)`), so the most active users take part in most events of their interests.
 pub fn rate_of(code: u8) -> f32 {
-    (1.0 + 0.8 * decode_ppd(code) / 1.5).min(RATE_MAX)
+    {
+        let r = decode_ppd(code) / 1.5;
+        (1.0 + 0.05 * r * r.sqrt()).min(RATE_MAX)
+    }
 }
 
 /// An event's weight in the reaction rate: `((0.1 + intensity) / 0.6)^2 * (1 + 2 *
