@@ -72,8 +72,11 @@ pub struct ActionConfig {
     /// Chance that a post carries a picture, times the user's multimedia propensity
     /// (default 0.5).
     pub image_rate: f32,
-    /// Exponent of posts per day (over the median 1.5) on the weight of the text actions
-    /// (default 1.6; 0 gives everyone the same mix of writing and liking).
+    /// The text actions' weights are multiplied by `voice_scale * (ppd / 1.5)^voice`
+    /// (defaults 0.02 and 2: a user posting 50 a day mostly writes, the median user mostly
+    /// likes; scale 1 and exponent 0 give everyone their propensities' own mix).
+    pub voice_scale: f32,
+    /// See `voice_scale`.
     pub voice: f32,
     /// Follow-up actions per reaction, times `(ppd / 1.5)^1.5` (default 0.06): a reacting
     /// user takes a Poisson number of further actions in the event's threads (replies, quotes,
@@ -99,8 +102,9 @@ impl Default for ActionConfig {
             gif_weight: 0.6,
             gif_caption: 0.3,
             image_rate: 0.5,
+            voice_scale: 0.02,
             voice: 2.0,
-            follow_ups: 0.01,
+            follow_ups: 0.015,
             max_follow_ups: 32,
         }
     }
@@ -339,7 +343,8 @@ pub fn act(
     let minute = minute_of(event.time);
     let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
     let voices: [f32; 256] = std::array::from_fn(|code| {
-        0.02 * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(config.voice).clamp(0.02, 400.0)
+        config.voice_scale.max(0.0)
+            * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(config.voice).clamp(0.02, 400.0)
     });
     let voices = &voices;
     let follow_ups: [f32; 256] = std::array::from_fn(|code| {
@@ -501,14 +506,24 @@ pub fn act(
                     followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
                 }
             }
-            let target = if let Some((_, _, k)) = related {
-                k
-            } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
+            let popular = |rng: &mut Stream| {
                 let x = rng.f64() * root_cum[root_cum.len() - 1];
                 roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)]
+            };
+            let mut target = if let Some((_, _, k)) = related {
+                k
+            } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
+                popular(&mut rng)
             } else {
                 followed[rng.below(followed.len() as u64) as usize]
             };
+            // A follow-up goes to someone else's post (a few redraws, then whatever came).
+            for _ in 0..4 {
+                if posts[target].author.0 != c.user {
+                    break;
+                }
+                target = popular(&mut rng);
+            }
             // The tone follows the relationship: hostile to rivals, on side with friends.
             let sentiment = match related {
                 Some((w, _, _)) if w < 0.0 => Sentiment::Negative,
@@ -527,7 +542,7 @@ pub fn act(
             && pick.rng.chance(config.reply_to_reply as f64)
         {
             let r = replies[pick.rng.below(replies.len() as u64) as usize];
-            if posts[r].depth < config.max_depth {
+            if posts[r].depth < config.max_depth && posts[r].author.0 != c.user {
                 target = r;
             }
         }
@@ -632,7 +647,12 @@ pub fn act(
                 let sign = p.sentiment.sign();
                 if let Some(r) = st.reflections().recall(p.author.0, class.category as u8, subject, minute) {
                     let mut rng = Stream::new(master, ACT, key, me | 1 << 41);
-                    if (r.sign == sign || r.sign == 0) && rng.chance(config.recall as f64) {
+                    // Only a memory of something the post may name (the event's or the
+                    // author's own), so a recall never brings in another event's facts.
+                    let entity = r.subject < crate::state::reflect::subject::ENTITY_MAX
+                        && (r.subject as usize) < population.world().entities.len();
+                    let nameable = !entity || crate::check::may_name(population, p.author, class, r.subject as u16);
+                    if (r.sign == sign || r.sign == 0) && nameable && rng.chance(config.recall as f64) {
                         buf.push(' ');
                         buf.push_str(&st.reflection_text(population, p.author.0, r));
                     }

@@ -51,7 +51,7 @@ pub struct FilterConfig {
 impl Default for FilterConfig {
     fn default() -> Self {
         FilterConfig {
-            base_rate: [0.36, 0.18, 0.14],
+            base_rate: [0.40, 0.20, 0.16],
             interest_threshold: 6,
             cooldown_factor: 0.3,
             max_probability: 0.95,
