@@ -3,8 +3,10 @@
 //! template text.
 //!
 //! A reacting user's action is drawn from their propensities. Most engagement is likes and
-//! reposts; the text actions (post, reply, quote, GIF) weigh `(ppd / 1.5)^voice` more, so
-//! prolific users write and quiet ones mostly like (`voice` 0.6 by default). Delays are log-normal (median 8 minutes, about 95% within the hour). Replies,
+//! reposts; the text actions (post, reply, quote, GIF) weigh `0.02 * (ppd / 1.5)^2` more, so
+//! prolific users write and quiet ones mostly like, and prolific users take follow-up actions
+//! in the event's threads ([`ActionConfig::follow_ups`]). Delays are log-normal (median 8
+//! minutes, about 95% within the hour). Replies,
 //! quotes, likes and reposts target a post by someone the user follows when there is one, and
 //! a popular post otherwise. Replies may answer earlier replies, up to depth 5. If nobody
 //! chose to post, the most engaged reactor posts, so every reaction has something to attach to.
@@ -78,13 +80,13 @@ pub struct ActionConfig {
     pub voice_scale: f32,
     /// See `voice_scale`.
     pub voice: f32,
-    /// Follow-up actions per reaction, times `(ppd / 1.5)^1.5` (default 0.06): a reacting
-    /// user takes a Poisson number of further actions in the event's threads (replies, quotes,
-    /// likes, as their weights say), each a third of a burst delay after the one before, so a
-    /// user posting 50 a day takes the most (`max_follow_ups`), one posting 6 about one in
-    /// two, the median user one in sixteen.
+    /// Follow-up actions per reaction, times `(ppd / 1.5)^1.6` (default 0.015): a reacting
+    /// user takes a Poisson number of further actions in the event's threads (replies,
+    /// quotes, likes, as their weights say, to others' posts), each a third of a burst delay
+    /// after the one before. A user posting 220 a day takes up to `max_follow_ups`, one
+    /// posting 50 about 4, one posting 6 one in ten, the median user hardly ever.
     pub follow_ups: f32,
-    /// Most follow-up actions per reaction (default 8).
+    /// Most follow-up actions per reaction (default 32).
     pub max_follow_ups: u8,
 }
 

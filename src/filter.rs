@@ -35,7 +35,7 @@ const ACTIVITY_CAP: f32 = 3.0;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilterConfig {
-    /// Base reaction rate for local, national and global events (defaults 0.10, 0.05, 0.04).
+    /// Base reaction rate for local, national and global events (defaults 0.40, 0.20, 0.16).
     pub base_rate: [f32; 3],
     /// Interest (0..15) at or above which a user is in a topic's audience (default 6).
     pub interest_threshold: u8,
@@ -93,15 +93,14 @@ struct Member {
 /// Largest posting-rate factor.
 pub const RATE_MAX: f32 = 40.0;
 
-/// Taking-part factor of an activity code (posts per day): `1 + 0.8 * ppd / 1.5`, at most
-/// [`RATE_MAX`]. Everyone likes and reposts (the constant part); writing grows with posts per
-/// day, which are log-normal over users (the seeds' spread times the variation rules'
-/// `exp(0.35 N)`), so the most active users take part in most events of their interests.
+/// Taking-part factor of an activity code (posts per day): `1 + 0.05 * r^1.5` with
+/// `r = ppd / 1.5`, at most [`RATE_MAX`]. Everyone likes and reposts (the constant part);
+/// taking part grows with posts per day, which are log-normal over users (the seeds' spread
+/// times the variation rules' `exp(0.9 N)`), so the most active users take part in most
+/// events of their interests.
 pub fn rate_of(code: u8) -> f32 {
-    {
-        let r = decode_ppd(code) / 1.5;
-        (1.0 + 0.05 * r * r.sqrt()).min(RATE_MAX)
-    }
+    let r = decode_ppd(code) / 1.5;
+    (1.0 + 0.05 * r * r.sqrt()).min(RATE_MAX)
 }
 
 /// An event's weight in the reaction rate: `((0.1 + intensity) / 0.6)^2 * (1 + 2 *
