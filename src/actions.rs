@@ -58,9 +58,20 @@ pub struct ActionConfig {
     /// Chance that a reaction goes to a post by someone the user follows, when there is one,
     /// rather than to a post drawn by popularity (default 0.3).
     pub followed_share: f32,
-    /// Exponent of the author's follower count in the popularity draw (default 3.0): higher
-    /// concentrates attention on big accounts, leaving more posts without any reaction.
+    /// Exponent of the author's follower count in the out-of-network draw (default 0: big
+    /// accounts already draw more through the in-network share, since more reactors follow
+    /// them; a positive exponent concentrates attention more, and more at larger populations,
+    /// whose largest accounts are larger).
     pub attention: f32,
+    /// Posts an out-of-network pick sees (default 10, at most 64): drawn at random from the
+    /// event's posts, then one of them by weight. A fixed feed, not the population, sets how
+    /// attention concentrates, so the share of posts without reaction and the cascade sizes
+    /// are the same at 10k, 100k and 1M users (within 10%).
+    pub feed: u8,
+    /// Log-normal spread of a post's own appeal in the popularity draw (default 3): most
+    /// posts draw nothing, a few draw most reactions, by a law that does not depend on the
+    /// population's size (unlike the follower counts, whose largest grow with it).
+    pub virality: f32,
     /// Chance that a reaction goes to a post by someone the user has a strong relationship
     /// with (|weight| ≥ 0.3), when they posted about the event (default 0.6).
     pub relationship_pull: f32,
@@ -98,7 +109,9 @@ impl Default for ActionConfig {
             max_depth: 5,
             reply_to_reply: 0.35,
             followed_share: 0.3,
-            attention: 3.0,
+            attention: 0.0,
+            virality: 3.0,
+            feed: 10,
             relationship_pull: 0.6,
             recall: 0.2,
             gif_weight: 0.6,
@@ -473,8 +486,12 @@ pub fn act(
         seqs.push(c.seq);
         root_by_author.insert(c.user, index);
         roots.push(index);
-        // Attention is heavy-tailed: popular authors' posts draw most reactions.
-        let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64);
+        // Attention is heavy-tailed: popular authors' posts draw more reactions, and a post's
+        // own appeal (log-normal, the same law at any population size) picks the few that
+        // take off.
+        let appeal = Stream::new(master, ACT, key, who(c.user, c.seq) | 5 << 40).normal();
+        let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64)
+            * (config.virality as f64 * appeal).exp();
         root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
     }
     // Pass 1b (parallel: the roots are all known): which root each reaction goes to.
@@ -508,9 +525,31 @@ pub fn act(
                     followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
                 }
             }
+            // Out of network: the posts a user's feed shows them, `feed` drawn at random
+            // from the event's roots, and one of those by weight. The feed's size, not the
+            // population's, sets how attention concentrates; with fewer roots, all are shown.
             let popular = |rng: &mut Stream| {
-                let x = rng.f64() * root_cum[root_cum.len() - 1];
-                roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)]
+                let feed = (config.feed as usize).clamp(1, 64);
+                if roots.len() <= feed {
+                    let x = rng.f64() * root_cum[root_cum.len() - 1];
+                    return roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)];
+                }
+                let mut shown = [0usize; 64];
+                let mut total = 0.0;
+                for slot in shown.iter_mut().take(feed) {
+                    let k = rng.below(roots.len() as u64) as usize;
+                    *slot = k;
+                    total += root_cum[k] - if k == 0 { 0.0 } else { root_cum[k - 1] };
+                }
+                let mut x = rng.f64() * total;
+                for &k in &shown[..feed] {
+                    let w = root_cum[k] - if k == 0 { 0.0 } else { root_cum[k - 1] };
+                    if x < w {
+                        return roots[k];
+                    }
+                    x -= w;
+                }
+                roots[shown[feed - 1]]
             };
             let mut target = if let Some((_, _, k)) = related {
                 k

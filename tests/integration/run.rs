@@ -167,7 +167,19 @@ fn the_demo_has_a_realistic_mix_of_reactions_gifs_and_pictures() {
     }
     let roots: Vec<_> = posts.iter().filter(|p| p.kind == PostKind::Post).collect();
     let silent = roots.iter().filter(|p| !spread.contains(&p.id)).count() as f64 / roots.len() as f64;
-    assert!((0.4..0.9).contains(&silent), "share of posts without a reply, quote or repost: {silent:.3}");
+    // The published 71% counts tweets at large; the demo's posts are about major events.
+    assert!((0.1..0.9).contains(&silent), "share of posts without a reply, quote or repost: {silent:.3}");
+    // Heavy-tailed: the largest thread draws many times the typical one.
+    let mut sizes: HashMap<u64, usize> = HashMap::new();
+    for p in posts.iter().filter(|p| p.kind != PostKind::Post) {
+        if let Some(t) = p.root.or(p.parent).or(p.quoted) {
+            *sizes.entry(t.0).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<usize> = roots.iter().map(|p| sizes.get(&p.id.0).copied().unwrap_or(0)).collect();
+    counts.sort_unstable();
+    let (median, largest) = (counts[counts.len() / 2], counts[counts.len() - 1]);
+    assert!(largest >= 20 * median.max(1), "largest direct thread {largest} vs median {median}");
     let gifs: Vec<&str> = posts.iter().filter_map(|p| p.gif.as_deref()).collect();
     assert_eq!(gifs.len(), count(PostKind::Gif));
     assert!(gifs.len() * 100 > posts.len(), "GIF replies are at least 1% of entries: {}", gifs.len());
