@@ -3,7 +3,10 @@
 //! template text.
 //!
 //! A reacting user's action is drawn from their propensities. Most engagement is likes and
-//! reposts. Delays are log-normal (median 8 minutes, about 95% within the hour). Replies,
+//! reposts; the text actions (post, reply, quote, GIF) weigh `0.02 * (ppd / 1.5)^2` more, so
+//! prolific users write and quiet ones mostly like, and prolific users take follow-up actions
+//! in the event's threads ([`ActionConfig::follow_ups`]). Delays are log-normal (median 8
+//! minutes, about 95% within the hour). Replies,
 //! quotes, likes and reposts target a post by someone the user follows when there is one, and
 //! a popular post otherwise. Replies may answer earlier replies, up to depth 5. If nobody
 //! chose to post, the most engaged reactor posts, so every reaction has something to attach to.
@@ -55,9 +58,20 @@ pub struct ActionConfig {
     /// Chance that a reaction goes to a post by someone the user follows, when there is one,
     /// rather than to a post drawn by popularity (default 0.3).
     pub followed_share: f32,
-    /// Exponent of the author's follower count in the popularity draw (default 3.0): higher
-    /// concentrates attention on big accounts, leaving more posts without any reaction.
+    /// Exponent of the author's follower count in the out-of-network draw (default 0: big
+    /// accounts already draw more through the in-network share, since more reactors follow
+    /// them; a positive exponent concentrates attention more, and more at larger populations,
+    /// whose largest accounts are larger).
     pub attention: f32,
+    /// Posts an out-of-network pick sees (default 10, at most 64): drawn at random from the
+    /// event's posts, then one of them by weight. A fixed feed, not the population, sets how
+    /// attention concentrates, so the share of posts without reaction and the cascade sizes
+    /// are the same at 10k, 100k and 1M users (within 10%).
+    pub feed: u8,
+    /// Log-normal spread of a post's own appeal in the popularity draw (default 3): most
+    /// posts draw nothing, a few draw most reactions, by a law that does not depend on the
+    /// population's size (unlike the follower counts, whose largest grow with it).
+    pub virality: f32,
     /// Chance that a reaction goes to a post by someone the user has a strong relationship
     /// with (|weight| ≥ 0.3), when they posted about the event (default 0.6).
     pub relationship_pull: f32,
@@ -71,6 +85,20 @@ pub struct ActionConfig {
     /// Chance that a post carries a picture, times the user's multimedia propensity
     /// (default 0.5).
     pub image_rate: f32,
+    /// The text actions' weights are multiplied by `voice_scale * (ppd / 1.5)^voice`
+    /// (defaults 0.02 and 2: a user posting 50 a day mostly writes, the median user mostly
+    /// likes; scale 1 and exponent 0 give everyone their propensities' own mix).
+    pub voice_scale: f32,
+    /// See `voice_scale`.
+    pub voice: f32,
+    /// Follow-up actions per reaction, times `(ppd / 1.5)^1.6` (default 0.015): a reacting
+    /// user takes a Poisson number of further actions in the event's threads (replies,
+    /// quotes, likes, as their weights say, to others' posts), each a third of a burst delay
+    /// after the one before. A user posting 220 a day takes up to `max_follow_ups`, one
+    /// posting 50 about 4, one posting 6 one in ten, the median user hardly ever.
+    pub follow_ups: f32,
+    /// Most follow-up actions per reaction (default 32).
+    pub max_follow_ups: u8,
 }
 
 impl Default for ActionConfig {
@@ -81,12 +109,18 @@ impl Default for ActionConfig {
             max_depth: 5,
             reply_to_reply: 0.35,
             followed_share: 0.3,
-            attention: 3.0,
+            attention: 0.0,
+            virality: 3.0,
+            feed: 10,
             relationship_pull: 0.6,
             recall: 0.2,
             gif_weight: 0.6,
             gif_caption: 0.3,
             image_rate: 0.5,
+            voice_scale: 0.02,
+            voice: 2.0,
+            follow_ups: 0.015,
+            max_follow_ups: 32,
         }
     }
 }
@@ -284,13 +318,25 @@ struct Pick {
     rng: Stream,
 }
 
+#[derive(Clone, Copy)]
 struct Choice {
     user: u32,
+    /// 0 for the reaction itself, 1.. for its follow-ups.
+    seq: u8,
     kind: PostKind,
     delay: i64,
     sentiment: Sentiment,
     engagement: u8,
 }
+
+/// The random-stream key of a user's `seq`-th action on an event (the user id for the first).
+fn who(user: u32, seq: u8) -> u64 {
+    user as u64 | (seq as u64) << 48
+}
+
+/// Action kinds in the order of the weights of [`act`].
+const KINDS: [PostKind; 6] =
+    [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif];
 
 /// Turns the reactions to one event into posts. `event_index` makes post ids unique in a run.
 #[allow(clippy::too_many_arguments)]
@@ -311,6 +357,15 @@ pub fn act(
     let cols = population.columns();
     let minute = minute_of(event.time);
     let mu = (config.delay_median_minutes.max(0.1) as f64 * 60.0).ln();
+    let voices: [f32; 256] = std::array::from_fn(|code| {
+        config.voice_scale.max(0.0)
+            * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(config.voice).clamp(0.02, 400.0)
+    });
+    let voices = &voices;
+    let follow_ups: [f32; 256] = std::array::from_fn(|code| {
+        config.follow_ups.max(0.0) * (crate::population::columns::decode_ppd(code as u8) / 1.5).powf(1.6)
+    });
+    let follow_ups = &follow_ups;
     let mut choices: Vec<Choice> = reactions
         .par_chunks(32)
         .flat_map_iter(|batch| {
@@ -320,10 +375,11 @@ pub fn act(
                 let mood = state.map_or(0, |st| st.mood_lines(population, r.user.0));
                 cols.activity[r.user.index()].like as u32 ^ mood
             }));
-            batch.iter().map(move |r| {
+            batch.iter().flat_map(move |r| {
                 let mut rng = Stream::new(master, ACT, key, r.user.0 as u64);
                 let a = &cols.activity[r.user.index()];
                 let engaged = r.engagement as f64 / 255.0;
+                let voice = voices[a.posts_per_day as usize] as f64;
                 let mut w = [
                     3.0 * dq8(a.like) as f64,
                     1.5 * dq8(a.repost) as f64,
@@ -332,6 +388,7 @@ pub fn act(
                     0.6 * dq8(a.quote) as f64,
                     config.gif_weight as f64 * dq8(a.gif) as f64,
                 ];
+                w[2..].iter_mut().for_each(|x| *x *= voice);
                 // Mood: the bored scroll and like, the angry reply and quote, the tired post less;
                 // and a mood tints how they take a neutral-ish event.
                 let mut stance = r.stance;
@@ -345,24 +402,41 @@ pub fn act(
                     w[4] *= 1.0 + 1.5 * angry;
                     stance = (stance as f32 + m.valence * 40.0).clamp(-127.0, 127.0) as i8;
                 }
-                let total: f64 = w.iter().sum();
-                let mut x = rng.f64() * total;
-                let mut k = 0;
-                while k < 5 && x >= w[k] {
-                    x -= w[k];
-                    k += 1;
+                let draw = |w: &[f64; 6], rng: &mut Stream| {
+                    let total: f64 = w.iter().sum();
+                    let mut x = rng.f64() * total;
+                    let mut k = 0;
+                    while k < 5 && x >= w[k] {
+                        x -= w[k];
+                        k += 1;
+                    }
+                    KINDS[k]
+                };
+                let kind = draw(&w, &mut rng);
+                let burst = |rng: &mut Stream| (mu + config.delay_sigma as f64 * rng.normal()).exp();
+                let delay = burst(&mut rng).clamp(5.0, 7.0 * 86_400.0) as i64;
+                let sentiment = Sentiment::from_stance(stance);
+                let first = Choice { user: r.user.0, seq: 0, kind, delay, sentiment, engagement: r.engagement };
+                // Follow-ups: further actions in the event's threads, each a burst delay after
+                // the one before (a Poisson count by inversion).
+                let lambda = follow_ups[a.posts_per_day as usize] as f64;
+                let mut more: Vec<Choice> = Vec::new();
+                if lambda > 0.0 {
+                    let (mut x, mut term) = (rng.f64(), (-lambda).exp());
+                    let mut n = 0u8;
+                    while n < config.max_follow_ups && x >= term {
+                        x -= term;
+                        n += 1;
+                        term *= lambda / n as f64;
+                    }
+                    w[2] = 0.0;
+                    let mut at = delay;
+                    for seq in 1..=n {
+                        at = (at as f64 + burst(&mut rng) / 3.0).min(7.0 * 86_400.0) as i64;
+                        more.push(Choice { seq, kind: draw(&w, &mut rng), delay: at, ..first });
+                    }
                 }
-                let kind =
-                    [PostKind::Like, PostKind::Repost, PostKind::Post, PostKind::Reply, PostKind::Quote, PostKind::Gif]
-                        [k];
-                let delay = (mu + config.delay_sigma as f64 * rng.normal()).exp().clamp(5.0, 7.0 * 86_400.0) as i64;
-                Choice {
-                    user: r.user.0,
-                    kind,
-                    delay,
-                    sentiment: Sentiment::from_stance(stance),
-                    engagement: r.engagement,
-                }
+                std::iter::once(first).chain(more)
             })
         })
         .collect();
@@ -383,6 +457,8 @@ pub fn act(
     let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
+    // Per post: the author's action number for the event (0: the reaction, 1..: follow-ups).
+    let mut seqs: Vec<u8> = Vec::with_capacity(choices.len());
     let post = |c: &Choice, kind: PostKind, sentiment: Sentiment, time: i64, index: usize| Post {
         id: PostId(base | index as u64),
         author: UserId(c.user),
@@ -407,10 +483,15 @@ pub fn act(
         let index = posts.len();
         posts.push(post(c, PostKind::Post, c.sentiment, event.time.0 + c.delay, index));
         targets.push(None);
+        seqs.push(c.seq);
         root_by_author.insert(c.user, index);
         roots.push(index);
-        // Attention is heavy-tailed: popular authors' posts draw most reactions.
-        let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64);
+        // Attention is heavy-tailed: popular authors' posts draw more reactions, and a post's
+        // own appeal (log-normal, the same law at any population size) picks the few that
+        // take off.
+        let appeal = Stream::new(master, ACT, key, who(c.user, c.seq) | 5 << 40).normal();
+        let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64)
+            * (config.virality as f64 * appeal).exp();
         root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
     }
     // Pass 1b (parallel: the roots are all known): which root each reaction goes to.
@@ -420,7 +501,7 @@ pub fn act(
     let picks: Vec<Pick> = choices[n_roots..]
         .par_iter()
         .map_init(Vec::new, |followed: &mut Vec<usize>, c| {
-            let mut rng = Stream::new(master, ACT, key, (c.user as u64) | 1 << 40);
+            let mut rng = Stream::new(master, ACT, key, who(c.user, c.seq) | 1 << 40);
             let related = state.and_then(|st| {
                 st.relations()
                     .of(c.user)
@@ -444,14 +525,46 @@ pub fn act(
                     followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
                 }
             }
-            let target = if let Some((_, _, k)) = related {
+            // Out of network: the posts a user's feed shows them, `feed` drawn at random
+            // from the event's roots, and one of those by weight. The feed's size, not the
+            // population's, sets how attention concentrates; with fewer roots, all are shown.
+            let popular = |rng: &mut Stream| {
+                let feed = (config.feed as usize).clamp(1, 64);
+                if roots.len() <= feed {
+                    let x = rng.f64() * root_cum[root_cum.len() - 1];
+                    return roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)];
+                }
+                let mut shown = [0usize; 64];
+                let mut total = 0.0;
+                for slot in shown.iter_mut().take(feed) {
+                    let k = rng.below(roots.len() as u64) as usize;
+                    *slot = k;
+                    total += root_cum[k] - if k == 0 { 0.0 } else { root_cum[k - 1] };
+                }
+                let mut x = rng.f64() * total;
+                for &k in &shown[..feed] {
+                    let w = root_cum[k] - if k == 0 { 0.0 } else { root_cum[k - 1] };
+                    if x < w {
+                        return roots[k];
+                    }
+                    x -= w;
+                }
+                roots[shown[feed - 1]]
+            };
+            let mut target = if let Some((_, _, k)) = related {
                 k
             } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
-                let x = rng.f64() * root_cum[root_cum.len() - 1];
-                roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)]
+                popular(&mut rng)
             } else {
                 followed[rng.below(followed.len() as u64) as usize]
             };
+            // A follow-up goes to someone else's post (a few redraws, then whatever came).
+            for _ in 0..4 {
+                if posts[target].author.0 != c.user {
+                    break;
+                }
+                target = popular(&mut rng);
+            }
             // The tone follows the relationship: hostile to rivals, on side with friends.
             let sentiment = match related {
                 Some((w, _, _)) if w < 0.0 => Sentiment::Negative,
@@ -470,7 +583,7 @@ pub fn act(
             && pick.rng.chance(config.reply_to_reply as f64)
         {
             let r = replies[pick.rng.below(replies.len() as u64) as usize];
-            if posts[r].depth < config.max_depth {
+            if posts[r].depth < config.max_depth && posts[r].author.0 != c.user {
                 target = r;
             }
         }
@@ -489,6 +602,7 @@ pub fn act(
         }
         posts.push(p);
         targets.push(Some(target));
+        seqs.push(c.seq);
     }
     // Handles from the population's table, a batch at a time after loading where each one
     // ends (derived one by one without a table).
@@ -506,15 +620,16 @@ pub fn act(
     });
     let filled: Vec<Fill> = posts
         .par_iter()
-        .zip(targets.par_iter())
-        .map_init(String::new, |buf, (p, target)| {
-            let salt = key ^ (p.author.0 as u64).rotate_left(21);
+        .zip(targets.par_iter().zip(seqs.par_iter()))
+        .map_init(String::new, |buf, (p, (target, &seq))| {
+            let me = who(p.author.0, seq);
+            let salt = key ^ me.rotate_left(21);
             let action = match p.kind {
                 PostKind::Post => Action::Post,
                 PostKind::Reply => Action::Reply,
                 PostKind::Quote => Action::Quote,
                 PostKind::Gif => {
-                    let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64);
+                    let mut rng = Stream::new(master, MEDIA, key, me);
                     let opposed = target.is_some_and(|t| {
                         matches!(
                             (posts[t].sentiment, p.sentiment),
@@ -540,7 +655,7 @@ pub fn act(
             let author = target.map(|t| format!("@{}", posts[t].handle)).unwrap_or_default();
             let stance = match target {
                 Some(t) => {
-                    let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 3 << 40);
+                    let mut rng = Stream::new(master, ACT, key, me | 3 << 40);
                     let agreeable = cols.persona[p.author.index()].big5[3] as f32 / 255.0;
                     Stance::toward(p.sentiment, posts[*t].sentiment, rng.f64(), agreeable, names.facts.grave)
                 }
@@ -572,8 +687,13 @@ pub fn act(
             if let Some(st) = state {
                 let sign = p.sentiment.sign();
                 if let Some(r) = st.reflections().recall(p.author.0, class.category as u8, subject, minute) {
-                    let mut rng = Stream::new(master, ACT, key, p.author.0 as u64 | 1 << 41);
-                    if (r.sign == sign || r.sign == 0) && rng.chance(config.recall as f64) {
+                    let mut rng = Stream::new(master, ACT, key, me | 1 << 41);
+                    // Only a memory of something the post may name (the event's or the
+                    // author's own), so a recall never brings in another event's facts.
+                    let entity = r.subject < crate::state::reflect::subject::ENTITY_MAX
+                        && (r.subject as usize) < population.world().entities.len();
+                    let nameable = !entity || crate::check::may_name(population, p.author, class, r.subject as u16);
+                    if (r.sign == sign || r.sign == 0) && nameable && rng.chance(config.recall as f64) {
                         buf.push(' ');
                         buf.push_str(&st.reflection_text(population, p.author.0, r));
                     }
@@ -581,7 +701,7 @@ pub fn act(
             }
             let mut picture = None;
             if p.kind == PostKind::Post {
-                let mut rng = Stream::new(master, MEDIA, key, p.author.0 as u64 | 1 << 40);
+                let mut rng = Stream::new(master, MEDIA, key, me | 1 << 40);
                 let media_rate = dq8(cols.activity[p.author.index()].gif) as f64;
                 if rng.chance(config.image_rate as f64 * media_rate) {
                     picture = Some(match media.picture(class.category, p.sentiment, &event.text, &mut rng) {
@@ -648,7 +768,14 @@ mod tests {
         }
         let reactors: Vec<Choice> = (0..30_000u32)
             .filter(|u| crate::rng::mix64(*u as u64 ^ 77) % 4 == 0)
-            .map(|user| Choice { user, kind: PostKind::Like, delay: 0, sentiment: Sentiment::Neutral, engagement: 0 })
+            .map(|user| Choice {
+                user,
+                seq: 0,
+                kind: PostKind::Like,
+                delay: 0,
+                sentiment: Sentiment::Neutral,
+                engagement: 0,
+            })
             .collect();
         let f = FollowedRoots::new(&population, &roots, &reactors, Some(true)).expect("forced");
         let (mut several, mut got) = (0, Vec::new());

@@ -72,6 +72,26 @@ fn contains(hay: &[String], needle: &[String]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The world entities a post by `author` about `class` may name besides the author's own
+/// ([`Population::supports`]): the event's (the frame's are among the stakeholders); a team,
+/// the event's or the author's own, comes with its league and home town.
+pub fn event_entities(population: &Population, author: UserId, class: &Classification) -> Vec<EntityIdx> {
+    let world = population.world();
+    let own_team = population.columns().affiliations[author.index()].team;
+    let mut allowed: Vec<EntityIdx> = class.stakes(world).map(|(e, _)| e).collect();
+    for e in allowed.clone().into_iter().chain([own_team]) {
+        if let Some(EntityKind::Team { league, town, .. }) = world.entities.get(e as usize).map(|x| &x.kind) {
+            allowed.extend([*league, *town]);
+        }
+    }
+    allowed
+}
+
+/// Whether a post by `author` about `class` may name world entity `e`.
+pub fn may_name(population: &Population, author: UserId, class: &Classification, e: EntityIdx) -> bool {
+    population.supports(author, e) || event_entities(population, author, class).contains(&e)
+}
+
 impl FactChecker {
     /// The shipped claims.
     pub fn embedded() -> Result<FactChecker> {
@@ -126,15 +146,7 @@ impl FactChecker {
             }
         }
         let world = population.world();
-        // The event's entities (the frame's are among the stakeholders); a team, the event's
-        // or the author's own, comes with its league and home town.
-        let own_team = population.columns().affiliations[author.index()].team;
-        let mut allowed: Vec<EntityIdx> = class.stakes(world).map(|(e, _)| e).collect();
-        for e in allowed.clone().into_iter().chain([own_team]) {
-            if let Some(EntityKind::Team { league, town, .. }) = world.entities.get(e as usize).map(|x| &x.kind) {
-                allowed.extend([*league, *town]);
-            }
-        }
+        let allowed = event_entities(population, author, class);
         // A world name inside a frame role's own words ("United" in "Manchester United") is
         // that role, not the world entity.
         let mut unnamed = plain.to_lowercase();

@@ -2,12 +2,13 @@
 //! parallel (rayon) over the event's candidate audience, found through an index by interest
 //! and affiliation, so a niche event never scans the whole population.
 //!
-//! A user's reaction probability multiplies: the event's base rate for its impact, the user's
-//! interest in the event's topics plus their affinity to its stakeholders (fan, rival fan,
-//! party member or opponent, admirer, resident), their activity at the event's local hour, their
-//! posting rate, the event's intensity, the activity knob, and a cooldown after a recent
-//! reaction. Stance is the
-//! event's valence as seen from the user's side (a rival fan sees a win as a loss).
+//! A user's reaction probability multiplies: the event's base rate for its impact, the
+//! event's weight ([`volume_weight`]: intensity and controversy), the activity knob, the
+//! user's interest in the event's topics plus their affinity to its stakeholders (fan, rival
+//! fan, party member or opponent, admirer, resident), their activity at the event's local hour,
+//! their posting rate ([`rate_of`], heavy-tailed like their posts per day), and a cooldown
+//! after a recent reaction. Stance is the event's valence as seen from the user's side (a
+//! rival fan sees a win as a loss).
 //!
 //! Invariants: the decision for a user is a pure function of (master seed, event id, user,
 //! population, cooldowns); results come out ordered by user id, identical for any thread
@@ -34,7 +35,7 @@ const ACTIVITY_CAP: f32 = 3.0;
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilterConfig {
-    /// Base reaction rate for local, national and global events (defaults 0.10, 0.05, 0.04).
+    /// Base reaction rate for local, national and global events (defaults 0.40, 0.20, 0.16).
     pub base_rate: [f32; 3],
     /// Interest (0..15) at or above which a user is in a topic's audience (default 6).
     pub interest_threshold: u8,
@@ -50,7 +51,7 @@ pub struct FilterConfig {
 impl Default for FilterConfig {
     fn default() -> Self {
         FilterConfig {
-            base_rate: [0.10, 0.05, 0.04],
+            base_rate: [0.40, 0.20, 0.16],
             interest_threshold: 6,
             cooldown_factor: 0.3,
             max_probability: 0.95,
@@ -89,14 +90,30 @@ struct Member {
     interests: crate::population::columns::Interests,
 }
 
-/// Posting-rate factor of an activity code (posts per day).
-fn rate_of(code: u8) -> f32 {
-    (0.2 + 0.15 * (1.0 + decode_ppd(code)).ln()).min(1.5)
+/// Largest posting-rate factor.
+pub const RATE_MAX: f32 = 40.0;
+
+/// Taking-part factor of an activity code (posts per day): `1 + 0.05 * r^1.5` with
+/// `r = ppd / 1.5`, at most [`RATE_MAX`]. Everyone likes and reposts (the constant part);
+/// taking part grows with posts per day, which are log-normal over users (the seeds' spread
+/// times the variation rules' `exp(0.9 N)`), so the most active users take part in most
+/// events of their interests.
+pub fn rate_of(code: u8) -> f32 {
+    let r = decode_ppd(code) / 1.5;
+    (1.0 + 0.05 * r * r.sqrt()).min(RATE_MAX)
+}
+
+/// An event's weight in the reaction rate: `((0.1 + intensity) / 0.6)^2 * (1 + 2 *
+/// controversy)`, about 1 for a middling event, 0.03 for a flat notice and up to 8 for an
+/// intense, divisive one, so volume spans over two orders of magnitude.
+pub fn volume_weight(event: &Classification) -> f32 {
+    let i = (0.1 + event.intensity.clamp(0.0, 1.0)) / 0.6;
+    i * i * (1.0 + 2.0 * event.controversy.clamp(0.0, 1.0))
 }
 
 /// Unit of [`Member::peak`]: 255 steps reach the largest activity factor times the largest
 /// posting-rate factor.
-const PEAK_STEP: f32 = ACTIVITY_CAP * 1.5 / 255.0;
+const PEAK_STEP: f32 = ACTIVITY_CAP * RATE_MAX / 255.0;
 
 impl Member {
     fn of(c: &crate::population::columns::Columns, hours: &[[f32; 24]], u: u32) -> Member {
@@ -341,7 +358,7 @@ fn filter_with(
             _ => false,
         })
     });
-    let intensity = 0.5 + event.intensity;
+    let intensity = volume_weight(event);
     // Per-town local hour at the event, and the posting-rate factor per activity code.
     let hours_now = time.0 as f64 / 3600.0;
     let town_hour: [i32; 256] = std::array::from_fn(|t| {

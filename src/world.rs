@@ -198,6 +198,16 @@ fn parse_topic(file: &str, line: usize, name: &str) -> Result<Topic> {
 }
 
 impl World {
+    /// Whether `word` (any case) is a whole name or alias of an entity, or one word of a
+    /// name ("herd" for a team called the Herd): a typo must not make one.
+    pub fn is_name_word(&self, word: &str) -> bool {
+        self.entities.iter().any(|e| {
+            std::iter::once(&e.name)
+                .chain(&e.aliases)
+                .any(|n| n.eq_ignore_ascii_case(word) || n.split_whitespace().any(|w| w.eq_ignore_ascii_case(word)))
+        })
+    }
+
     /// Loads a world file from disk.
     pub fn load(path: &std::path::Path) -> Result<World> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

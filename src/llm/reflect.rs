@@ -89,7 +89,16 @@ pub fn requests(
     formed: &[(u32, Reflection)],
     per_event: usize,
 ) -> Vec<ReflectionRequest> {
-    let mut order: Vec<usize> = (0..formed.len()).collect();
+    // Only reflections still held: a user who formed several in one update may have let an
+    // earlier one go (the per-user limit), and a text for it would have nowhere to live.
+    let held = |(u, r): &(u32, Reflection)| {
+        state
+            .reflections()
+            .of(*u)
+            .iter()
+            .any(|x| (x.minute, x.subject, x.template) == (r.minute, r.subject, r.template))
+    };
+    let mut order: Vec<usize> = (0..formed.len()).filter(|&k| held(&formed[k])).collect();
     order.sort_by_key(|&k| (std::cmp::Reverse(formed[k].1.importance), k));
     order.truncate(per_event);
     order.sort_unstable();

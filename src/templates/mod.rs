@@ -754,8 +754,20 @@ impl Templates {
             if !replaced {
                 buf.extend_from_slice(word.as_bytes());
             }
-            if typo_at.is_some_and(|at| n >= at) && !tagged && typo(&mut buf, start, rng) {
-                typo_at = None;
+            if typo_at.is_some_and(|at| n >= at) && !tagged {
+                let before = buf[start..].to_vec();
+                if typo(&mut buf, start, rng) {
+                    // A typo that spells a world name ("heard" -> "herd", a team's nickname)
+                    // would name something the post is not about: undo it, try the next word.
+                    let letters = buf[start..].iter().take_while(|b| b.is_ascii_lowercase()).count();
+                    let made = std::str::from_utf8(&buf[start..start + letters]).unwrap_or("");
+                    if population.world().is_name_word(made) {
+                        buf.truncate(start);
+                        buf.extend_from_slice(&before);
+                    } else {
+                        typo_at = None;
+                    }
+                }
             }
             let w = &mut buf[start..];
             if caps != Caps::Normal && !tagged {

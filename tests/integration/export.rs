@@ -275,6 +275,7 @@ fn training_data_samples_decisions_by_the_rates_with_state_action_and_outcome() 
     crate::common::assert_same_bytes(&std::fs::read(&a).unwrap(), &std::fs::read(&b).unwrap(), "training data");
     let records = jsonl(&a);
     let mut per_event: std::collections::HashMap<(String, String), usize> = Default::default();
+    let (mut interactions, mut unchanged) = (0usize, 0usize);
     for r in &records {
         let action = r["action"].as_str().unwrap().to_string();
         *per_event.entry((r["event"].as_str().unwrap().to_string(), action.clone())).or_default() += 1;
@@ -285,7 +286,12 @@ fn training_data_samples_decisions_by_the_rates_with_state_action_and_outcome() 
         assert!((0.0..=1.0).contains(&mood["energy"].as_f64().unwrap()), "{r}");
         if ["like", "repost", "reply", "quote"].contains(&action.as_str()) {
             let change = r["outcome"]["relationship_change"].as_f64().unwrap();
-            assert!((-0.35..=0.25).contains(&change) && change != 0.0, "{r}");
+            // One interaction moves a weight by -0.35..0.25; a prolific user's follow-ups may
+            // meet the same author again in the event (and cancel out), and weights stay
+            // within -1..1.
+            assert!((-1.0..=1.0).contains(&change), "{r}");
+            interactions += 1;
+            unchanged += (change == 0.0) as usize;
         } else if action == "none" {
             assert!(r["outcome"]["relationship_change"].is_null());
         }
@@ -299,6 +305,7 @@ fn training_data_samples_decisions_by_the_rates_with_state_action_and_outcome() 
             assert!(state["target"]["author"].is_u64(), "{r}");
         }
     }
+    assert!(unchanged * 10 < interactions.max(1), "{unchanged} of {interactions} interactions changed nothing");
     let quota = |a: &str| match a {
         "none" => 20,
         "like" => 8,

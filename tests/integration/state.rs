@@ -100,6 +100,12 @@ fn post(id: u64, author: u32, kind: PostKind, parent: Option<u64>, sentiment: Se
     }
 }
 
+/// Action rules without activity scaling: every user writes and likes by their propensities
+/// alone, one action per reaction.
+fn plain_mix() -> chorus::actions::ActionConfig {
+    chorus::actions::ActionConfig { voice_scale: 1.0, voice: 0.0, follow_ups: 0.0, ..Default::default() }
+}
+
 /// Repeated hostile exchanges between two users make them rivals; later, the rival's reply goes
 /// to them and is hostile; a month without interaction and the rivalry has faded.
 #[test]
@@ -135,7 +141,9 @@ fn hostile_exchanges_make_a_rivalry_that_shows_and_fades() {
     let class = classifier.classify(&later, 1).unwrap();
     let templates = Templates::embedded().unwrap();
     let media = Media::embedded().unwrap();
-    let config = ActionConfig { relationship_pull: 1.0, ..ActionConfig::default() };
+    // Everyone with their propensities' own mix of writing and liking, one action each: the
+    // test is about whom a answers, not how much users write.
+    let config = ActionConfig { relationship_pull: 1.0, ..plain_mix() };
     let mut others: Vec<Reaction> =
         (100..160).map(|u| Reaction { user: UserId(u), stance: 60, engagement: 255 }).collect();
     others.push(Reaction { user: UserId(b), stance: 60, engagement: 255 });
@@ -448,7 +456,7 @@ fn relationships_make_follows_and_unfollows_that_change_whom_users_answer() {
     // Later, with both b and c posting, a answers someone they follow: b, never c.
     let templates = Templates::embedded().unwrap();
     let media = Media::embedded().unwrap();
-    let config = ActionConfig { relationship_pull: 0.0, followed_share: 1.0, ..ActionConfig::default() };
+    let config = ActionConfig { relationship_pull: 0.0, followed_share: 1.0, ..plain_mix() };
     let fresh = chorus::state::UserState::new(population.len(), StateConfig::default()).unwrap();
     // Whom a answers when b and c both post, over draws (event ids) where that happens.
     let answers = |st: &chorus::state::UserState| -> Vec<u32> {
