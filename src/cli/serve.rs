@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub(crate) struct ServeArgs {
     /// JSON config file (fields as in `ServeConfig`: listen, data_dir, token, body_limit,
     /// rate_per_second, rate_burst, timeout_seconds, max_sessions, max_users, restore,
-    /// preload_users, stream_buffer, max_status_chars).
+    /// preload_users, stream_buffer, max_status_chars, activity).
     #[arg(long, env = "CHORUS_SERVE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
@@ -42,6 +42,10 @@ pub(crate) struct ServeArgs {
     /// Events a stream client may fall behind before it is dropped (default 256).
     #[arg(long, env = "CHORUS_SERVE_STREAM_BUFFER")]
     pub(crate) stream_buffer: Option<usize>,
+    /// Volume knob of every session: scales each event's reactions, and so its latency
+    /// (0.01 to 100; default 1).
+    #[arg(long, env = "CHORUS_SERVE_ACTIVITY")]
+    pub(crate) activity: Option<f32>,
     /// Do not restore the sessions saved in the data dir.
     #[arg(long)]
     pub(crate) no_restore: bool,
@@ -96,6 +100,12 @@ pub(crate) fn config(args: &ServeArgs) -> Result<ServeConfig> {
     }
     if let Some(v) = args.max_status_chars {
         c.max_status_chars = v;
+    }
+    if let Some(v) = args.activity {
+        c.activity = v;
+    }
+    if !(0.01..=100.0).contains(&c.activity) {
+        anyhow::bail!("activity: {} must be between 0.01 and 100", c.activity);
     }
     if c.max_status_chars == 0 {
         anyhow::bail!("max_status_chars: must be at least 1");

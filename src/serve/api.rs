@@ -136,6 +136,8 @@ pub async fn create_session(State(app): State<Arc<App>>, b: Result<Bytes, BytesR
         let seed = req.seed.unwrap_or(42);
         blocking(move || Simulation::generate(users, seed, Default::default())).await?.map_err(ApiError::internal)?
     };
+    let mut sim = sim;
+    sim.pipeline_mut().set_activity(app.config.activity);
     let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None, app.config.stream_buffer));
     tracing::info!(session = %s.id, users = s.sim.read().population().len(), "session created");
     Ok((StatusCode::CREATED, Json(s.summary())).into_response())

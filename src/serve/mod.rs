@@ -73,6 +73,9 @@ pub struct ServeConfig {
     pub stream_buffer: usize,
     /// Longest status the Mastodon API takes, in characters (longer: 422).
     pub max_status_chars: usize,
+    /// Volume knob of every session (`FilterConfig::activity`, 0.01 to 100; default 1): an
+    /// event's burst, and so its answer's latency, scales with it.
+    pub activity: f32,
 }
 
 impl Default for ServeConfig {
@@ -91,6 +94,7 @@ impl Default for ServeConfig {
             preload_users: 0,
             stream_buffer: STREAM_BUFFER,
             max_status_chars: mastodon::MAX_CHARACTERS,
+            activity: 1.0,
         }
     }
 }
@@ -137,7 +141,8 @@ impl App {
         for path in names {
             let id = path.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             match Simulation::resume(&path) {
-                Ok(sim) => {
+                Ok(mut sim) => {
+                    sim.pipeline_mut().set_activity(self.config.activity);
                     self.sessions.insert(Session::new(id.clone(), sim, None, self.config.stream_buffer));
                     tracing::info!(session = %id, "session restored");
                     n += 1;
@@ -301,9 +306,10 @@ pub async fn run(config: ServeConfig, on_listen: impl FnOnce(SocketAddr)) -> cra
     }
     if app.config.preload_users > 0 && app.sessions.is_empty() {
         let users = app.config.preload_users;
-        let sim = tokio::task::spawn_blocking(move || Simulation::generate(users, 42, Default::default()))
+        let mut sim = tokio::task::spawn_blocking(move || Simulation::generate(users, 42, Default::default()))
             .await
             .map_err(|e| crate::Error::Config(e.to_string()))??;
+        sim.pipeline_mut().set_activity(app.config.activity);
         let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None, app.config.stream_buffer));
         tracing::info!(session = %s.id, users, "session preloaded");
     }
