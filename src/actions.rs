@@ -449,11 +449,14 @@ pub fn act(
     // Roots first (in time order), then everything else in time order, so parents exist.
     choices.sort_by_key(|c| (c.kind != PostKind::Post, c.delay, c.user));
     let names = names(population, event, class);
+    // What a recalled memory may name besides the author's own (see the fill below).
+    let nameable = &crate::check::event_entities(population, class);
     let subject: Option<u32> = class.stakeholders.first().and_then(|id| population.world().find(id)).map(|e| e as u32);
     let base = (event_index as u64) << 32;
     let mut posts: Vec<Post> = Vec::with_capacity(choices.len());
     let mut root_by_author = RootsByAuthor::new(population.len());
     let mut roots: Vec<usize> = Vec::new();
+    let mut root_w: Vec<f64> = Vec::new();
     let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
@@ -492,11 +495,13 @@ pub fn act(
         let appeal = Stream::new(master, ACT, key, who(c.user, c.seq) | 5 << 40).normal();
         let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64)
             * (config.virality as f64 * appeal).exp();
+        root_w.push(weight);
         root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
     }
     // Pass 1b (parallel: the roots are all known): which root each reaction goes to.
     // Someone they have a strong relationship with, if they posted; else sometimes a post by
     // someone they follow, else one drawn by popularity.
+    let feed = (config.feed as usize).clamp(1, 64);
     let from_roots = FollowedRoots::new(population, &root_by_author, &choices[n_roots..], forced_side());
     let picks: Vec<Pick> = choices[n_roots..]
         .par_iter()
@@ -529,25 +534,19 @@ pub fn act(
             // from the event's roots, and one of those by weight. The feed's size, not the
             // population's, sets how attention concentrates; with fewer roots, all are shown.
             let popular = |rng: &mut Stream| {
-                let feed = (config.feed as usize).clamp(1, 64);
                 if roots.len() <= feed {
                     let x = rng.f64() * root_cum[root_cum.len() - 1];
                     return roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)];
                 }
                 let mut shown = [0usize; 64];
-                let mut total = 0.0;
-                for slot in shown.iter_mut().take(feed) {
-                    let k = rng.below(roots.len() as u64) as usize;
-                    *slot = k;
-                    total += root_cum[k] - if k == 0 { 0.0 } else { root_cum[k - 1] };
-                }
+                shown[..feed].iter_mut().for_each(|k| *k = rng.below(roots.len() as u64) as usize);
+                let total: f64 = shown[..feed].iter().map(|&k| root_w[k]).sum();
                 let mut x = rng.f64() * total;
                 for &k in &shown[..feed] {
-                    let w = root_cum[k] - if k == 0 { 0.0 } else { root_cum[k - 1] };
-                    if x < w {
+                    if x < root_w[k] {
                         return roots[k];
                     }
-                    x -= w;
+                    x -= root_w[k];
                 }
                 roots[shown[feed - 1]]
             };
@@ -692,8 +691,8 @@ pub fn act(
                     // author's own), so a recall never brings in another event's facts.
                     let entity = r.subject < crate::state::reflect::subject::ENTITY_MAX
                         && (r.subject as usize) < population.world().entities.len();
-                    let nameable = !entity || crate::check::may_name(population, p.author, class, r.subject as u16);
-                    if (r.sign == sign || r.sign == 0) && nameable && rng.chance(config.recall as f64) {
+                    let fits = !entity || crate::check::may_name(population, p.author, nameable, r.subject as u16);
+                    if (r.sign == sign || r.sign == 0) && fits && rng.chance(config.recall as f64) {
                         buf.push(' ');
                         buf.push_str(&st.reflection_text(population, p.author.0, r));
                     }

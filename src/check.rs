@@ -72,24 +72,34 @@ fn contains(hay: &[String], needle: &[String]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The world entities a post by `author` about `class` may name besides the author's own
-/// ([`Population::supports`]): the event's (the frame's are among the stakeholders); a team,
-/// the event's or the author's own, comes with its league and home town.
-pub fn event_entities(population: &Population, author: UserId, class: &Classification) -> Vec<EntityIdx> {
+/// A team's league and home town: named along with the team.
+fn team_places(world: &crate::world::World, e: EntityIdx) -> Option<[EntityIdx; 2]> {
+    match world.entities.get(e as usize).map(|x| &x.kind) {
+        Some(EntityKind::Team { league, town, .. }) => Some([*league, *town]),
+        _ => None,
+    }
+}
+
+/// The world entities any post about `class` may name: the event's (the frame's are among
+/// the stakeholders), a team with its league and home town. Once per event; [`may_name`] adds
+/// the author's own.
+pub fn event_entities(population: &Population, class: &Classification) -> Vec<EntityIdx> {
     let world = population.world();
-    let own_team = population.columns().affiliations[author.index()].team;
     let mut allowed: Vec<EntityIdx> = class.stakes(world).map(|(e, _)| e).collect();
-    for e in allowed.clone().into_iter().chain([own_team]) {
-        if let Some(EntityKind::Team { league, town, .. }) = world.entities.get(e as usize).map(|x| &x.kind) {
-            allowed.extend([*league, *town]);
-        }
+    for e in allowed.clone() {
+        allowed.extend(team_places(world, e).into_iter().flatten());
     }
     allowed
 }
 
-/// Whether a post by `author` about `class` may name world entity `e`.
-pub fn may_name(population: &Population, author: UserId, class: &Classification, e: EntityIdx) -> bool {
-    population.supports(author, e) || event_entities(population, author, class).contains(&e)
+/// Whether a post by `author` may name world entity `e`, given the event's
+/// [`event_entities`]: one of those, or the author's own ([`Population::supports`]: team,
+/// party, favourites, town, and their team's league and home town).
+pub fn may_name(population: &Population, author: UserId, event: &[EntityIdx], e: EntityIdx) -> bool {
+    let own_team = population.columns().affiliations[author.index()].team;
+    event.contains(&e)
+        || population.supports(author, e)
+        || team_places(population.world(), own_team).is_some_and(|p| p.contains(&e))
 }
 
 impl FactChecker {
@@ -146,7 +156,7 @@ impl FactChecker {
             }
         }
         let world = population.world();
-        let allowed = event_entities(population, author, class);
+        let allowed = event_entities(population, class);
         // A world name inside a frame role's own words ("United" in "Manchester United") is
         // that role, not the world entity.
         let mut unnamed = plain.to_lowercase();
@@ -154,7 +164,7 @@ impl FactChecker {
             unnamed = unnamed.replace(&role.text.to_lowercase(), " ");
         }
         for e in classifier.entities_in(&unnamed) {
-            if !allowed.contains(&e) && !population.supports(author, e) {
+            if !may_name(population, author, &allowed, e) {
                 out.push(Violation::Entity(world.entity(e).name.clone()));
             }
         }

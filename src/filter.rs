@@ -44,9 +44,13 @@ pub struct FilterConfig {
     pub cooldown_factor: f32,
     /// Highest probability for any user (default 0.95).
     pub max_probability: f32,
-    /// Volume knob: scales every event's reaction rate (default 1; `--activity`).
+    /// Volume knob: scales every event's reaction rate (default 1, within [`ACTIVITY_RANGE`];
+    /// `--activity`).
     pub activity: f32,
 }
+
+/// The volume knobs the command line and the server take.
+pub const ACTIVITY_RANGE: std::ops::RangeInclusive<f32> = 0.01..=100.0;
 
 impl Default for FilterConfig {
     fn default() -> Self {
@@ -358,7 +362,7 @@ fn filter_with(
             _ => false,
         })
     });
-    let intensity = volume_weight(event);
+    let weight = volume_weight(event);
     // Per-town local hour at the event, and the posting-rate factor per activity code.
     let hours_now = time.0 as f64 / 3600.0;
     let town_hour: [i32; 256] = std::array::from_fn(|t| {
@@ -416,7 +420,7 @@ fn filter_with(
     let audience: Option<u8> = (!event.audience.is_empty()).then(|| {
         state.map_or(0, |st| event.audience.iter().filter_map(|t| st.tag_bit(t)).fold(0u8, |m, b| m | 1 << b))
     });
-    let bound_factor = impact_rate * intensity * cooldown_max * 1.001 / 16.0;
+    let bound_factor = impact_rate * weight * cooldown_max * 1.001 / 16.0;
     let reach: [[f32; 256]; 2] = [false, true].map(|affine| {
         std::array::from_fn(|t| match event.impact {
             Impact::Local if !affine => 0.15,
@@ -462,7 +466,7 @@ fn filter_with(
         rates,
         prefix,
         impact_rate,
-        intensity,
+        weight,
         bound_factor,
         valence_sign,
         minute,
@@ -555,8 +559,9 @@ struct Decider<'a> {
     rates: [f32; 256],
     prefix: u64,
     impact_rate: f32,
-    intensity: f32,
-    /// The event's rate, intensity and largest cooldown factor, with a 0.1% margin, per
+    /// The event's [`volume_weight`].
+    weight: f32,
+    /// The event's rate, weight and largest cooldown factor, with a 0.1% margin, per
     /// sixteenth of the state's ceiling: the part of the probability's upper bound shared by
     /// every member.
     bound_factor: f32,
@@ -724,7 +729,7 @@ impl Decider<'_> {
             own
         };
         let reach = self.reach(m, affinity);
-        let mut p = self.impact_rate * (0.6 * interest + affinity) * reach * activity * rate * self.intensity;
+        let mut p = self.impact_rate * (0.6 * interest + affinity) * reach * activity * rate * self.weight;
         if let Some(st) = self.state {
             if st.cooling(u, self.minute) {
                 p *= self.config.cooldown_factor;

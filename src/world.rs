@@ -171,6 +171,8 @@ pub struct World {
     /// Entity indices of parties.
     pub parties: Vec<EntityIdx>,
     by_id: HashMap<String, EntityIdx>,
+    /// Every word of every name and alias, lowercase (built on first use).
+    name_words: std::sync::OnceLock<std::collections::HashSet<String>>,
 }
 
 fn check_id(file: &str, line: usize, id: &str) -> Result<()> {
@@ -201,11 +203,15 @@ impl World {
     /// Whether `word` (any case) is a whole name or alias of an entity, or one word of a
     /// name ("herd" for a team called the Herd): a typo must not make one.
     pub fn is_name_word(&self, word: &str) -> bool {
-        self.entities.iter().any(|e| {
-            std::iter::once(&e.name)
-                .chain(&e.aliases)
-                .any(|n| n.eq_ignore_ascii_case(word) || n.split_whitespace().any(|w| w.eq_ignore_ascii_case(word)))
-        })
+        let words = self.name_words.get_or_init(|| {
+            self.entities
+                .iter()
+                .flat_map(|e| std::iter::once(&e.name).chain(&e.aliases))
+                .flat_map(|n| n.split_whitespace())
+                .map(str::to_lowercase)
+                .collect()
+        });
+        words.contains(&word.to_lowercase())
     }
 
     /// Loads a world file from disk.
@@ -359,7 +365,16 @@ impl World {
         if towns.len() > 255 {
             return Err(Error::data(file, last_line(text), "kind", "at most 255 towns"));
         }
-        Ok(World { file: file.to_string(), source: text.to_string(), entities, towns, teams, parties, by_id })
+        Ok(World {
+            file: file.to_string(),
+            source: text.to_string(),
+            entities,
+            towns,
+            teams,
+            parties,
+            by_id,
+            name_words: Default::default(),
+        })
     }
 
     /// Looks an entity up by id.

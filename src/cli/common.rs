@@ -54,7 +54,7 @@ pub(crate) fn state_pipeline(population: Population, args: &StateArgs) -> Result
         }
         None => chorus::state::StateConfig::default(),
     };
-    if !(0.01..=100.0).contains(&args.activity) {
+    if !chorus::filter::ACTIVITY_RANGE.contains(&args.activity) {
         anyhow::bail!("--activity {}: must be between 0.01 and 100", args.activity);
     }
     let mut pipeline = chorus::engine::Pipeline::with_state(population, config)?;
@@ -90,6 +90,27 @@ pub(crate) fn report_state(pipeline: &chorus::engine::Pipeline, now: chorus::eve
         st.history().records(),
         st.bytes() as f64 / (1 << 20) as f64,
     );
+}
+
+/// The population a timeline was made from (`timeline`, `stats`).
+#[derive(clap::Args)]
+pub(crate) struct RunPopulationArgs {
+    /// Number of users of the run (ignored with --load); must match the run's.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) users: u32,
+    /// Master seed of the run (ignored with --load).
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// The run's population snapshot.
+    #[arg(long)]
+    pub(crate) load: Option<PathBuf>,
+}
+
+impl RunPopulationArgs {
+    /// The population, loaded or generated as the run did.
+    pub(crate) fn get(&self, meter: &StageMeter) -> Result<Population> {
+        run_population_for(self.load.as_deref(), self.users, self.seed, meter)
+    }
 }
 
 /// The population of `run`/`export`: loaded from a snapshot or generated from the embedded data.

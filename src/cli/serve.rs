@@ -104,7 +104,7 @@ pub(crate) fn config(args: &ServeArgs) -> Result<ServeConfig> {
     if let Some(v) = args.activity {
         c.activity = v;
     }
-    if !(0.01..=100.0).contains(&c.activity) {
+    if !chorus::filter::ACTIVITY_RANGE.contains(&c.activity) {
         anyhow::bail!("activity: {} must be between 0.01 and 100", c.activity);
     }
     if c.max_status_chars == 0 {

@@ -11,15 +11,8 @@ pub(crate) struct StatsArgs {
     /// The timeline, as `chorus run --out` or `chorus export` (posts.jsonl) wrote it.
     #[arg(long)]
     pub(crate) timeline: PathBuf,
-    /// Number of users of the run (ignored with --load); must match the run's.
-    #[arg(long, default_value_t = 100_000)]
-    pub(crate) users: u32,
-    /// Master seed of the run (ignored with --load).
-    #[arg(long, default_value_t = 42)]
-    pub(crate) seed: u64,
-    /// The run's population snapshot.
-    #[arg(long)]
-    pub(crate) load: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) population: RunPopulationArgs,
     /// A state saved by the run's `--save-state`: adds follows, unfollows and feuds.
     #[arg(long)]
     pub(crate) state: Option<PathBuf>,
@@ -39,7 +32,7 @@ pub(crate) fn run_stats(args: StatsArgs) -> Result<()> {
     let file = std::fs::File::open(&args.timeline).with_context(|| format!("opening {name}"))?;
     let entries = Entries::read(std::io::BufReader::new(file), &name, args.partial)?;
     let meter = StageMeter::new(false);
-    let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
+    let population = args.population.get(&meter)?;
     let mut stats =
         feedstats::feed_stats(&entries, population.len() as u64).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     stats.followers = Some(feedstats::followers(&population));

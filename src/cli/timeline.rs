@@ -26,15 +26,8 @@ pub(crate) struct TimelineArgs {
     /// Most home-timeline entries.
     #[arg(long, default_value_t = 50)]
     pub(crate) limit: usize,
-    /// Number of users of the run (ignored with --load); must match the run's.
-    #[arg(long, default_value_t = 100_000)]
-    pub(crate) users: u32,
-    /// Master seed of the run (ignored with --load).
-    #[arg(long, default_value_t = 42)]
-    pub(crate) seed: u64,
-    /// The run's population snapshot.
-    #[arg(long)]
-    pub(crate) load: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) population: RunPopulationArgs,
 }
 
 pub(crate) fn run_timeline(args: TimelineArgs) -> Result<()> {
@@ -64,7 +57,7 @@ pub(crate) fn run_timeline(args: TimelineArgs) -> Result<()> {
     }
     if let Some(user) = args.user {
         let meter = StageMeter::new(false);
-        let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
+        let population = args.population.get(&meter)?;
         if user as usize >= population.len() {
             anyhow::bail!("--user {user}: the population has {} users (ids 0..{})", population.len(), population.len());
         }

@@ -340,6 +340,8 @@ pub fn feed_stats(entries: &Entries, users: u64) -> Result<FeedStats, String> {
     }
     let (first, last) = list.iter().fold((i64::MAX, i64::MIN), |(a, b), e| (a.min(e.time), b.max(e.time)));
     let days = if list.is_empty() { 1.0 } else { ((last - first) as f64 / 86_400.0).max(1.0) };
+    let index: HashMap<u64, u32> = list.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect();
+    let roots = roots_of(list, &index);
     let by_kind =
         PostKind::ALL.iter().map(|&k| (k.name(), list.iter().filter(|e| e.kind == k).count() as u64)).collect();
     Ok(FeedStats {
@@ -350,8 +352,8 @@ pub fn feed_stats(entries: &Entries, users: u64) -> Result<FeedStats, String> {
         by_kind,
         activity: activity(list, users, days),
         volume: volume(entries, users),
-        cascades: cascades(list),
-        delays: delays(list),
+        cascades: cascades(list, &roots, &index),
+        delays: delays(list, &roots),
         followers: None,
         dynamics: None,
         references: REFERENCES,
@@ -425,9 +427,8 @@ fn volume(entries: &Entries, users: u64) -> Volume {
 }
 
 /// For every entry, the index of the root post its links lead to (`None` for an entry whose
-/// chain leaves the file or loops).
-fn roots_of(list: &[Entry]) -> Vec<Option<u32>> {
-    let index: HashMap<u64, u32> = list.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect();
+/// chain leaves the file or loops). `index` maps ids to positions in `list`.
+fn roots_of(list: &[Entry], index: &HashMap<u64, u32>) -> Vec<Option<u32>> {
     const UNKNOWN: u32 = u32::MAX;
     const NONE: u32 = u32::MAX - 1;
     let mut root = vec![UNKNOWN; list.len()];
@@ -462,8 +463,7 @@ fn roots_of(list: &[Entry]) -> Vec<Option<u32>> {
     root.into_iter().map(|r| (r < NONE).then_some(r)).collect()
 }
 
-fn cascades(list: &[Entry]) -> Cascades {
-    let roots = roots_of(list);
+fn cascades(list: &[Entry], roots: &[Option<u32>], index: &HashMap<u64, u32>) -> Cascades {
     let mut size = vec![0u64; list.len()];
     for (i, r) in roots.iter().enumerate() {
         if let Some(r) = *r {
@@ -473,10 +473,9 @@ fn cascades(list: &[Entry]) -> Cascades {
         }
     }
     let mut spread = vec![false; list.len()];
-    let index: HashMap<u64, usize> = list.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
     for e in list.iter().filter(|e| e.kind != PostKind::Like) {
         if let Some(&t) = e.target.and_then(|t| index.get(&t)) {
-            spread[t] = true;
+            spread[t as usize] = true;
         }
     }
     let no_spread = (0..list.len()).filter(|&i| roots[i] == Some(i as u32) && !spread[i]).count() as u64;
@@ -506,8 +505,7 @@ fn cascades(list: &[Entry]) -> Cascades {
     }
 }
 
-fn delays(list: &[Entry]) -> Delays {
-    let roots = roots_of(list);
+fn delays(list: &[Entry], roots: &[Option<u32>]) -> Delays {
     let mut minutes: Vec<f64> = Vec::new();
     let mut by_hour = vec![0u64; 49];
     for (i, e) in list.iter().enumerate() {

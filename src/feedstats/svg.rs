@@ -27,8 +27,9 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// One log-log panel at (`x0`, `y0`).
-fn loglog(out: &mut String, x0: f64, y0: f64, title: &str, xlabel: &str, points: &[(f64, f64)]) {
+/// Opens a panel at (`x0`, `y0`): its group, title and frame. Returns the plot area's width
+/// and height.
+fn panel(out: &mut String, x0: f64, y0: f64, title: &str) -> (f64, f64) {
     let _ = writeln!(out, r#"<g transform="translate({x0},{y0})">"#);
     let _ = writeln!(
         out,
@@ -38,6 +39,12 @@ fn loglog(out: &mut String, x0: f64, y0: f64, title: &str, xlabel: &str, points:
     );
     let (w, h) = (PANEL_W - 2.0 * MARGIN, PANEL_H - 2.0 * MARGIN);
     let _ = writeln!(out, r##"<rect x="{MARGIN}" y="{MARGIN}" width="{w}" height="{h}" fill="none" stroke="#888"/>"##);
+    (w, h)
+}
+
+/// One log-log panel at (`x0`, `y0`).
+fn loglog(out: &mut String, x0: f64, y0: f64, title: &str, xlabel: &str, points: &[(f64, f64)]) {
+    let (w, h) = panel(out, x0, y0, title);
     if points.is_empty() {
         let _ = writeln!(
             out,
@@ -86,15 +93,7 @@ fn loglog(out: &mut String, x0: f64, y0: f64, title: &str, xlabel: &str, points:
 
 /// Bars of reply counts by hour.
 fn bars(out: &mut String, x0: f64, y0: f64, title: &str, counts: &[u64]) {
-    let _ = writeln!(out, r#"<g transform="translate({x0},{y0})">"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="18" text-anchor="middle" font-size="14">{}</text>"#,
-        PANEL_W / 2.0,
-        esc(title)
-    );
-    let (w, h) = (PANEL_W - 2.0 * MARGIN, PANEL_H - 2.0 * MARGIN);
-    let _ = writeln!(out, r##"<rect x="{MARGIN}" y="{MARGIN}" width="{w}" height="{h}" fill="none" stroke="#888"/>"##);
+    let (w, h) = panel(out, x0, y0, title);
     let most = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
     let bw = w / counts.len().max(1) as f64;
     for (i, &c) in counts.iter().enumerate() {

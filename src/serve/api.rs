@@ -136,9 +136,7 @@ pub async fn create_session(State(app): State<Arc<App>>, b: Result<Bytes, BytesR
         let seed = req.seed.unwrap_or(42);
         blocking(move || Simulation::generate(users, seed, Default::default())).await?.map_err(ApiError::internal)?
     };
-    let mut sim = sim;
-    sim.pipeline_mut().set_activity(app.config.activity);
-    let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None, app.config.stream_buffer));
+    let s = app.add_session(app.sessions.next_id(), sim, None);
     tracing::info!(session = %s.id, users = s.sim.read().population().len(), "session created");
     Ok((StatusCode::CREATED, Json(s.summary())).into_response())
 }
@@ -208,7 +206,7 @@ pub async fn fork_session(State(app): State<Arc<App>>, Path(id): Path<String>) -
     })
     .await?;
     let origin = Origin { parent: id, events, fork_ms: ms };
-    let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, Some(origin), app.config.stream_buffer));
+    let s = app.add_session(app.sessions.next_id(), sim, Some(origin));
     tracing::info!(session = %s.id, parent = %parent.id, fork_ms = ms, "session forked");
     Ok((StatusCode::CREATED, Json(s.summary())).into_response())
 }

@@ -114,6 +114,12 @@ pub struct App {
 }
 
 impl App {
+    /// Adds a session over `sim`, with the server's volume knob and stream buffer.
+    pub(crate) fn add_session(&self, id: String, mut sim: Simulation, origin: Option<session::Origin>) -> Arc<Session> {
+        sim.pipeline_mut().set_activity(self.config.activity);
+        self.sessions.insert(Session::new(id, sim, origin, self.config.stream_buffer))
+    }
+
     /// Shared state for `config`, with no sessions yet.
     pub fn new(config: ServeConfig) -> Arc<App> {
         let limiter = NonZeroU32::new(config.rate_per_second).map(|rate| {
@@ -141,9 +147,8 @@ impl App {
         for path in names {
             let id = path.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             match Simulation::resume(&path) {
-                Ok(mut sim) => {
-                    sim.pipeline_mut().set_activity(self.config.activity);
-                    self.sessions.insert(Session::new(id.clone(), sim, None, self.config.stream_buffer));
+                Ok(sim) => {
+                    self.add_session(id.clone(), sim, None);
                     tracing::info!(session = %id, "session restored");
                     n += 1;
                 }
@@ -306,11 +311,10 @@ pub async fn run(config: ServeConfig, on_listen: impl FnOnce(SocketAddr)) -> cra
     }
     if app.config.preload_users > 0 && app.sessions.is_empty() {
         let users = app.config.preload_users;
-        let mut sim = tokio::task::spawn_blocking(move || Simulation::generate(users, 42, Default::default()))
+        let sim = tokio::task::spawn_blocking(move || Simulation::generate(users, 42, Default::default()))
             .await
             .map_err(|e| crate::Error::Config(e.to_string()))??;
-        sim.pipeline_mut().set_activity(app.config.activity);
-        let s = app.sessions.insert(Session::new(app.sessions.next_id(), sim, None, app.config.stream_buffer));
+        let s = app.add_session(app.sessions.next_id(), sim, None);
         tracing::info!(session = %s.id, users, "session preloaded");
     }
     app.set_ready();
