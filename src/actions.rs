@@ -34,6 +34,11 @@ use rayon::prelude::*;
 const ACT: u64 = 0x6163_7431;
 /// Domain tag of GIF and picture choices.
 const MEDIA: u64 = 0x6d65_6469;
+/// Domain tag of retorts (a post's author answering a hostile reply).
+const RETORT: u64 = 0x7265_7472;
+/// A retort's action number starts here (above every follow-up's), so its text is drawn
+/// apart from the author's other actions on the event.
+const RETORT_SEQ: u16 = 64;
 
 /// What pass 2 fills in for one post.
 #[derive(Default)]
@@ -99,6 +104,11 @@ pub struct ActionConfig {
     pub follow_ups: f32,
     /// Most follow-up actions per reaction (default 32).
     pub max_follow_ups: u8,
+    /// Chance that the author of a post answers a hostile reply to it (one whose sentiment
+    /// opposes the post), times `1.5 − agreeableness` (default 0.3). The replier may answer
+    /// back in turn, by the same rule, until the thread reaches `max_depth`: arguments, which
+    /// repeated across events make feuds (see [`crate::state::relations`]).
+    pub retort: f32,
 }
 
 impl Default for ActionConfig {
@@ -121,6 +131,7 @@ impl Default for ActionConfig {
             voice: 2.0,
             follow_ups: 0.015,
             max_follow_ups: 32,
+            retort: 0.3,
         }
     }
 }
@@ -330,7 +341,7 @@ struct Choice {
 }
 
 /// The random-stream key of a user's `seq`-th action on an event (the user id for the first).
-fn who(user: u32, seq: u8) -> u64 {
+fn who(user: u32, seq: u16) -> u64 {
     user as u64 | (seq as u64) << 48
 }
 
@@ -461,7 +472,7 @@ pub fn act(
     let mut replies: Vec<usize> = Vec::new();
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
     // Per post: the author's action number for the event (0: the reaction, 1..: follow-ups).
-    let mut seqs: Vec<u8> = Vec::with_capacity(choices.len());
+    let mut seqs: Vec<u16> = Vec::with_capacity(choices.len());
     let post = |c: &Choice, kind: PostKind, sentiment: Sentiment, time: i64, index: usize| Post {
         id: PostId(base | index as u64),
         author: UserId(c.user),
@@ -486,13 +497,13 @@ pub fn act(
         let index = posts.len();
         posts.push(post(c, PostKind::Post, c.sentiment, event.time.0 + c.delay, index));
         targets.push(None);
-        seqs.push(c.seq);
+        seqs.push(c.seq as u16);
         root_by_author.insert(c.user, index);
         roots.push(index);
         // Attention is heavy-tailed: popular authors' posts draw more reactions, and a post's
         // own appeal (log-normal, the same law at any population size) picks the few that
         // take off.
-        let appeal = Stream::new(master, ACT, key, who(c.user, c.seq) | 5 << 40).normal();
+        let appeal = Stream::new(master, ACT, key, who(c.user, c.seq as u16) | 5 << 40).normal();
         let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64)
             * (config.virality as f64 * appeal).exp();
         root_w.push(weight);
@@ -506,7 +517,7 @@ pub fn act(
     let picks: Vec<Pick> = choices[n_roots..]
         .par_iter()
         .map_init(Vec::new, |followed: &mut Vec<usize>, c| {
-            let mut rng = Stream::new(master, ACT, key, who(c.user, c.seq) | 1 << 40);
+            let mut rng = Stream::new(master, ACT, key, who(c.user, c.seq as u16) | 1 << 40);
             let related = state.and_then(|st| {
                 st.relations()
                     .of(c.user)
@@ -566,7 +577,11 @@ pub fn act(
             }
             // The tone follows the relationship: hostile to rivals, on side with friends.
             let sentiment = match related {
-                Some((w, _, _)) if w < 0.0 => Sentiment::Negative,
+                // Against whatever the rival said (a neutral post draws a negative answer).
+                Some((w, _, k)) if w < 0.0 => match posts[k].sentiment {
+                    Sentiment::Negative => Sentiment::Positive,
+                    _ => Sentiment::Negative,
+                },
                 Some((_, _, k)) => posts[k].sentiment,
                 None => c.sentiment,
             };
@@ -601,7 +616,47 @@ pub fn act(
         }
         posts.push(p);
         targets.push(Some(target));
-        seqs.push(c.seq);
+        seqs.push(c.seq as u16);
+    }
+    // Pass 1d (sequential: a retort may draw a retort): arguments. The author of a post
+    // answers a hostile reply to it, keeping their side, and the replier may answer back.
+    if config.retort > 0.0 {
+        let mut retorts: crate::state::IdMap<u16> = Default::default();
+        let mut k = n_roots;
+        while k < posts.len() {
+            let p = &posts[k];
+            let parent = targets[k].filter(|_| p.kind == PostKind::Reply && p.depth < config.max_depth);
+            k += 1;
+            let Some(t) = parent else { continue };
+            let (them, me) = (posts[t].sentiment, p.sentiment);
+            let hostile = matches!(
+                (them, me),
+                (Sentiment::Positive, Sentiment::Negative) | (Sentiment::Negative, Sentiment::Positive)
+            );
+            let retorter = posts[t].author.0;
+            if !hostile || retorter == p.author.0 {
+                continue;
+            }
+            let index = k - 1;
+            let mut rng = Stream::new(master, RETORT, key, retorter as u64 | (index as u64) << 32);
+            let agreeable = cols.persona[retorter as usize].big5[3] as f64 / 255.0;
+            if !rng.chance(config.retort as f64 * (1.5 - agreeable)) {
+                continue;
+            }
+            let count = retorts.entry(retorter).or_insert(0);
+            let seq = RETORT_SEQ.saturating_add(*count);
+            *count = count.saturating_add(1);
+            let delay = ((mu + config.delay_sigma as f64 * rng.normal()).exp() / 3.0).clamp(30.0, 86_400.0) as i64;
+            let c = Choice { user: retorter, seq: 0, kind: PostKind::Reply, delay: 0, sentiment: them, engagement: 0 };
+            let answered = &posts[index];
+            let mut r = post(&c, PostKind::Reply, them, answered.time.0 + delay, posts.len());
+            r.parent = Some(answered.id);
+            r.root = Some(answered.root.unwrap_or(answered.id));
+            r.depth = answered.depth + 1;
+            posts.push(r);
+            targets.push(Some(index));
+            seqs.push(seq);
+        }
     }
     // Handles from the population's table, a batch at a time after loading where each one
     // ends (derived one by one without a table).

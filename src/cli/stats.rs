@@ -44,12 +44,16 @@ pub(crate) fn run_stats(args: StatsArgs) -> Result<()> {
         let minute = chorus::state::minute_of(chorus::events::GameTime(last));
         let (follows, unfollows) = st.follows().counts();
         let (_, energy, _) = st.mood_summary(pipeline.population(), minute);
+        let (busiest_energy, _) = st.busiest_energy(pipeline.population(), minute, 0.01);
+        let feuds = st.feud_pairs(minute);
         stats.dynamics = Some(feedstats::Dynamics {
             follows: follows as u64,
             unfollows: unfollows as u64,
-            feuds: st.feuds(minute) as u64,
+            feuds: feuds.len() as u64,
             relationships: st.relations().len() as u64,
             mean_energy: energy,
+            busiest_energy,
+            feud_examples: feuds.into_iter().take(10).collect(),
         });
     }
     for (line, what) in entries.skipped.iter().take(5) {
@@ -134,6 +138,10 @@ fn text(s: &FeedStats) -> String {
         row("  active feuds", x.feuds.to_string(), "");
         row("  relationships held", x.relationships.to_string(), "");
         row("  mean energy (baseline 1)", format!("{:.2}", x.mean_energy), "");
+        row("  energy of the busiest 1%", format!("{:.2}", x.busiest_energy), "");
+        if let Some((a, b)) = x.feud_examples.first() {
+            row("  a feud to inspect", format!("{a} and {b}"), "chorus inspect --user N");
+        }
     }
     out.push_str("\nsources:\n");
     for r in s.references {

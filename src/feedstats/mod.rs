@@ -275,6 +275,10 @@ pub struct Dynamics {
     pub relationships: u64,
     /// Mean energy of the users events touched (baseline 1).
     pub mean_energy: f64,
+    /// Mean energy of the 1% of users who acted most, at the end.
+    pub busiest_energy: f64,
+    /// Up to 10 feuding pairs (user ids, ascending), for `chorus inspect`.
+    pub feud_examples: Vec<(u32, u32)>,
 }
 
 /// Every figure of a timeline.

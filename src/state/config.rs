@@ -38,8 +38,9 @@ pub struct StateConfig {
     pub praise_at: u32,
     /// Half-life of mood deviations in hours of game time (default 12).
     pub mood_half_life_hours: f32,
-    /// Hours to recover from full exhaustion (default 8).
-    pub energy_recovery_hours: f32,
+    /// Half-life of fatigue in hours of game time (default 3): energy returns toward 1 by
+    /// halving what is missing every this many hours.
+    pub energy_half_life_hours: f32,
     /// Minutes after an action during which the user is cooling down (default 30).
     pub cooldown_minutes: u32,
     /// Step of the emoji and hashtag habit drift, out of 255 (default 2).
@@ -58,7 +59,7 @@ impl Default for StateConfig {
             peak: 0.75,
             praise_at: 10,
             mood_half_life_hours: 12.0,
-            energy_recovery_hours: 8.0,
+            energy_half_life_hours: 3.0,
             cooldown_minutes: 30,
             drift_step: 2,
             relations: RelationWeights::default(),

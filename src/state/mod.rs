@@ -22,7 +22,7 @@
 //!   Time of day shades the mood as read: mornings (6–10 local) refreshed, late nights (0–4)
 //!   irritable. Scheduled shifts ([`MoodShift`]) move everyone or one tag at a game time.
 //! - **Energy**: each action costs fatigue (post 10, reply 7, quote 7, GIF 4, repost 2, like 1
-//!   out of 255), recovered linearly over `energy_recovery_hours`.
+//!   out of 255), recovered toward rested with half-life `energy_half_life_hours` (3 h).
 //! - **Behaviour**: the filter multiplies a user's reaction probability by
 //!   [`MoodNow::reaction_factor`] (an exhausted user goes quiet, an aroused one reacts more) and
 //!   by their previous involvement with the event's stakeholders; the action stage lets angry
@@ -130,7 +130,7 @@ pub struct UserState {
 impl UserState {
     /// A fresh state for `users` users: everyone at their baseline, rested, with no history.
     pub fn new(users: usize, config: StateConfig) -> Result<UserState> {
-        if !(config.mood_half_life_hours > 0.0 && config.energy_recovery_hours > 0.0) {
+        if !(config.mood_half_life_hours > 0.0 && config.energy_half_life_hours > 0.0) {
             return Err(Error::Config("state: half-life and recovery times must be positive".into()));
         }
         if config.history_window == 0 {
@@ -669,6 +669,25 @@ impl UserState {
     /// Returned feuds at `minute`.
     pub fn feuds(&self, minute: u32) -> usize {
         self.relations.feuds(minute, &self.config.relations)
+    }
+
+    /// The returned feuds at `minute`, as pairs of users (a < b), ascending.
+    pub fn feud_pairs(&self, minute: u32) -> Vec<(u32, u32)> {
+        self.relations.feud_pairs(minute, &self.config.relations)
+    }
+
+    /// Mean energy at `minute` of the `share` of users who acted most (by times acted; ties
+    /// by id), and how many they are: where fatigue shows, since most users act once or never.
+    pub fn busiest_energy(&self, population: &Population, minute: u32, share: f64) -> (f64, usize) {
+        let mut busy: Vec<(u32, u32)> =
+            (0..self.len() as u32).map(|u| (self.ticks(u), u)).filter(|&(t, _)| t > 0).collect();
+        let n = ((self.len() as f64 * share).ceil() as usize).min(busy.len());
+        if n == 0 {
+            return (1.0, 0);
+        }
+        busy.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let sum: f64 = busy[..n].iter().map(|&(_, u)| self.mood(population, u, minute).energy as f64).sum();
+        (sum / n as f64, n)
     }
 
     /// Bytes held by the whole state.

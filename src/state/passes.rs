@@ -532,9 +532,12 @@ pub(super) fn decayed(config: &StateConfig, m: &Mental, minute: u32) -> (f32, f3
         return (0.0, 0.0, 0.0);
     }
     let dt = minute.saturating_sub(m.minute) as f32;
-    // No time passed is common within a burst; skip the library call then.
-    let k = if dt == 0.0 { 1.0 } else { (-dt / (config.mood_half_life_hours * 60.0)).exp2() };
-    let fatigue = (m.fatigue as f32 / 255.0 - dt / (config.energy_recovery_hours * 60.0)).max(0.0);
+    // No time passed is common within a burst; skip the library calls then.
+    if dt == 0.0 {
+        return (m.valence as f32 / 127.0, m.arousal as f32 / 127.0, m.fatigue as f32 / 255.0);
+    }
+    let k = (-dt / (config.mood_half_life_hours * 60.0)).exp2();
+    let fatigue = m.fatigue as f32 / 255.0 * (-dt / (config.energy_half_life_hours * 60.0)).exp2();
     (m.valence as f32 / 127.0 * k, m.arousal as f32 / 127.0 * k, fatigue)
 }
 

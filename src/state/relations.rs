@@ -205,18 +205,24 @@ impl Relations {
 
     /// Returned feuds at `now`: pairs (a < b) labelled rival both ways.
     pub fn feuds(&self, now: u32, w: &RelationWeights) -> usize {
-        let mut n = 0;
+        self.feud_pairs(now, w).len()
+    }
+
+    /// The returned feuds at `now`, as pairs (a < b) in ascending order.
+    pub fn feud_pairs(&self, now: u32, w: &RelationWeights) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
         for (&a, list) in self.shards.iter().flatten() {
             for r in list {
                 if a < r.other
                     && self.label(a, r.other, now, w) == Label::Rival
                     && self.label(r.other, a, now, w) == Label::Rival
                 {
-                    n += 1;
+                    out.push((a, r.other));
                 }
             }
         }
-        n
+        out.sort_unstable();
+        out
     }
 
     /// Bytes held (approximate).
@@ -311,6 +317,7 @@ mod tests {
         assert_eq!(r.label(1, 2, 300, &w), Label::Rival);
         assert_eq!(r.label(2, 1, 300, &w), Label::Rival);
         assert_eq!(r.feuds(300, &w), 1);
+        assert_eq!(r.feud_pairs(300, &w), vec![(1, 2)]);
         // Four weeks later it has faded.
         assert_eq!(r.label(1, 2, 300 + 28 * 1440, &w), Label::Neutral);
         for k in 0..8 {

@@ -490,3 +490,87 @@ fn relationships_make_follows_and_unfollows_that_change_whom_users_answer() {
     let (back, _) = chorus::state::io::load(&path, "fp", population.len()).unwrap();
     assert_eq!(back.following(&population, a), following);
 }
+
+/// A hostile reply draws a retort from the author it answers, on the author's own side and
+/// after it; the replier may answer back. With `retort` 0 there are none.
+#[test]
+fn hostile_replies_draw_retorts_and_arguments() {
+    use chorus::actions::{act, ActionConfig};
+    use chorus::classify::Classifier;
+    use chorus::filter::Reaction;
+    use chorus::media::{GifMemory, Media};
+    use chorus::templates::Templates;
+    let population = crate::common::generate(2_000, 3);
+    let classifier = Classifier::embedded(population.world()).unwrap();
+    let templates = Templates::embedded().unwrap();
+    let media = Media::embedded().unwrap();
+    let e = event("d", 600 * 60, "The Redhawks beat the Ironclads in a bitter derby");
+    let class = classifier.classify(&e, 1).unwrap();
+    // Half cheer, half grumble: many replies oppose what they answer.
+    let rs: Vec<Reaction> = (0..600u32)
+        .map(|u| Reaction { user: UserId(u), stance: if u % 2 == 0 { 80 } else { -80 }, engagement: 255 })
+        .collect();
+    let run = |retort: f32| {
+        let config = ActionConfig { retort, reply_to_reply: 0.0, ..plain_mix() };
+        act(&population, &templates, &media, &GifMemory::new(), &config, &e, &class, 1, &rs, None)
+    };
+    let opposed = |a: Sentiment, b: Sentiment| a.sign() * b.sign() < 0;
+    // Replies to replies (reply_to_reply is 0, so only retorts make them).
+    let retorts = |posts: &[Post]| -> Vec<(Post, Post, Post)> {
+        let by_id: std::collections::HashMap<PostId, &Post> = posts.iter().map(|p| (p.id, p)).collect();
+        posts
+            .iter()
+            .filter(|p| p.kind == PostKind::Reply && p.depth >= 2)
+            .map(|p| {
+                let answered = by_id[&p.parent.unwrap()];
+                let before = by_id[&answered.parent.unwrap()];
+                (p.clone(), answered.clone(), before.clone())
+            })
+            .collect()
+    };
+    assert!(retorts(&run(0.0)).is_empty(), "no retorts without the rule");
+    let posts = run(1.0);
+    let found = retorts(&posts);
+    let hostile = posts
+        .iter()
+        .filter(|p| p.kind == PostKind::Reply && p.depth == 1)
+        .filter(|p| posts.iter().any(|t| Some(t.id) == p.parent && opposed(t.sentiment, p.sentiment)))
+        .count();
+    assert!(hostile > 10, "{hostile} hostile replies");
+    assert!(found.len() * 4 >= hostile, "{} retorts to {hostile} hostile replies", found.len());
+    for (r, answered, before) in &found {
+        assert_eq!(r.author, before.author, "the answered author retorts");
+        assert!(opposed(r.sentiment, answered.sentiment), "on their own side");
+        assert!(r.time > answered.time, "after the reply");
+        assert!(r.text.as_deref().is_some_and(|t| !t.is_empty()), "with text");
+    }
+    assert!(found.iter().any(|(r, ..)| r.depth >= 3), "someone answers back");
+}
+
+/// Arguments repeated over a run of contested events make feuds: pairs labelled rival both
+/// ways, listed by the state for `chorus inspect`.
+#[test]
+fn repeated_arguments_make_feuds() {
+    let population = crate::common::generate(20_000, 8);
+    let mut p = Pipeline::new(population).unwrap();
+    let texts = [
+        "The Harbor City Redhawks beat the Ironclads in a bitter derby",
+        "The Ironclads beat the Harbor City Redhawks after a late penalty row",
+        "The mayor resigns after the budget scandal",
+    ];
+    let mut t = 3600;
+    for i in 0..30u32 {
+        let e = event(&format!("f{i}"), t, texts[i as usize % texts.len()]);
+        p.process(&e, i, i as usize + 1).unwrap();
+        t += 4 * 3600;
+    }
+    let now = minute_of(GameTime(t));
+    let pairs = p.state().feud_pairs(now);
+    assert!(!pairs.is_empty(), "no feud after 30 contested events");
+    assert_eq!(p.state().feuds(now), pairs.len());
+    for &(a, b) in &pairs {
+        assert!(a < b);
+        assert_eq!(p.state().label(a, b, now), Label::Rival);
+        assert_eq!(p.state().label(b, a, now), Label::Rival);
+    }
+}
