@@ -60,9 +60,17 @@ pub struct ActionConfig {
     pub max_depth: u8,
     /// Chance that a reply answers an earlier reply rather than a post (default 0.35).
     pub reply_to_reply: f32,
-    /// Chance that a reaction goes to a post by someone the user follows, when there is one,
-    /// rather than to a post drawn by popularity (default 0.3).
-    pub followed_share: f32,
+    /// How much more a root by someone the user follows weighs in their home feed than a
+    /// "for you" root (default 3; see [`act`]'s exposure rule).
+    pub in_network: f32,
+    /// Recency scale of the home feed's ranking, in minutes (default 360, the 6 hours of
+    /// [`crate::sim::Feed::home`]): a root `age` old weighs `exp(−age / recency)`, and one
+    /// posted after the action, not yet seen, `exp(−wait / 30 min)` (the user waits for it).
+    pub recency_minutes: f32,
+    /// Most actions one user takes on an event in any simulated hour (default 12): further
+    /// follow-ups wait for the next hour. Attention is per user, so it does not scale with
+    /// the population.
+    pub attention_per_hour: u8,
     /// Exponent of the author's follower count in the out-of-network draw (default 0: big
     /// accounts already draw more through the in-network share, since more reactors follow
     /// them; a positive exponent concentrates attention more, and more at larger populations,
@@ -118,7 +126,9 @@ impl Default for ActionConfig {
             delay_sigma: 1.0,
             max_depth: 5,
             reply_to_reply: 0.35,
-            followed_share: 0.3,
+            in_network: 3.0,
+            recency_minutes: 360.0,
+            attention_per_hour: 12,
             attention: 0.0,
             virality: 3.0,
             feed: 10,
@@ -442,8 +452,11 @@ pub fn act(
                     }
                     w[2] = 0.0;
                     let mut at = delay;
+                    let budget = config.attention_per_hour.max(1) as i64;
                     for seq in 1..=n {
                         at = (at as f64 + burst(&mut rng) / 3.0).min(7.0 * 86_400.0) as i64;
+                        // The hour's attention spent: wait for the next hour.
+                        at = at.max(delay + seq as i64 / budget * 3600);
                         more.push(Choice { seq, kind: draw(&w, &mut rng), delay: at, ..first });
                     }
                 }
@@ -468,7 +481,6 @@ pub fn act(
     let mut root_by_author = RootsByAuthor::new(population.len());
     let mut roots: Vec<usize> = Vec::new();
     let mut root_w: Vec<f64> = Vec::new();
-    let mut root_cum: Vec<f64> = Vec::new();
     let mut replies: Vec<usize> = Vec::new();
     let mut targets: Vec<Option<usize>> = Vec::with_capacity(choices.len());
     // Per post: the author's action number for the event (0: the reaction, 1..: follow-ups).
@@ -507,7 +519,6 @@ pub fn act(
         let weight = (1.0 + population.graph().in_degree(UserId(c.user)) as f64).powf(config.attention as f64)
             * (config.virality as f64 * appeal).exp();
         root_w.push(weight);
-        root_cum.push(root_cum.last().copied().unwrap_or(0.0) + weight);
     }
     // Pass 1b (parallel: the roots are all known): which root each reaction goes to.
     // Someone they have a strong relationship with, if they posted; else sometimes a post by
@@ -516,77 +527,94 @@ pub fn act(
     let from_roots = FollowedRoots::new(population, &root_by_author, &choices[n_roots..], forced_side());
     let picks: Vec<Pick> = choices[n_roots..]
         .par_iter()
-        .map_init(Vec::new, |followed: &mut Vec<usize>, c| {
-            let mut rng = Stream::new(master, ACT, key, who(c.user, c.seq as u16) | 1 << 40);
-            let related = state.and_then(|st| {
-                st.relations()
-                    .of(c.user)
-                    .iter()
-                    .filter_map(|r| {
-                        let k = root_by_author.get(r.other)?;
-                        let w = drifted(r.weight, r.minute, minute, st.config().relations.half_life_days);
-                        (w.abs() >= 0.3).then_some((w, r.other, k))
-                    })
-                    .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()).then(b.1.cmp(&a.1)))
-            });
-            let related = related.filter(|_| rng.chance(config.relationship_pull as f64));
-            // Whom they follow: the graph, with the follows and unfollows relationships made.
-            followed.clear();
-            let changed =
-                state.filter(|st| !st.follows().of(c.user).is_empty()).map(|st| st.following(population, c.user));
-            match (changed, &from_roots) {
-                (None, Some(f)) => f.get(c.user, followed),
-                (changed, _) => {
-                    let following = changed.as_deref().unwrap_or_else(|| population.graph().following(UserId(c.user)));
-                    followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
-                }
-            }
-            // Out of network: the posts a user's feed shows them, `feed` drawn at random
-            // from the event's roots, and one of those by weight. The feed's size, not the
-            // population's, sets how attention concentrates; with fewer roots, all are shown.
-            let popular = |rng: &mut Stream| {
-                if roots.len() <= feed {
-                    let x = rng.f64() * root_cum[root_cum.len() - 1];
-                    return roots[root_cum.partition_point(|&s| s <= x).min(roots.len() - 1)];
-                }
-                let mut shown = [0usize; 64];
-                shown[..feed].iter_mut().for_each(|k| *k = rng.below(roots.len() as u64) as usize);
-                let total: f64 = shown[..feed].iter().map(|&k| root_w[k]).sum();
-                let mut x = rng.f64() * total;
-                for &k in &shown[..feed] {
-                    if x < root_w[k] {
-                        return roots[k];
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(followed, shown): &mut (Vec<usize>, Vec<(usize, f64)>), c| {
+                let mut rng = Stream::new(master, ACT, key, who(c.user, c.seq as u16) | 1 << 40);
+                let related = state.and_then(|st| {
+                    st.relations()
+                        .of(c.user)
+                        .iter()
+                        .filter_map(|r| {
+                            let k = root_by_author.get(r.other)?;
+                            let w = drifted(r.weight, r.minute, minute, st.config().relations.half_life_days);
+                            (w.abs() >= 0.3).then_some((w, r.other, k))
+                        })
+                        .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()).then(b.1.cmp(&a.1)))
+                });
+                let related = related.filter(|_| rng.chance(config.relationship_pull as f64));
+                // Whom they follow: the graph, with the follows and unfollows relationships made.
+                followed.clear();
+                let changed =
+                    state.filter(|st| !st.follows().of(c.user).is_empty()).map(|st| st.following(population, c.user));
+                match (changed, &from_roots) {
+                    (None, Some(f)) => f.get(c.user, followed),
+                    (changed, _) => {
+                        let following =
+                            changed.as_deref().unwrap_or_else(|| population.graph().following(UserId(c.user)));
+                        followed.extend(following.iter().filter_map(|&v| root_by_author.get(v)));
                     }
-                    x -= root_w[k];
                 }
-                roots[shown[feed - 1]]
-            };
-            let mut target = if let Some((_, _, k)) = related {
-                k
-            } else if followed.is_empty() || !rng.chance(config.followed_share as f64) {
-                popular(&mut rng)
-            } else {
-                followed[rng.below(followed.len() as u64) as usize]
-            };
-            // A follow-up goes to someone else's post (a few redraws, then whatever came).
-            for _ in 0..4 {
-                if posts[target].author.0 != c.user {
-                    break;
+                // The home feed: the roots of whom they follow (in network, weighing
+                // `in_network` more) and `feed` "for you" roots drawn at random from the event's
+                // (all of them when there are fewer), ranked by appeal × recency; the action goes
+                // to one by rank weight. The feed's size, not the population's, sets how
+                // attention concentrates.
+                let at = event.time.0 + c.delay;
+                let recency = |k: usize| {
+                    let age = (at - posts[k].time.0) as f64 / 60.0;
+                    if age >= 0.0 {
+                        (-age / config.recency_minutes.max(1.0) as f64).exp()
+                    } else {
+                        (age / 30.0).exp()
+                    }
+                };
+                let home = |rng: &mut Stream, shown: &mut Vec<(usize, f64)>| {
+                    shown.clear();
+                    let boost = config.in_network.max(0.0) as f64;
+                    shown.extend(followed.iter().map(|&k| (k, boost * root_w[k] * recency(k))));
+                    if roots.len() <= feed {
+                        shown.extend(roots.iter().map(|&k| (k, root_w[k] * recency(k))));
+                    } else {
+                        for _ in 0..feed {
+                            let k = roots[rng.below(roots.len() as u64) as usize];
+                            shown.push((k, root_w[k] * recency(k)));
+                        }
+                    }
+                    let total: f64 = shown.iter().map(|s| s.1).sum();
+                    let mut x = rng.f64() * total;
+                    for &(k, w) in shown.iter() {
+                        if x < w {
+                            return k;
+                        }
+                        x -= w;
+                    }
+                    shown[shown.len() - 1].0
+                };
+                let mut target = match related {
+                    Some((_, _, k)) => k,
+                    None => home(&mut rng, shown),
+                };
+                // A follow-up goes to someone else's post (a few redraws, then whatever came).
+                for _ in 0..4 {
+                    if posts[target].author.0 != c.user {
+                        break;
+                    }
+                    target = home(&mut rng, shown);
                 }
-                target = popular(&mut rng);
-            }
-            // The tone follows the relationship: hostile to rivals, on side with friends.
-            let sentiment = match related {
-                // Against whatever the rival said (a neutral post draws a negative answer).
-                Some((w, _, k)) if w < 0.0 => match posts[k].sentiment {
-                    Sentiment::Negative => Sentiment::Positive,
-                    _ => Sentiment::Negative,
-                },
-                Some((_, _, k)) => posts[k].sentiment,
-                None => c.sentiment,
-            };
-            Pick { target, related: related.is_some(), sentiment, rng }
-        })
+                // The tone follows the relationship: hostile to rivals, on side with friends.
+                let sentiment = match related {
+                    // Against whatever the rival said (a neutral post draws a negative answer).
+                    Some((w, _, k)) if w < 0.0 => match posts[k].sentiment {
+                        Sentiment::Negative => Sentiment::Positive,
+                        _ => Sentiment::Negative,
+                    },
+                    Some((_, _, k)) => posts[k].sentiment,
+                    None => c.sentiment,
+                };
+                Pick { target, related: related.is_some(), sentiment, rng }
+            },
+        )
         .collect();
     // Pass 1c (sequential: a reply may answer an earlier reply): links and times.
     for (c, mut pick) in choices[n_roots..].iter().zip(picks) {

@@ -456,7 +456,7 @@ fn relationships_make_follows_and_unfollows_that_change_whom_users_answer() {
     // Later, with both b and c posting, a answers someone they follow: b, never c.
     let templates = Templates::embedded().unwrap();
     let media = Media::embedded().unwrap();
-    let config = ActionConfig { relationship_pull: 0.0, followed_share: 1.0, ..plain_mix() };
+    let config = ActionConfig { relationship_pull: 0.0, in_network: 1e9, ..plain_mix() };
     let fresh = chorus::state::UserState::new(population.len(), StateConfig::default()).unwrap();
     // Whom a answers when b and c both post, over draws (event ids) where that happens.
     let answers = |st: &chorus::state::UserState| -> Vec<u32> {
