@@ -6,10 +6,13 @@
 //! reposts; the text actions (post, reply, quote, GIF) weigh `0.02 * (ppd / 1.5)^2` more, so
 //! prolific users write and quiet ones mostly like, and prolific users take follow-up actions
 //! in the event's threads ([`ActionConfig::follow_ups`]). Delays are log-normal (median 8
-//! minutes, about 95% within the hour). Replies,
-//! quotes, likes and reposts target a post by someone the user follows when there is one, and
-//! a popular post otherwise. Replies may answer earlier replies, up to depth 5. If nobody
-//! chose to post, the most engaged reactor posts, so every reaction has something to attach to.
+//! minutes, about 95% within the hour), at most `attention_per_hour` of one user's a simulated
+//! hour. Replies, quotes, likes and reposts go to a strong relationship's post when there is
+//! one, else to one post of the user's home feed (followed authors' roots and a few "for you"
+//! roots, ranked by appeal × recency; see [`ActionConfig::in_network`]). Replies may answer
+//! earlier replies, up to depth 5, and a hostile reply may draw a retort from the author it
+//! answers ([`ActionConfig::retort`]). If nobody chose to post, the most engaged reactor
+//! posts, so every reaction has something to attach to.
 //!
 //! Invariant: the posts for an event are a pure function of (population, templates, event,
 //! reactions); children come after their parents in game time.
