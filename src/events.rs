@@ -29,10 +29,16 @@ impl<'de> Deserialize<'de> for GameTime {
         match Raw::deserialize(d)? {
             Raw::Seconds(s) => Ok(GameTime(s)),
             Raw::Float(f) if f.is_finite() && f.abs() < 1e15 => Ok(GameTime(f.floor() as i64)),
-            Raw::Float(f) => Err(serde::de::Error::custom(format!("time {f} is out of range"))),
-            Raw::Text(t) => parse_rfc3339(&t)
-                .map(GameTime)
-                .ok_or_else(|| serde::de::Error::custom(format!("time {t:?} is neither seconds nor RFC 3339"))),
+            Raw::Float(f) => Err(serde::de::Error::custom(format!(
+                "time {} is out of range (seconds within ±10^15)",
+                crate::error::cut(&format!("{f:e}"), 24)
+            ))),
+            Raw::Text(t) => parse_rfc3339(&t).map(GameTime).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "time {:?} is neither seconds nor RFC 3339",
+                    crate::error::cut(&t, 40)
+                ))
+            }),
         }
     }
 }
@@ -335,7 +341,9 @@ pub struct EventError {
 impl fmt::Display for EventError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.id {
-            Some(id) => write!(f, "line {}: event {id:?}: {}: {}", self.line, self.field, self.error),
+            Some(id) => {
+                write!(f, "line {}: event {:?}: {}: {}", self.line, crate::error::cut(id, 60), self.field, self.error)
+            }
             None => write!(f, "line {}: {}: {}", self.line, self.field, self.error),
         }
     }
@@ -432,6 +440,23 @@ pub fn parse_events_numbered(bytes: &[u8]) -> Vec<(usize, Result<GameEvent, Even
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An absurd time is refused with its value cut short (it used to print 300 digits).
+    #[test]
+    fn out_of_range_times_are_quoted_short() {
+        let huge = format!(r#"{{"id": "x", "time": 1{}, "text": "hello there"}}"#, "0".repeat(300));
+        let e = parse_event(7, &huge).expect_err("out of range");
+        let msg = e.to_string();
+        assert!(msg.contains("out of range") && msg.contains("1e300"), "{msg}");
+        assert!(msg.len() < 160, "{} characters: {msg}", msg.len());
+        let text = format!(r#"{{"id": "x", "time": "{}", "text": "hello there"}}"#, "y".repeat(5000));
+        let msg = parse_event(7, &text).expect_err("not a time").to_string();
+        assert!(msg.len() < 160 && msg.contains('…'), "{} characters", msg.len());
+        // A long id is quoted short too (ids are validated for length elsewhere; the message
+        // never carries the whole of one).
+        let e = EventError { line: 1, id: Some("i".repeat(5000)), field: "text".into(), error: "empty".into() };
+        assert!(e.to_string().len() < 100);
+    }
 
     #[test]
     fn times_parse_as_seconds_or_rfc3339() {
