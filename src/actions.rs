@@ -6,9 +6,9 @@
 //! reposts; the text actions (post, reply, quote, GIF) weigh `0.02 * (ppd / 1.5)^2` more, so
 //! prolific users write and quiet ones mostly like, and prolific users take follow-up actions
 //! in the event's threads ([`ActionConfig::follow_ups`]). Delays are log-normal (median 8
-//! minutes, about 95% within the hour), at most `attention_per_hour` of one user's a simulated
-//! hour. Replies, quotes, likes and reposts go to a strong relationship's post when there is
-//! one, else to one post of the user's home feed (followed authors' roots and a few "for you"
+//! minutes, about 95% within the hour), at most `attention_per_hour` of one user's in each
+//! simulated hour. Replies, quotes, likes and reposts go to a strong relationship's post when
+//! there is one, else to one post of the user's home feed (followed authors' roots and a few "for you"
 //! roots, ranked by appeal × recency; see [`ActionConfig::in_network`]). Replies may answer
 //! earlier replies, up to depth 5, and a hostile reply may draw a retort from the author it
 //! answers ([`ActionConfig::retort`]). If nobody chose to post, the most engaged reactor
@@ -70,9 +70,9 @@ pub struct ActionConfig {
     /// [`crate::sim::Feed::home`]): a root `age` old weighs `exp(−age / recency)`, and one
     /// posted after the action, not yet seen, `exp(−wait / 30 min)` (the user waits for it).
     pub recency_minutes: f32,
-    /// Most actions one user takes on an event in any simulated hour (default 12): further
-    /// follow-ups wait for the next hour. Attention is per user, so it does not scale with
-    /// the population.
+    /// Most actions one user takes on an event in each simulated hour counted from their
+    /// first (default 12): the k-th comes no earlier than hour `k / 12`, so further follow-ups
+    /// wait for the next hour. Attention is per user, so it does not scale with the population.
     pub attention_per_hour: u8,
     /// Exponent of the author's follower count in the out-of-network draw (default 0: big
     /// accounts already draw more through the in-network share, since more reactors follow
@@ -525,8 +525,8 @@ pub fn act(
         root_w.push(weight);
     }
     // Pass 1b (parallel: the roots are all known): which root each reaction goes to.
-    // Someone they have a strong relationship with, if they posted; else sometimes a post by
-    // someone they follow, else one drawn by popularity.
+    // Someone they have a strong relationship with, if they posted; else one of their home
+    // feed's roots by rank weight.
     let feed = (config.feed as usize).clamp(1, 64);
     let from_roots = FollowedRoots::new(population, &root_by_author, &choices[n_roots..], forced_side());
     let picks: Vec<Pick> = choices[n_roots..]
