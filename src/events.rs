@@ -411,6 +411,11 @@ pub fn parse_events(bytes: &[u8]) -> Vec<Result<GameEvent, EventError>> {
 
 /// [`parse_events`], with each result's 1-based line in the input.
 pub fn parse_events_numbered(bytes: &[u8]) -> Vec<(usize, Result<GameEvent, EventError>)> {
+    // A binary file chorus wrote, given as events: one error for the file, not one per line.
+    if let Some(kind) = crate::filekind::describe(bytes) {
+        let error = format!("not event lines: this is {kind}");
+        return vec![(1, Err(EventError { line: 1, id: None, field: "-".into(), error }))];
+    }
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
@@ -440,6 +445,17 @@ pub fn parse_events_numbered(bytes: &[u8]) -> Vec<(usize, Result<GameEvent, Even
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A snapshot or state file given as events is one error naming what it is.
+    #[test]
+    fn a_binary_chorus_file_is_not_read_as_event_lines() {
+        let mut bytes = crate::filekind::SNAPSHOT_MAGIC.to_vec();
+        bytes.extend_from_slice(b"\x01\0\0\0\n\xff\xfe\n{}\n");
+        let out = parse_events_numbered(&bytes);
+        assert_eq!(out.len(), 1);
+        let msg = out[0].1.as_ref().expect_err("refused").to_string();
+        assert!(msg.contains("population snapshot") && msg.contains("--load"), "{msg}");
+    }
 
     /// An absurd time is refused with its value cut short (it used to print 300 digits).
     #[test]

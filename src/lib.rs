@@ -33,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod feedstats;
+pub mod filekind;
 pub mod filter;
 pub mod frame;
 pub mod graph;

@@ -21,7 +21,7 @@ use bytemuck::{Pod, Zeroable};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"CHORUSNP";
+const MAGIC: &[u8; 8] = crate::filekind::SNAPSHOT_MAGIC;
 /// Format version written by this build.
 pub const VERSION: u32 = 1;
 
@@ -233,7 +233,10 @@ pub fn load(path: &Path) -> Result<Population> {
     let mut head = [0u8; 16];
     r.take_small(&mut head, "header")?;
     if &head[..8] != MAGIC {
-        return Err(r.fail("not a chorus snapshot (bad magic)"));
+        return Err(r.fail(match crate::filekind::describe(&head) {
+            Some(kind) => format!("not a snapshot: this is {kind}"),
+            None => "not a chorus snapshot (bad magic)".to_string(),
+        }));
     }
     let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
     if version != VERSION {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"CHORUSST";
+const MAGIC: &[u8; 8] = crate::filekind::STATE_MAGIC;
 /// Format version written by this build.
 pub const VERSION: u32 = 2;
 
@@ -208,7 +208,10 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| Error::io(path, e))?;
     let mut r = In { path, bytes: &bytes, at: 16 };
     if bytes.len() < 40 || &bytes[..8] != MAGIC {
-        return Err(r.fail("not a chorus state file"));
+        return Err(r.fail(match crate::filekind::describe(&bytes) {
+            Some(kind) => format!("not a state file: this is {kind}"),
+            None => "not a chorus state file".to_string(),
+        }));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if version != VERSION {

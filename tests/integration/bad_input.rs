@@ -111,3 +111,42 @@ fn comments_and_blank_lines_are_skipped_but_counted() {
     let file_line = w.source.lines().position(|l| l.contains(&format!("\"id\": \"{}\"", first.id))).unwrap() + 1;
     assert_eq!(first.line, file_line, "world entity line counts the header comment");
 }
+
+/// A chorus file given where another kind goes (a snapshot as a state or as events, a state
+/// as a snapshot) is refused with what it is and the option that reads it.
+#[test]
+fn files_of_the_wrong_kind_are_named_and_pointed_to_their_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("p.snap");
+    let state = dir.path().join("s.state");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl");
+    let chorus = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chorus")).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let (ok, err) = chorus(&[&os("population"), &os("--users"), &os("2000"), &os("--out"), snap.as_os_str()]);
+    assert!(ok, "{err}");
+    let out = dir.path().join("t.jsonl");
+    let run = |extra: &[&std::ffi::OsStr], events: &std::ffi::OsStr| {
+        let mut a: Vec<&std::ffi::OsStr> = vec![std::ffi::OsStr::new("run"), std::ffi::OsStr::new("--events"), events];
+        a.extend_from_slice(&[
+            std::ffi::OsStr::new("--users"),
+            std::ffi::OsStr::new("2000"),
+            std::ffi::OsStr::new("-q"),
+        ]);
+        a.extend_from_slice(&[std::ffi::OsStr::new("--out"), out.as_os_str()]);
+        a.extend_from_slice(extra);
+        chorus(&a)
+    };
+    let (ok, err) = run(&[std::ffi::OsStr::new("--save-state"), state.as_os_str()], std::ffi::OsStr::new(demo));
+    assert!(ok, "{err}");
+    let (ok, err) = run(&[std::ffi::OsStr::new("--resume"), snap.as_os_str()], std::ffi::OsStr::new(demo));
+    assert!(!ok && err.contains("population snapshot") && err.contains("--load"), "{err}");
+    let (ok, err) = run(&[std::ffi::OsStr::new("--load"), state.as_os_str()], std::ffi::OsStr::new(demo));
+    assert!(!ok && err.contains("user-state file") && err.contains("--resume"), "{err}");
+    let (_, err) = run(&[], snap.as_os_str());
+    assert!(err.contains("not event lines") && err.contains("population snapshot"), "{err}");
+    assert_eq!(err.matches(": line ").count(), 1, "one error for the file, not one per line: {err}");
+    assert!(err.contains("1 rejected"), "{err}");
+}
