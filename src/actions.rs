@@ -665,13 +665,9 @@ pub fn act(
             let parent = targets[k].filter(|_| p.kind == PostKind::Reply && p.depth < config.max_depth);
             k += 1;
             let Some(t) = parent else { continue };
-            let (them, me) = (posts[t].sentiment, p.sentiment);
-            let hostile = matches!(
-                (them, me),
-                (Sentiment::Positive, Sentiment::Negative) | (Sentiment::Negative, Sentiment::Positive)
-            );
+            let them = posts[t].sentiment;
             let retorter = posts[t].author.0;
-            if !hostile || retorter == p.author.0 {
+            if !them.opposes(p.sentiment) || retorter == p.author.0 {
                 continue;
             }
             let index = k - 1;
@@ -721,12 +717,7 @@ pub fn act(
                 PostKind::Quote => Action::Quote,
                 PostKind::Gif => {
                     let mut rng = Stream::new(master, MEDIA, key, me);
-                    let opposed = target.is_some_and(|t| {
-                        matches!(
-                            (posts[t].sentiment, p.sentiment),
-                            (Sentiment::Positive, Sentiment::Negative) | (Sentiment::Negative, Sentiment::Positive)
-                        )
-                    });
+                    let opposed = target.is_some_and(|t| posts[t].sentiment.opposes(p.sentiment));
                     let mood = GifMood {
                         category: class.category,
                         sentiment: p.sentiment,

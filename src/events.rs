@@ -412,8 +412,7 @@ pub fn parse_events(bytes: &[u8]) -> Vec<Result<GameEvent, EventError>> {
 /// [`parse_events`], with each result's 1-based line in the input.
 pub fn parse_events_numbered(bytes: &[u8]) -> Vec<(usize, Result<GameEvent, EventError>)> {
     // A binary file chorus wrote, given as events: one error for the file, not one per line.
-    if let Some(kind) = crate::filekind::describe(bytes) {
-        let error = format!("not event lines: this is {kind}");
+    if let Some(error) = crate::filekind::wrong_kind(bytes, "event lines") {
         return vec![(1, Err(EventError { line: 1, id: None, field: "-".into(), error }))];
     }
     let mut out = Vec::new();

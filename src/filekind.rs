@@ -21,6 +21,12 @@ pub fn describe(prefix: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The refusal for a file starting with `prefix` given where `wanted` goes ("a snapshot"),
+/// when it is another binary file chorus writes.
+pub fn wrong_kind(prefix: &[u8], wanted: &str) -> Option<String> {
+    describe(prefix).map(|kind| format!("not {wanted}: this is {kind}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +37,9 @@ mod tests {
         assert!(describe(b"CHORUSST\x01\x00").unwrap().contains("state"));
         assert_eq!(describe(b"{\"id\": \"e1\"}"), None);
         assert_eq!(describe(b"CHO"), None);
+        assert_eq!(
+            wrong_kind(b"CHORUSST", "a snapshot").as_deref(),
+            Some("not a snapshot: this is a chorus user-state file (it is read by --resume)")
+        );
     }
 }

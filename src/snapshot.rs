@@ -233,10 +233,8 @@ pub fn load(path: &Path) -> Result<Population> {
     let mut head = [0u8; 16];
     r.take_small(&mut head, "header")?;
     if &head[..8] != MAGIC {
-        return Err(r.fail(match crate::filekind::describe(&head) {
-            Some(kind) => format!("not a snapshot: this is {kind}"),
-            None => "not a chorus snapshot (bad magic)".to_string(),
-        }));
+        let why = crate::filekind::wrong_kind(&head, "a snapshot");
+        return Err(r.fail(why.unwrap_or_else(|| "not a chorus snapshot (bad magic)".into())));
     }
     let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
     if version != VERSION {

@@ -208,10 +208,8 @@ pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, 
     std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| Error::io(path, e))?;
     let mut r = In { path, bytes: &bytes, at: 16 };
     if bytes.len() < 40 || &bytes[..8] != MAGIC {
-        return Err(r.fail(match crate::filekind::describe(&bytes) {
-            Some(kind) => format!("not a state file: this is {kind}"),
-            None => "not a chorus state file".to_string(),
-        }));
+        let why = crate::filekind::wrong_kind(&bytes, "a state file");
+        return Err(r.fail(why.unwrap_or_else(|| "not a chorus state file".into())));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if version != VERSION {

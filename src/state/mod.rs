@@ -131,7 +131,7 @@ impl UserState {
     /// A fresh state for `users` users: everyone at their baseline, rested, with no history.
     pub fn new(users: usize, config: StateConfig) -> Result<UserState> {
         if !(config.mood_half_life_hours > 0.0 && config.energy_half_life_hours > 0.0) {
-            return Err(Error::Config("state: half-life and recovery times must be positive".into()));
+            return Err(Error::Config("state: the mood and energy half-lives must be positive".into()));
         }
         if config.history_window == 0 {
             return Err(Error::Config("state: history_window must be at least 1".into()));

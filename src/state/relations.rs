@@ -205,24 +205,27 @@ impl Relations {
 
     /// Returned feuds at `now`: pairs (a < b) labelled rival both ways.
     pub fn feuds(&self, now: u32, w: &RelationWeights) -> usize {
-        self.feud_pairs(now, w).len()
+        self.feuding(now, w).count()
     }
 
     /// The returned feuds at `now`, as pairs (a < b) in ascending order.
     pub fn feud_pairs(&self, now: u32, w: &RelationWeights) -> Vec<(u32, u32)> {
-        let mut out = Vec::new();
-        for (&a, list) in self.shards.iter().flatten() {
-            for r in list {
-                if a < r.other
-                    && self.label(a, r.other, now, w) == Label::Rival
-                    && self.label(r.other, a, now, w) == Label::Rival
-                {
-                    out.push((a, r.other));
-                }
-            }
-        }
+        let mut out: Vec<(u32, u32)> = self.feuding(now, w).collect();
         out.sort_unstable();
         out
+    }
+
+    /// The returned feuds at `now`, in storage order.
+    fn feuding<'a>(&'a self, now: u32, w: &'a RelationWeights) -> impl Iterator<Item = (u32, u32)> + 'a {
+        self.shards.iter().flatten().flat_map(move |(&a, list)| {
+            list.iter()
+                .filter(move |r| {
+                    a < r.other
+                        && self.label(a, r.other, now, w) == Label::Rival
+                        && self.label(r.other, a, now, w) == Label::Rival
+                })
+                .map(move |r| (a, r.other))
+        })
     }
 
     /// Bytes held (approximate).

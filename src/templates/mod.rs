@@ -72,6 +72,11 @@ impl Sentiment {
         }
     }
 
+    /// True when one is positive and the other negative (a hostile answer).
+    pub fn opposes(self, other: Sentiment) -> bool {
+        self.sign() * other.sign() < 0
+    }
+
     /// Lowercase name, as in the JSONL.
     pub fn name(self) -> &'static str {
         match self {
