@@ -80,10 +80,11 @@ pub struct ActionConfig {
     /// whose largest accounts are larger).
     pub attention: f32,
     /// "For you" roots in a user's home feed (default 10, at most 64): distinct roots drawn at
-    /// random from the event's (all of them when there are fewer), beside the roots of whom
+    /// random from the event's (all of them when there are fewer: the other slots show other
+    /// posts, and a draw landing there goes to the event's top root), beside the roots of whom
     /// they follow. A fixed feed, not the population, sets how attention concentrates, so the
     /// share of posts without reaction and the cascade sizes are the same at 100k and 1M users
-    /// (within 10%; at 10k, events with few roots even them out).
+    /// (within 4%; at 10k within 10% but for the 1-reaction bin, see `docs/BEHAVIOUR.md`).
     pub feed: u8,
     /// Log-normal spread of a post's own appeal in the popularity draw (default 3): most
     /// posts draw nothing, a few draw most reactions, by a law that does not depend on the
@@ -579,6 +580,20 @@ pub fn act(
                     shown.extend(followed.iter().map(|&k| (k, boost * root_w[k] * recency(k))));
                     if roots.len() <= feed {
                         shown.extend(roots.iter().map(|&k| (k, root_w[k] * recency(k))));
+                        // The feed still has `feed` slots: the rest show other posts, whose
+                        // appeal follows the same law (a random root's weight stands for one).
+                        // Landing there, the user scrolls on to the event's root ranked first
+                        // in their feed (its top post), so a small event's few roots compete as a large one's do.
+                        let mut outside = 0.0;
+                        for _ in roots.len()..feed {
+                            let k = roots[rng.below(roots.len() as u64) as usize];
+                            outside += root_w[k] * recency(k);
+                        }
+                        let total: f64 = shown.iter().map(|s| s.1).sum();
+                        if rng.f64() * (total + outside) >= total {
+                            // (the largest weight; the first shown on a tie)
+                            return shown.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(roots[0], |s| s.0);
+                        }
                     } else {
                         // `feed` distinct roots (a root shown twice would weigh double, which
                         // only happens often when the event has few roots).
