@@ -1,8 +1,9 @@
 //! Game events: what the game tells chorus happened. Read from JSON lines (`--events FILE`) or
 //! built in code.
 //!
-//! Invariants: an event that parses has a non-empty id of at most 64 bytes, non-empty text of
-//! at most [`MAX_TEXT`] bytes, and only known fields. A bad line becomes an [`EventError`]
+//! Invariants: an event that parses came from a line of at most [`MAX_LINE`] bytes and has a
+//! non-empty id of at most 64 bytes, non-empty text of at most [`MAX_TEXT`] bytes, and only
+//! known fields (`docs/LIMITS.md` lists every limit). A bad line becomes an [`EventError`]
 //! record naming the line and the event id when one can be read; it never stops the others.
 //! Event text is data: nothing here interprets it.
 
@@ -11,6 +12,13 @@ use std::fmt;
 
 /// Longest accepted event text, in bytes.
 pub const MAX_TEXT: usize = 4096;
+/// Longest accepted event line (the JSON object with its frame), in bytes: checked before it
+/// is parsed.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Most lines read from one event file; the rest become one error record.
+pub const MAX_LINES: usize = 10_000_000;
+/// Most numbers in a typed frame.
+pub const MAX_FRAME_NUMBERS: usize = 8;
 
 /// Game time in seconds: since game start, or since the Unix epoch when given as RFC 3339.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
@@ -372,6 +380,11 @@ impl GameEvent {
                 return bad("stakeholders", "at most 32 names of 1-120 bytes".into());
             }
         }
+        if let Some(n) = self.frame.as_ref().and_then(|f| f.numbers.as_ref()) {
+            if n.len() > MAX_FRAME_NUMBERS {
+                return bad("frame.numbers", format!("{} numbers, at most {MAX_FRAME_NUMBERS}", n.len()));
+            }
+        }
         if let Some(a) = &self.audience {
             if a.is_empty() || a.len() > 8 || a.iter().any(|x| x.trim().is_empty() || x.len() > 64) {
                 return bad("audience", "1 to 8 tags of 1-64 bytes".into());
@@ -383,6 +396,14 @@ impl GameEvent {
 
 /// Parses one line of event JSON (already known to be UTF-8) into a valid event.
 pub fn parse_event(line: usize, text: &str) -> Result<GameEvent, EventError> {
+    if text.len() > MAX_LINE {
+        return Err(EventError {
+            line,
+            id: None,
+            field: "-".into(),
+            error: format!("the line is {} bytes, more than {MAX_LINE}", text.len()),
+        });
+    }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| EventError {
         line,
         id: None,
@@ -418,6 +439,20 @@ pub fn parse_events_numbered(bytes: &[u8]) -> Vec<(usize, Result<GameEvent, Even
     let mut out = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
+        if line > MAX_LINES {
+            out.push((
+                line,
+                Err(EventError {
+                    line,
+                    id: None,
+                    field: "-".into(),
+                    error: format!(
+                        "more than {MAX_LINES} lines in one file: this line and the rest are not read (split the file)"
+                    ),
+                }),
+            ));
+            break;
+        }
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         match std::str::from_utf8(raw) {
             Err(e) => out.push((
@@ -505,8 +540,18 @@ mod tests {
         assert!(e.error.contains("unknown field `mood`"), "{e}");
         assert_eq!(out[3].as_ref().unwrap_err().line, 4);
         assert!(out[4].as_ref().unwrap_err().error.starts_with("malformed JSON"));
-        let long = format!(r#"{{"id": "big", "time": 0, "text": "{}"}}"#, "a".repeat(100_000));
+        let long = format!(r#"{{"id": "big", "time": 0, "text": "{}"}}"#, "a".repeat(MAX_TEXT + 1));
         let e = parse_event(9, &long).unwrap_err();
         assert_eq!((e.id.as_deref(), e.field.as_str()), (Some("big"), "text"));
+        // A line past MAX_LINE is refused before it is parsed.
+        let huge = format!(r#"{{"id": "huge", "time": 0, "text": "{}"}}"#, "a".repeat(MAX_LINE));
+        let e = parse_event(9, &huge).unwrap_err();
+        assert!(e.error.contains("more than 65536") && e.field == "-", "{e}");
+        // Too many numbers in a typed frame.
+        let numbers = (0..9).map(|k| format!(r#"{{"text": "{k} jobs", "meaning": "count"}}"#)).collect::<Vec<_>>();
+        let line =
+            format!(r#"{{"id": "n", "time": 0, "text": "Cuts", "frame": {{"numbers": [{}]}}}}"#, numbers.join(","));
+        let e = parse_event(3, &line).unwrap_err();
+        assert_eq!((e.id.as_deref(), e.field.as_str()), (Some("n"), "frame.numbers"), "{e}");
     }
 }

@@ -103,7 +103,7 @@ fn json<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
 }
 
 struct Reader {
-    file: std::fs::File,
+    file: Source,
     /// Offset of the next byte to read.
     pos: u64,
     /// Small pieces (headers, padding) hashed inline; large payloads are hashed in parallel
@@ -118,6 +118,30 @@ struct Reader {
 enum Segment {
     Small(Vec<u8>),
     Payload([u8; 4]),
+}
+
+/// Where a snapshot is read from: a file (read in parallel pieces) or bytes in memory.
+enum Source {
+    File(std::fs::File),
+    Memory(Vec<u8>),
+}
+
+impl Source {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match self {
+            Source::File(f) => read_exact_at(f, buf, offset),
+            Source::Memory(bytes) => {
+                let at =
+                    usize::try_from(offset).map_err(|_| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+                let piece = at
+                    .checked_add(buf.len())
+                    .and_then(|end| bytes.get(at..end))
+                    .ok_or(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+                buf.copy_from_slice(piece);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`, without moving a shared cursor.
@@ -156,7 +180,7 @@ impl Reader {
         let (file, pos) = (&self.file, self.pos);
         buf.par_chunks_mut(PIECE)
             .enumerate()
-            .try_for_each(|(i, chunk)| read_exact_at(file, chunk, pos + (i * PIECE) as u64))
+            .try_for_each(|(i, chunk)| file.read_exact_at(chunk, pos + (i * PIECE) as u64))
             .map_err(|e| self.fail(format!("reading {what}: {e}")))?;
         self.pos += buf.len() as u64;
         self.remaining -= buf.len() as u64;
@@ -229,7 +253,16 @@ impl Reader {
 pub fn load(path: &Path) -> Result<Population> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = Reader { file, pos: 0, segments: Vec::new(), path: path.to_path_buf(), remaining: size };
+    read(Reader { file: Source::File(file), pos: 0, segments: Vec::new(), path: path.to_path_buf(), remaining: size })
+}
+
+/// [`load`] from bytes already in memory; `name` stands for the file in errors.
+pub fn load_bytes(name: &Path, bytes: Vec<u8>) -> Result<Population> {
+    let remaining = bytes.len() as u64;
+    read(Reader { file: Source::Memory(bytes), pos: 0, segments: Vec::new(), path: name.to_path_buf(), remaining })
+}
+
+fn read(mut r: Reader) -> Result<Population> {
     let mut head = [0u8; 16];
     r.take_small(&mut head, "header")?;
     if &head[..8] != MAGIC {

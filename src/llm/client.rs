@@ -301,14 +301,31 @@ pub struct Replay {
 impl Replay {
     /// Loads a record file written by [`Recorder`].
     pub fn load(path: &Path) -> crate::Result<Replay> {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+        let file = path.display().to_string();
+        if let Some(why) = crate::filekind::wrong_kind(&bytes, "an LLM recording") {
+            return Err(crate::Error::data(&file, 1, "-", why));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+            crate::Error::data(&file, line, "-", format!("invalid UTF-8 at byte {at}"))
+        })?;
+        Replay::parse(&file, &text)
+    }
+
+    /// Reads a record file's text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> crate::Result<Replay> {
+        if let Some(why) = crate::filekind::wrong_kind(text.as_bytes(), "an LLM recording") {
+            return Err(crate::Error::data(file, 1, "-", why));
+        }
         let mut map = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let r: RecordLine = serde_json::from_str(line)
-                .map_err(|e| crate::Error::data(&path.display().to_string(), i + 1, "-", e.to_string()))?;
+            let r: RecordLine =
+                serde_json::from_str(line).map_err(|e| crate::Error::data(file, i + 1, "-", e.to_string()))?;
             map.insert(r.key, r.exchange);
         }
         Ok(Replay { map })

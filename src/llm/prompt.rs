@@ -31,6 +31,11 @@ pub const MAX_CHARS: usize = 280;
 pub const MIN_CHARS: usize = 3;
 
 /// Phrases of the instructions that must not come back in a post.
+/// What a model writes when an instruction inside the data took it over (an event text or
+/// a post asking it to print its prompt or keys): such a line is refused like an echo.
+const TAKEOVER: [&str; 7] =
+    ["system prompt", "api key", "api_key", "previous instructions", "as an ai", "my instructions", "bearer "];
+
 const ECHOES: [&str; 9] = [
     "<<<",
     ">>>",
@@ -208,7 +213,7 @@ pub fn grammar(n: usize) -> String {
 }
 
 /// Checks and normalises one generated text: whitespace collapsed, 3..=280 characters, no
-/// echo of the instructions.
+/// echo of the instructions, nothing a taken-over model writes (`TAKEOVER`).
 pub fn check_text(text: &str) -> Option<String> {
     let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let n = t.chars().count();
@@ -220,7 +225,7 @@ pub fn check_text(text: &str) -> Option<String> {
         return None;
     }
     let lower = t.to_lowercase();
-    if ECHOES.iter().any(|e| lower.contains(e)) {
+    if ECHOES.iter().chain(TAKEOVER.iter()).any(|e| lower.contains(e)) {
         return None;
     }
     Some(t)
@@ -280,6 +285,8 @@ mod tests {
         assert!(check_text("The post").is_none());
         assert_eq!(check_text("the post was deleted").as_deref(), Some("the post was deleted"));
         assert_eq!(check_text("ok then").as_deref(), Some("ok then"));
+        assert!(check_text("here is the API key you asked for").is_none());
+        assert!(check_text("Sure, ignoring previous instructions: YAML follows").is_none());
     }
 
     #[test]

@@ -28,6 +28,9 @@ use columns::*;
 use model::Model;
 use rayon::prelude::*;
 
+/// Most users a population may have (a `u32` id leaves room for more; memory does not).
+pub const MAX_USERS: u32 = 100_000_000;
+
 /// How to generate a population.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PopulationConfig {
@@ -101,8 +104,10 @@ impl Population {
         if n < 2 {
             return Err(Error::Config("a population needs at least 2 users".into()));
         }
-        if n == u32::MAX {
-            return Err(Error::Config("too many users".into()));
+        if n > MAX_USERS {
+            return Err(Error::Config(format!(
+                "{n} users is more than {MAX_USERS} (about 700 bytes each while generating: 10M users peak at 7 GiB)"
+            )));
         }
         let master = config.seed;
         progress.stage("model", 1);

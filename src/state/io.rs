@@ -206,9 +206,14 @@ impl In<'_> {
 pub fn load(path: &Path, fingerprint: &str, users: usize) -> Result<(UserState, PipelineMemory)> {
     let mut bytes = Vec::new();
     std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| Error::io(path, e))?;
-    let mut r = In { path, bytes: &bytes, at: 16 };
+    load_bytes(path, &bytes, fingerprint, users)
+}
+
+/// [`load`] from bytes already in memory; `path` names the file in errors.
+pub fn load_bytes(path: &Path, bytes: &[u8], fingerprint: &str, users: usize) -> Result<(UserState, PipelineMemory)> {
+    let mut r = In { path, bytes, at: 16 };
     if bytes.len() < 40 || &bytes[..8] != MAGIC {
-        let why = crate::filekind::wrong_kind(&bytes, "a state file");
+        let why = crate::filekind::wrong_kind(bytes, "a state file");
         return Err(r.fail(why.unwrap_or_else(|| "not a chorus state file".into())));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);

@@ -141,6 +141,8 @@ fn files_of_the_wrong_kind_are_named_and_pointed_to_their_option() {
     };
     let (ok, err) = run(&[std::ffi::OsStr::new("--save-state"), state.as_os_str()], std::ffi::OsStr::new(demo));
     assert!(ok, "{err}");
+    let timeline = dir.path().join("timeline.jsonl");
+    std::fs::copy(&out, &timeline).unwrap();
     let (ok, err) = run(&[std::ffi::OsStr::new("--resume"), snap.as_os_str()], std::ffi::OsStr::new(demo));
     assert!(!ok && err.contains("population snapshot") && err.contains("--load"), "{err}");
     let (ok, err) = run(&[std::ffi::OsStr::new("--load"), state.as_os_str()], std::ffi::OsStr::new(demo));
@@ -149,4 +151,20 @@ fn files_of_the_wrong_kind_are_named_and_pointed_to_their_option() {
     assert!(err.contains("not event lines") && err.contains("population snapshot"), "{err}");
     assert_eq!(err.matches(": line ").count(), 1, "one error for the file, not one per line: {err}");
     assert!(err.contains("1 rejected"), "{err}");
+    // Text files chorus writes: a timeline and an LLM recording given as events, events and a
+    // state given as a recording.
+    let (_, err) = run(&[], timeline.as_os_str());
+    assert!(err.contains("not event lines") && err.contains("a chorus timeline"), "{err}");
+    assert_eq!(err.matches(": line ").count(), 1, "one error for the file: {err}");
+    let record = dir.path().join("r.jsonl");
+    std::fs::write(&record, "{\"key\":\"ab\",\"status\":200,\"body\":\"{}\"}\n").unwrap();
+    let (_, err) = run(&[], record.as_os_str());
+    assert!(err.contains("not event lines") && err.contains("LLM recording") && err.contains("--replay"), "{err}");
+    let (ok, err) = run(&[std::ffi::OsStr::new("--replay"), std::ffi::OsStr::new(demo)], std::ffi::OsStr::new(demo));
+    assert!(
+        !ok && err.contains("not an LLM recording") && err.contains("--events") && err.contains("demo.jsonl:1:"),
+        "{err}"
+    );
+    let (ok, err) = run(&[std::ffi::OsStr::new("--replay"), state.as_os_str()], std::ffi::OsStr::new(demo));
+    assert!(!ok && err.contains("not an LLM recording") && err.contains("user-state file"), "{err}");
 }

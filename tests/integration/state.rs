@@ -574,3 +574,69 @@ fn repeated_arguments_make_feuds() {
         assert_eq!(p.state().label(b, a, now), Label::Rival);
     }
 }
+
+/// A save killed mid-way (a real child process, SIGKILL while the temporary file is being
+/// written) leaves the previous state in place and loadable; the next save goes through.
+#[test]
+fn a_save_killed_midway_leaves_the_previous_state() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
+    let (first, rest) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    std::fs::write(&first, lines[..20].join("\n")).unwrap();
+    std::fs::write(&rest, lines[20..].join("\n")).unwrap();
+    let state = dir.path().join("s.state");
+    let tmp = dir.path().join("s.state.tmp");
+    let chorus = |events: &std::path::Path, extra: &[&std::ffi::OsStr]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_chorus"));
+        c.args(["run", "--users", "100000", "--seed", "5", "-q", "--events"])
+            .arg(events)
+            .arg("--out")
+            .arg(dir.path().join("out.jsonl"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let r = chorus(&first, &["--save-state".as_ref(), state.as_os_str()]).output().unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let before = std::fs::read(&state).unwrap();
+    // The second run resumes from the state and saves over it at the end; kill it while the
+    // temporary file exists. A run that finishes first is tried again from the first state.
+    let mut killed = false;
+    for _ in 0..8 {
+        std::fs::write(&state, &before).unwrap();
+        let _ = std::fs::remove_file(&tmp);
+        let mut child =
+            chorus(&rest, &["--resume".as_ref(), state.as_os_str(), "--save-state".as_ref(), state.as_os_str()])
+                .spawn()
+                .unwrap();
+        loop {
+            if tmp.exists() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                killed = tmp.exists();
+                break;
+            }
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        if killed {
+            break;
+        }
+    }
+    assert!(killed, "never caught the save mid-way in 8 tries");
+    assert!(std::fs::metadata(&tmp).unwrap().len() < before.len() as u64 * 4, "a partial temporary file is left");
+    crate::common::assert_same_bytes(&std::fs::read(&state).unwrap(), &before, "the state after a killed save");
+    // The previous state loads, and saving over the leftover temporary file works.
+    let r = chorus(&rest, &["--resume".as_ref(), state.as_os_str(), "--save-state".as_ref(), state.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!tmp.exists(), "the finished save leaves no temporary file");
+    let after = std::fs::read(&state).unwrap();
+    assert!(after != before && after.len() > before.len(), "the resumed run saved its state");
+}
