@@ -399,7 +399,7 @@ pub fn parse_event(line: usize, text: &str) -> Result<GameEvent, EventError> {
     if text.len() > MAX_LINE {
         return Err(EventError {
             line,
-            id: None,
+            id: id_near_start(text),
             field: "-".into(),
             error: format!("the line is {} bytes, more than {MAX_LINE}", text.len()),
         });
@@ -422,6 +422,20 @@ pub fn parse_event(line: usize, text: &str) -> Result<GameEvent, EventError> {
     })?;
     event.validate().map_err(|(field, error)| EventError { line, id, field, error })?;
     Ok(event)
+}
+
+/// The event id of a line too long to parse, when its first kilobyte holds `"id": "..."`
+/// (a plain string of at most 64 characters): for the error message only.
+fn id_near_start(text: &str) -> Option<String> {
+    let head = &text.as_bytes()[..text.len().min(1024)];
+    let at = head.windows(4).position(|w| w == b"\"id\"")? + 4;
+    let rest = &head[at..];
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = rest.iter().take(65).position(|&b| b == b'"' || b == b'\\')?;
+    (rest.get(end) == Some(&b'"')).then(|| String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
 /// Reads event lines from raw bytes (invalid UTF-8 is an error record for that line only).
@@ -547,6 +561,7 @@ mod tests {
         let huge = format!(r#"{{"id": "huge", "time": 0, "text": "{}"}}"#, "a".repeat(MAX_LINE));
         let e = parse_event(9, &huge).unwrap_err();
         assert!(e.error.contains("more than 65536") && e.field == "-", "{e}");
+        assert_eq!(e.id.as_deref(), Some("huge"), "the id is still named");
         // Too many numbers in a typed frame.
         let numbers = (0..9).map(|k| format!(r#"{{"text": "{k} jobs", "meaning": "count"}}"#)).collect::<Vec<_>>();
         let line =

@@ -42,6 +42,7 @@ pub(crate) mod jsonl;
 pub mod llm;
 pub mod markov;
 pub mod media;
+pub mod ordered;
 pub mod population;
 pub(crate) mod prefetch;
 pub mod progress;

@@ -3,6 +3,11 @@
 
 mod cli;
 
+/// jemalloc: it hands freed memory back to the system, so a long run's RSS follows what it
+/// holds (`scripts/soak.py`), and its speed does not fade as the heap ages.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 use cli::{
     budget::*, classify::*, export::*, inspect::*, population::*, publish::*, run::*, serve::*, stats::*, timeline::*,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub(crate) struct ServeArgs {
     /// JSON config file (fields as in `ServeConfig`: listen, data_dir, token, body_limit,
     /// rate_per_second, rate_burst, timeout_seconds, max_sessions, max_users, restore,
-    /// preload_users, stream_buffer, max_status_chars, activity).
+    /// preload_users, stream_buffer, max_status_chars, activity, feed_entries).
     #[arg(long, env = "CHORUS_SERVE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
@@ -46,6 +46,9 @@ pub(crate) struct ServeArgs {
     /// (0.01 to 100; default 1).
     #[arg(long, env = "CHORUS_SERVE_ACTIVITY")]
     pub(crate) activity: Option<f32>,
+    /// Entries each session keeps for reads, the newest (default 5,000,000; 0: all).
+    #[arg(long, env = "CHORUS_SERVE_FEED_ENTRIES")]
+    pub(crate) feed_entries: Option<usize>,
     /// Do not restore the sessions saved in the data dir.
     #[arg(long)]
     pub(crate) no_restore: bool,
@@ -103,6 +106,9 @@ pub(crate) fn config(args: &ServeArgs) -> Result<ServeConfig> {
     }
     if let Some(v) = args.activity {
         c.activity = v;
+    }
+    if let Some(v) = args.feed_entries {
+        c.feed_entries = v;
     }
     if !chorus::filter::ACTIVITY_RANGE.contains(&c.activity) {
         anyhow::bail!("activity: {} must be between 0.01 and 100", c.activity);

@@ -76,6 +76,10 @@ pub struct ServeConfig {
     /// Volume knob of every session (`FilterConfig::activity`, 0.01 to 100; default 1): an
     /// event's burst, and so its answer's latency, scales with it.
     pub activity: f32,
+    /// Retention: entries each session keeps for reads, the newest, whole events (default
+    /// 5,000,000, about 1.3 GB; 0 keeps everything). Older ones are dropped, and reads of
+    /// them answer 404.
+    pub feed_entries: usize,
 }
 
 impl Default for ServeConfig {
@@ -95,6 +99,7 @@ impl Default for ServeConfig {
             stream_buffer: STREAM_BUFFER,
             max_status_chars: mastodon::MAX_CHARACTERS,
             activity: 1.0,
+            feed_entries: 5_000_000,
         }
     }
 }
@@ -114,9 +119,11 @@ pub struct App {
 }
 
 impl App {
-    /// Adds a session over `sim`, with the server's volume knob and stream buffer.
+    /// Adds a session over `sim`, with the server's volume knob, feed retention and stream
+    /// buffer.
     pub(crate) fn add_session(&self, id: String, mut sim: Simulation, origin: Option<session::Origin>) -> Arc<Session> {
         sim.pipeline_mut().set_activity(self.config.activity);
+        sim.limit_feed((self.config.feed_entries > 0).then_some(self.config.feed_entries));
         self.sessions.insert(Session::new(id, sim, origin, self.config.stream_buffer))
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Invariant: entries arrive in increasing id order (ids are `event index << 32 | k` and
 //! events are numbered in arrival order), so every per-key position list is sorted by id and
-//! a cursor (`max_id`, `since_id`) is a binary search.
+//! a cursor (`max_id`, `since_id`) is a binary search. Retention ([`Feed::keep_last`]) drops
+//! whole events from the old end only.
 
 use crate::graph::Graph;
 use crate::ids::{IdHasher, IdMap, UserId};
@@ -75,6 +76,34 @@ impl Feed {
         let last = self.last_id();
         posts.retain(|p| last.is_none_or(|l| p.id > l));
         posts.dedup_by_key(|p| p.id);
+        self.add(posts.into())
+    }
+
+    /// Retention: when more than `entries` are held, drops the oldest events' chunks (whole
+    /// chunks, the newest always kept) until at most `entries` are, and indexes the rest
+    /// afresh. Every reaction comes after what it answers in id order, so the counts of the
+    /// entries kept do not change. Returns how many went.
+    pub fn keep_last(&mut self, entries: usize) -> usize {
+        if self.len() <= entries {
+            return 0;
+        }
+        let mut k = self.chunks.len() - 1;
+        while k > 0 && (self.len - self.starts[k - 1]) as usize <= entries {
+            k -= 1;
+        }
+        let gone = self.starts[k] as usize;
+        let kept = self.chunks.split_off(k);
+        let latest = self.latest;
+        *self = Feed::default();
+        for chunk in kept {
+            self.add(chunk);
+        }
+        self.latest = latest;
+        gone
+    }
+
+    /// Appends a chunk sorted by id, every id above those held.
+    fn add(&mut self, posts: Arc<[Post]>) -> std::ops::Range<usize> {
         let start = self.len;
         let mut event: Option<(String, Vec<u32>)> = None;
         for (k, p) in posts.iter().enumerate() {
@@ -115,7 +144,7 @@ impl Feed {
         self.reposts.resize(self.engagement.len(), 0);
         self.starts.push(start);
         self.len += posts.len() as u32;
-        self.chunks.push(posts.into());
+        self.chunks.push(posts);
         // Counted once the batch is in, so a target later in the batch is found too.
         let chunk = self.chunks[self.chunks.len() - 1].clone();
         for p in chunk.iter() {
@@ -434,5 +463,40 @@ mod tests {
         assert_eq!(ids(f.all(Page::first(3))), vec![4 << 32 | 2, 4 << 32, 3 << 32 | 2]);
         let copy = f.clone();
         assert!(copy.chunks().iter().zip(f.chunks()).all(|(a, b)| Arc::ptr_eq(a, b)), "a copy shares the entries");
+    }
+
+    /// Retention drops the oldest events' chunks and keeps reads of the rest as they were.
+    #[test]
+    fn keeping_the_last_entries_drops_old_events_and_keeps_the_rest_readable() {
+        let mut f = Feed::default();
+        for e in 0..6u64 {
+            let parent = e.checked_sub(1).map(|p| p << 32);
+            f.push(vec![
+                post(e, 0, e as u32, PostKind::Post, None, Some("#tag")),
+                post(e, 1, 9, PostKind::Reply, parent, Some("x")),
+                post(e, 2, 8, PostKind::Like, Some(e << 32), None),
+            ]);
+        }
+        let before: Vec<(u64, u32, (u32, u32, u32))> =
+            (3..6u64).map(|e| (e << 32, f.engagement(PostId(e << 32)), f.counts(PostId(e << 32)))).collect();
+        let latest = f.latest_time();
+        assert_eq!(f.keep_last(100), 0, "under the limit nothing goes");
+        assert_eq!(f.keep_last(9), 9, "three whole events go, leaving 9");
+        assert_eq!(f.len(), 9);
+        assert!(f.post(PostId(2 << 32)).is_none() && f.post(PostId(3 << 32)).is_some());
+        let after: Vec<(u64, u32, (u32, u32, u32))> =
+            (3..6u64).map(|e| (e << 32, f.engagement(PostId(e << 32)), f.counts(PostId(e << 32)))).collect();
+        assert_eq!(after, before, "the kept entries' engagement is unchanged");
+        assert_eq!(f.latest_time(), latest);
+        assert_eq!(f.trending(1), vec![("tag", 3)]);
+        assert_eq!(f.by_author(UserId(9), Page::first(10)).len(), 3);
+        assert!(f.by_event("e1", Page::first(10)).is_empty());
+        let ids: Vec<u64> = f.all(Page::first(2)).iter().map(|p| p.id.0).collect();
+        assert_eq!(ids, vec![5 << 32 | 2, 5 << 32 | 1]);
+        // The newest chunk stays even when it alone is over the limit.
+        assert_eq!(f.keep_last(1), 6);
+        assert_eq!(f.len(), 3);
+        f.push(vec![post(6, 0, 1, PostKind::Post, None, None)]);
+        assert_eq!(f.len(), 4);
     }
 }

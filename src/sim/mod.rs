@@ -91,6 +91,8 @@ pub struct Simulation {
     state_config: StateConfig,
     ids: std::collections::HashSet<String>,
     keep_feed: bool,
+    /// Retention of the feed: most entries kept (`None`: all).
+    feed_limit: Option<usize>,
 }
 
 impl Simulation {
@@ -124,6 +126,7 @@ impl Simulation {
             state_config: state,
             ids: Default::default(),
             keep_feed: true,
+            feed_limit: None,
         }
     }
 
@@ -131,6 +134,22 @@ impl Simulation {
     /// writes its entries itself turns it off and holds each entry once.
     pub fn keep_feed(&mut self, on: bool) {
         self.keep_feed = on;
+    }
+
+    /// Retention for a long-running session: keep about `entries` of the newest entries in
+    /// the feed (whole events; the oldest are dropped once half as many again are held, so
+    /// the re-indexing costs a constant per entry). `None` keeps everything.
+    pub fn limit_feed(&mut self, entries: Option<usize>) {
+        self.feed_limit = entries;
+        self.trim_feed();
+    }
+
+    fn trim_feed(&mut self) {
+        if let Some(n) = self.feed_limit {
+            if self.feed.len() > n.saturating_add(n / 2) {
+                self.feed.keep_last(n);
+            }
+        }
     }
 
     /// Parses one event line (the CLI's format) and applies it.
@@ -161,6 +180,7 @@ impl Simulation {
         let (applied, class) = self.apply_unrecorded(event, index, line)?;
         if self.keep_feed {
             self.feed.push(applied.posts.clone());
+            self.trim_feed();
         }
         Ok((applied, class))
     }
@@ -270,6 +290,7 @@ impl Simulation {
         applied.posts.insert(0, status.clone());
         if self.keep_feed {
             self.feed.push(applied.posts.clone());
+            self.trim_feed();
         }
         if let Some(info) = self.events.last_mut() {
             info.posts = applied.posts.len();

@@ -28,8 +28,15 @@ pub struct MoodShift {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
-    /// Actions kept per user before folding (default 500).
+    /// Actions kept per user before folding (default 64: what the readers look at, the
+    /// involvement over the last 64 and the streak of the last 32).
     pub history_window: usize,
+    /// Retention: actions older than this many game days are folded too (default 30; 0
+    /// keeps them until the window is full). Applied once per game day.
+    pub history_days: f32,
+    /// Retention: reflections older than this many game days are forgotten (default 10;
+    /// recall's score can no longer reach its threshold after 8.7 days; 0 keeps them).
+    pub reflection_days: f32,
     /// A reflection every this many actions (default 25; 0 turns the rule off).
     pub reflect_every: u16,
     /// |valence| that makes an emotional peak (default 0.75).
@@ -54,7 +61,9 @@ pub struct StateConfig {
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
-            history_window: 500,
+            history_window: 64,
+            history_days: 30.0,
+            reflection_days: 10.0,
             reflect_every: 25,
             peak: 0.75,
             praise_at: 10,

@@ -3,7 +3,8 @@
 //! per-user counters.
 //!
 //! Invariants: a user's window holds their most recent actions, at least `window` of them once
-//! they have that many, at most `window + CHUNK - 1`; chunks are recycled, so the pool never
+//! they have that many (unless older ones were folded by age, [`History::forget_before`]), at
+//! most `window + CHUNK - 1`; chunks are recycled, so the pool never
 //! grows beyond what the windows hold; the fold keeps exact totals. A user's chunks are linked
 //! both ways: `older` from the newest to the oldest (ending in `NONE`), and `newer` the other
 //! way round, closed into a ring (the newest chunk's `newer` is the oldest), so that a push and
@@ -61,6 +62,16 @@ pub struct Folded {
     pub first_minute: u32,
     /// Padding, zero.
     pub reserved: u32,
+}
+
+/// Adds one action to a user's folded counters.
+fn fold_into(f: &mut Folded, r: &Record) {
+    if f.by_kind.iter().all(|&k| k == 0) {
+        f.first_minute = r.minute;
+    }
+    f.by_kind[r.kind() as usize & 7] += 1;
+    f.by_category[(r.category() as usize).min(11)] += 1;
+    f.stance_sum += r.stance as i64;
 }
 
 /// The history store: per-user chunk lists plus the shared pool.
@@ -180,17 +191,65 @@ impl History {
         self.newer[h as usize] = next;
         let f = self.folded.entry(u).or_default();
         for r in &self.pool[c as usize] {
-            if f.by_kind.iter().all(|&k| k == 0) {
-                f.first_minute = r.minute;
-            }
-            f.by_kind[r.kind() as usize & 7] += 1;
-            f.by_category[(r.category() as usize).min(11)] += 1;
-            f.stance_sum += r.stance as i64;
+            fold_into(f, r);
         }
         self.older[c as usize] = NONE;
         self.newer[c as usize] = NONE;
         self.free.push(c);
         self.count[i] -= CHUNK as u16;
+    }
+
+    /// Folds the actions before game minute `before`: whole chunks whose newest action is
+    /// older, then, in a window of one chunk, each older action. Returns the users whose window
+    /// changed.
+    pub fn forget_before(&mut self, before: u32) -> Vec<u32> {
+        let mut changed = Vec::new();
+        for u in 0..self.head.len() as u32 {
+            let i = u as usize;
+            let mut moved = false;
+            loop {
+                let n = self.count[i] as usize;
+                if n == 0 {
+                    break;
+                }
+                let h = self.head[i];
+                if n > CHUNK {
+                    // The oldest chunk is full; its last record is its newest.
+                    let c = self.newer[h as usize];
+                    if self.pool[c as usize][CHUNK - 1].minute >= before {
+                        break;
+                    }
+                    self.fold_oldest(u);
+                } else {
+                    // One chunk left: its old actions fold one by one, the rest move to its
+                    // front; an emptied chunk is freed.
+                    let chunk = &mut self.pool[h as usize];
+                    let old = chunk[..n].iter().take_while(|r| r.minute < before).count();
+                    if old == 0 {
+                        break;
+                    }
+                    let f = self.folded.entry(u).or_default();
+                    for r in &chunk[..old] {
+                        fold_into(f, r);
+                    }
+                    chunk.copy_within(old..n, 0);
+                    self.count[i] = (n - old) as u16;
+                    if old == n {
+                        self.older[h as usize] = NONE;
+                        self.newer[h as usize] = NONE;
+                        self.free.push(h);
+                        self.head[i] = NONE;
+                    }
+                    moved = true;
+                    break;
+                }
+                moved = true;
+            }
+            if moved {
+                changed.push(u);
+            }
+        }
+        changed
     }
 
     /// User `u`'s window, newest first.
@@ -325,6 +384,54 @@ mod tests {
 
     fn rec(minute: u32) -> Record {
         Record { minute, other: NONE, thread: NONE, entity: u16::MAX, kind_category: 2 | 3 << 4, stance: 10 }
+    }
+
+    /// Folding by age takes whole chunks whose newest action is older, keeps exact totals,
+    /// and empties a window that is all old.
+    #[test]
+    fn old_actions_fold_by_age() {
+        let mut h = History::new(3, 64);
+        for m in 0..40 {
+            h.push(1, rec(m));
+        }
+        for m in 0..5 {
+            h.push(2, rec(m));
+        }
+        for m in 0..5 {
+            h.push(0, rec(100 + m));
+        }
+        let changed = h.forget_before(20);
+        assert_eq!(changed, vec![1, 2], "user 0's actions are all recent");
+        // Chunks of 8: 0–7 and 8–15 go; 16–23 holds 20 and stays.
+        assert_eq!(h.len_of(1), 24);
+        assert_eq!(h.recent(1).last().map(|r| r.minute), Some(16));
+        assert_eq!(h.folded(1).unwrap().by_kind[2], 16);
+        // A single chunk that is all old goes whole.
+        assert_eq!(h.len_of(2), 0);
+        assert_eq!(h.folded(2).unwrap().by_kind[2], 5);
+        assert_eq!(h.len_of(0), 5);
+        // In a one-chunk window the old actions fold one by one.
+        let mut g = History::new(1, 64);
+        for m in [10, 11, 30, 31, 32] {
+            g.push(0, rec(m));
+        }
+        assert_eq!(g.forget_before(20), vec![0]);
+        assert_eq!(g.recent(0).map(|r| r.minute).collect::<Vec<_>>(), vec![32, 31, 30]);
+        assert_eq!(g.folded(0).unwrap().by_kind[2], 2);
+        g.push(0, rec(40));
+        assert_eq!(g.recent(0).map(|r| r.minute).collect::<Vec<_>>(), vec![40, 32, 31, 30]);
+        assert_eq!(h.forget_before(1_000), vec![0, 1]);
+        assert_eq!((h.len_of(0), h.len_of(1), h.len_of(2)), (0, 0, 0));
+        assert_eq!(h.recent(1).count(), 0);
+        assert_eq!(h.folded(1).unwrap().by_kind[2], 40);
+        // The freed chunks are reused.
+        let pool = h.pool.len();
+        for m in 2_000..2_040 {
+            h.push(1, rec(m));
+        }
+        assert_eq!(h.pool.len(), pool);
+        assert_eq!(h.recent(1).next().map(|r| r.minute), Some(2_039));
+        assert_eq!(h.len_of(1), 40);
     }
 
     #[test]

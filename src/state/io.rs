@@ -46,6 +46,9 @@ struct Meta {
     shifts_done: usize,
     reflections_formed: u64,
     events: u32,
+    /// The last game day the retention sweep ran for.
+    #[serde(default)]
+    swept_day: u32,
 }
 
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -119,6 +122,7 @@ pub fn save(path: &Path, state: &UserState, fingerprint: &str, memory: &Pipeline
         shifts_done: state.shifts_done,
         reflections_formed: formed,
         events: memory.events,
+        swept_day: state.swept_day,
     };
     let meta = serde_json::to_vec(&meta).map_err(|e| Error::Config(format!("state metadata: {e}")))?;
     let (head, count, pool, older, free, folded) = state.history.parts();
@@ -278,6 +282,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8], fingerprint: &str, users: usize) ->
     state.tag_names = meta.tag_names;
     state.external = meta.external;
     state.shifts_done = meta.shifts_done;
+    state.swept_day = meta.swept_day;
     state.refresh_ceilings();
     Ok((state, PipelineMemory { events: meta.events, gifs: gifs.into_iter().map(|g| (g.user, g.picks)).collect() }))
 }

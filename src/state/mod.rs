@@ -28,8 +28,12 @@
 //!   by their previous involvement with the event's stakeholders; the action stage lets angry
 //!   users reply and quote more and sharper, bored users like more, and the mood tints the
 //!   sentiment of posts about neutral events.
-//! - **History**: a rolling window per user (`history_window`, default 500 actions), older
+//! - **History**: a rolling window per user (`history_window`, default 64 actions), older
 //!   actions folded into counters.
+//! - **Retention** ([`UserState::retain`], once per game day): actions older than
+//!   `history_days` (30) fold, relationships whose weight drifted below
+//!   `relations.forget_below` (0.02) and reflections older than `reflection_days` (10) are
+//!   forgotten, so the state stops growing once a run is older than those spans.
 //! - **Reflections**: every `reflect_every` actions, or when |valence| crosses `peak`, or when a
 //!   feud is returned, or when a post draws `praise_at` reactions.
 //! - **Relationships**: see [`relations`]; the follows and unfollows they cause: [`follows`].
@@ -119,6 +123,8 @@ pub struct UserState {
     external: BTreeMap<u32, String>,
     /// Scheduled shifts already applied.
     shifts_done: usize,
+    /// The last game day the retention sweep ran for ([`UserState::retain`]).
+    swept_day: u32,
     /// Per user: the most the state's factors on the reaction probability can give (see
     /// [`UserState::factor_ceilings`]), kept with every change to the cell or the history.
     ceilings: Vec<u8>,
@@ -151,6 +157,7 @@ impl UserState {
             tag_names: Vec::new(),
             external: BTreeMap::new(),
             shifts_done: 0,
+            swept_day: 0,
             ceilings: vec![0; users],
             ceilings_exact: true,
             config,
@@ -442,6 +449,7 @@ impl UserState {
         self.last_reflections.clear();
         self.reflections = Reflections::new();
         self.shifts_done = 0;
+        self.swept_day = 0;
     }
 
     /// Takes over `other`'s tags and external ids (same population).
@@ -455,6 +463,7 @@ impl UserState {
 
     /// Applies the scheduled shifts due by `minute` (each once).
     pub fn advance(&mut self, minute: u32) {
+        self.retain(minute);
         while let Some(s) = self.config.shifts.get(self.shifts_done) {
             if minute_of(s.at) > minute {
                 break;
@@ -484,6 +493,32 @@ impl UserState {
                 self.refresh_ceiling(u);
             }
         }
+    }
+
+    /// The retention sweep, once per game day (at the first call in a new day, as of that
+    /// day's start): folds actions older than `history_days`, forgets relationships that faded
+    /// below `relations.forget_below` and reflections older than `reflection_days`. What is
+    /// kept stops growing once a run is older than those spans. Returns what went:
+    /// (users whose history was folded, relationships, reflections).
+    pub fn retain(&mut self, minute: u32) -> (usize, usize, usize) {
+        let day = minute / 1440;
+        if day <= self.swept_day {
+            return (0, 0, 0);
+        }
+        self.swept_day = day;
+        let at = day * 1440;
+        let ago = |days: f32| (days > 0.0).then(|| at.saturating_sub((days * 1440.0) as u32)).filter(|&m| m > 0);
+        let mut folded = 0;
+        if let Some(before) = ago(self.config.history_days) {
+            let changed = self.history.forget_before(before);
+            folded = changed.len();
+            for u in changed {
+                self.refresh_ceiling(u as usize);
+            }
+        }
+        let relations = self.relations.forget(at, &self.config.relations);
+        let reflections = ago(self.config.reflection_days).map_or(0, |before| self.reflections.forget_before(before));
+        (folded, relations, reflections)
     }
 
     /// Moves the mood of users an event touches whether or not they react (see

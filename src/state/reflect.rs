@@ -257,6 +257,27 @@ impl Reflections {
         best.filter(|(s, _)| *s >= 0.4).map(|(_, r)| r)
     }
 
+    /// Forgets the reflections formed before game minute `before` (and their texts), and the
+    /// users left with none; returns how many went.
+    pub fn forget_before(&mut self, before: u32) -> usize {
+        let mut gone = 0;
+        let texts = &mut self.texts;
+        self.by_user.retain(|&u, list| {
+            list.retain(|r| {
+                let keep = r.minute >= before;
+                if !keep {
+                    gone += 1;
+                    if r.is_written() {
+                        texts.remove(&r.key(u));
+                    }
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        gone
+    }
+
     /// Reflections formed so far (including forgotten ones).
     pub fn formed(&self) -> u64 {
         self.formed
@@ -318,6 +339,30 @@ impl Reflections {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_reflections_are_forgotten_with_their_texts() {
+        let r = |minute: u32| Reflection {
+            minute,
+            subject: 7,
+            template: 1,
+            importance: 200,
+            category: 0,
+            sign: 1,
+            reserved: [0; 3],
+        };
+        let mut rs = Reflections::new();
+        rs.add(1, r(10));
+        rs.add(1, r(5_000));
+        rs.add(2, r(20));
+        assert!(rs.write(1, &r(10), "a text the LLM wrote".into()));
+        assert_eq!(rs.forget_before(1_000), 2);
+        assert_eq!(rs.len(), 1);
+        assert_eq!(rs.of(1).len(), 1);
+        assert!(rs.of(2).is_empty());
+        assert!(rs.texts.is_empty(), "the forgotten one's text goes with it");
+        assert_eq!(rs.formed(), 3, "formed counts every one ever formed");
+    }
 
     #[test]
     fn the_shipped_bank_loads_and_bad_lines_are_named() {

@@ -11,7 +11,9 @@
 //! ([`super::follows`]).
 //!
 //! Invariant: each user keeps at most `MAX_PER_USER` relationships (the weakest is forgotten),
-//! so memory is bounded by users × that; every update is ordered and deterministic.
+//! so memory is bounded by users × that; one that has faded below `forget_below` is
+//! forgotten at the daily sweep ([`Relations::forget`]); every update is ordered and
+//! deterministic.
 
 use super::IdMap;
 use rayon::prelude::*;
@@ -46,6 +48,10 @@ pub struct RelationWeights {
     pub follow_at: f32,
     /// A weight at or below this makes its owner unfollow the other user.
     pub unfollow_at: f32,
+    /// Retention: a relationship whose weight has drifted below this (in absolute value) is
+    /// forgotten at the next daily sweep (default 0.02: a single like, +0.10, is forgotten
+    /// after about 16 days without interaction; 0 keeps every relationship).
+    pub forget_below: f32,
 }
 
 impl Default for RelationWeights {
@@ -62,6 +68,7 @@ impl Default for RelationWeights {
             half_life_days: 7.0,
             follow_at: 0.5,
             unfollow_at: -0.3,
+            forget_below: 0.02,
         }
     }
 }
@@ -228,6 +235,30 @@ impl Relations {
         })
     }
 
+    /// Forgets every relationship whose weight at `now` is below `w.forget_below` in absolute
+    /// value, and the users left with none. Parallel over shards; returns how many went.
+    pub fn forget(&mut self, now: u32, w: &RelationWeights) -> usize {
+        if w.forget_below <= 0.0 {
+            return 0;
+        }
+        self.shards
+            .par_iter_mut()
+            .map(|shard| {
+                let mut gone = 0;
+                shard.retain(|_, list| {
+                    let before = list.len();
+                    list.retain(|r| drifted(r.weight, r.minute, now, w.half_life_days).abs() >= w.forget_below);
+                    gone += before - list.len();
+                    if list.len() * 4 < list.capacity() {
+                        list.shrink_to(list.len().max(4));
+                    }
+                    !list.is_empty()
+                });
+                gone
+            })
+            .sum()
+    }
+
     /// Bytes held (approximate).
     pub fn bytes(&self) -> usize {
         self.shards.iter().map(|m| m.capacity() * 32 + m.values().map(|v| v.capacity() * 16).sum::<usize>()).sum()
@@ -308,6 +339,28 @@ pub(crate) fn interact_in(list: &mut Vec<Relation>, b: u32, now: u32, delta: f32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The daily sweep forgets what faded below `forget_below` and keeps the rest.
+    #[test]
+    fn faded_relationships_are_forgotten() {
+        let w = RelationWeights::default();
+        let mut r = Relations::new();
+        r.interact(1, 2, 0, w.like, &w);
+        r.interact(1, 3, 0, w.hostile_quote, &w);
+        r.interact(4, 5, 0, w.like, &w);
+        let day = 1440;
+        assert_eq!(r.forget(10 * day, &w), 0, "a like is still 0.037 after 10 days");
+        // After 17 days the like (0.10) has drifted to 0.019; the hostile quote (−0.30) to −0.056.
+        assert_eq!(r.forget(17 * day, &w), 2);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.users(), 1, "users left with none are dropped");
+        assert!(r.weight(1, 3, 17 * day, &w) < -0.05);
+        assert_eq!(r.weight(1, 2, 17 * day, &w), 0.0);
+        let keep = RelationWeights { forget_below: 0.0, ..w.clone() };
+        assert_eq!(r.forget(400 * day, &keep), 0, "0 keeps everything");
+        assert_eq!(r.forget(400 * day, &w), 1);
+        assert!(r.is_empty());
+    }
 
     #[test]
     fn hostility_makes_rivals_and_time_heals() {

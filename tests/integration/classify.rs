@@ -101,7 +101,7 @@ fn bad_events_become_records_naming_the_event_and_the_rest_are_classified() {
             (None, "-".into()),
             (Some("unknown-field".into()), "colour".into()),
             (Some("empty".into()), "text".into()),
-            (Some("huge".into()), "text".into()),
+            (Some("huge".into()), "-".into()),
             (None, "-".into()),
             (Some("who".into()), "stakeholders[0]".into()),
         ]

@@ -844,3 +844,43 @@ fn publish_mirrors_a_timeline_and_resumes_after_a_kill() {
     assert!(n(&r, "rate_limited") > 0, "{r}");
     assert_eq!(n(&r, "statuses") + n(&r, "favourites") + n(&r, "boosts") + n(&r, "skipped"), 40, "{r}");
 }
+
+/// Retention of a long-running session (issue 23, item 4): with `--feed-entries`, a session
+/// keeps about that many of the newest entries; reads of the dropped ones answer 404, the kept
+/// ones read as before.
+#[test]
+fn a_session_keeps_its_newest_entries_and_drops_old_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--no-restore", "--feed-entries", "3000"]);
+    let (st, v) = s.post("/v1/sessions", r#"{"users": 20000, "seed": 7}"#, &[]);
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let texts = [
+        "The Redhawks win the cup final 3-1 in overtime",
+        "The mayor resigns after the budget scandal",
+        "Floods close the coast road after a night of storms",
+        "A new phone launch breaks sales records",
+    ];
+    let mut firsts = Vec::new();
+    let mut made = 0u64;
+    for k in 0..16 {
+        let line = json!({"id": format!("e{k}"), "time": 600 + k * 3_600, "text": texts[k % texts.len()]}).to_string();
+        let (st, v) = s.post(&format!("/v1/sessions/{id}/events"), &line, &[]);
+        assert_eq!(st, 201, "{v}");
+        made += v["total"].as_u64().unwrap();
+        let posts = all_event_posts(&s, &id, &format!("e{k}"));
+        firsts.push(posts.iter().copied().min().expect("entries for the event"));
+        let (_, stats) = s.get(&format!("/v1/sessions/{id}/stats"));
+        let held = stats["posts"].as_u64().unwrap();
+        assert!(held <= 4_500 + v["total"].as_u64().unwrap(), "held {held} after event {k}");
+    }
+    assert!(made > 6_000, "the events made more than the limit: {made}");
+    let (_, stats) = s.get(&format!("/v1/sessions/{id}/stats"));
+    assert!(stats["posts"].as_u64().unwrap() < made, "{stats}");
+    let (st, _) = s.get(&format!("/v1/sessions/{id}/posts/{}", firsts[0]));
+    assert_eq!(st, 404, "the first event's entries were dropped");
+    let (st, v) = s.get(&format!("/v1/sessions/{id}/posts/{}", firsts[15]));
+    assert_eq!(st, 200, "{v}");
+    assert!(!all_event_posts(&s, &id, "e15").is_empty());
+    assert!(all_event_posts(&s, &id, "e0").is_empty());
+}

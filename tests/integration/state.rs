@@ -640,3 +640,85 @@ fn a_save_killed_midway_leaves_the_previous_state() {
     let after = std::fs::read(&state).unwrap();
     assert!(after != before && after.len() > before.len(), "the resumed run saved its state");
 }
+
+/// The demo at its own pace, `reps` times over `reps × 4` game days (as
+/// `scripts/long_events.py REPS DAYS 1` writes it).
+fn months_of_demo(reps: usize) -> Vec<GameEvent> {
+    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/events/demo.jsonl")).unwrap();
+    let demo: Vec<GameEvent> = parse_events_numbered(&text).into_iter().map(|(_, e)| e.unwrap()).collect();
+    let mut out = Vec::new();
+    for k in 0..reps {
+        for e in &demo {
+            let mut e = e.clone();
+            e.id = format!("r{k}_{}", e.id);
+            e.time = GameTime(e.time.0 + k as i64 * 4 * 86_400);
+            out.push(e);
+        }
+    }
+    out.sort_by_key(|e| e.time);
+    out
+}
+
+/// Retention (issue 23, item 4): over 64 game days the state stops growing once the run is
+/// older than its spans (30 days of history, relationships faded below 0.02, 10 days of
+/// reflections). Without retention it keeps growing. A run saved after a sweep and resumed
+/// ends in the same state as the uninterrupted one.
+#[test]
+fn retention_keeps_a_months_long_state_flat_and_resumes_exactly() {
+    let events = months_of_demo(16);
+    // What the state holds that grows with time, in bytes: 16 per relationship, history record
+    // and reflection (the allocations' spare capacity is left out: untouched, it takes no
+    // memory). The folded counters are at most one per user, like the cells, and are checked
+    // against that bound below.
+    let held = |p: &Pipeline| {
+        let st = p.state();
+        let (r, h, m) = (st.relations().len(), st.history().records(), st.reflections().len());
+        (16 * (r + h + m), r, h, m)
+    };
+    let run = |config: StateConfig| {
+        let mut p = Pipeline::with_state(crate::common::generate(3_000, 4), config).unwrap();
+        let mut at = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            p.process(e, i as u32, i + 1).unwrap();
+            if (i + 1) % 160 == 0 {
+                at.push(held(&p));
+            }
+        }
+        (p, at)
+    };
+    // (bytes held, relationships, history records, reflections) every 8 days.
+    let (kept, at) = run(StateConfig::default());
+    eprintln!("with retention: {at:?}");
+    let folded = (0..3_000u32).filter(|&u| kept.state().history().folded(u).is_some()).count();
+    assert!(folded <= 3_000 && folded > 1_000, "{folded} users with folded history");
+    let growth = |at: &[(usize, usize, usize, usize)]| at[7].0 as f64 / at[5].0 as f64 - 1.0;
+    assert!(growth(&at) <= 0.05, "the state grew {:.1}% from day 48 to 64: {at:?}", growth(&at) * 100.0);
+    let none = StateConfig {
+        history_days: 0.0,
+        reflection_days: 0.0,
+        relations: chorus::state::relations::RelationWeights { forget_below: 0.0, ..Default::default() },
+        ..StateConfig::default()
+    };
+    let (_, grew) = run(none);
+    eprintln!("without: {grew:?}");
+    assert!(growth(&grew) > growth(&at) + 0.03, "retention made the difference: {grew:?}");
+    // Save on day 20 (after several sweeps), resume, play on: the same state at the end.
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Pipeline::new(crate::common::generate(3_000, 4)).unwrap();
+    for (i, e) in events.iter().enumerate().take(400) {
+        first.process(e, i as u32, i + 1).unwrap();
+    }
+    first.save(&dir.path().join("mid.state")).unwrap();
+    let mut second = Pipeline::new(crate::common::generate(3_000, 4)).unwrap();
+    second.resume(&dir.path().join("mid.state")).unwrap();
+    for (i, e) in events.iter().enumerate().skip(400) {
+        second.process(e, i as u32, i + 1).unwrap();
+    }
+    kept.save(&dir.path().join("whole.state")).unwrap();
+    second.save(&dir.path().join("resumed.state")).unwrap();
+    crate::common::assert_same_bytes(
+        &std::fs::read(dir.path().join("resumed.state")).unwrap(),
+        &std::fs::read(dir.path().join("whole.state")).unwrap(),
+        "the resumed run's state",
+    );
+}
