@@ -578,22 +578,20 @@ pub fn act(
                     shown.clear();
                     let boost = config.in_network.max(0.0) as f64;
                     shown.extend(followed.iter().map(|&k| (k, boost * root_w[k] * recency(k))));
+                    // With fewer roots than slots, the weight of the other slots.
+                    let mut outside = None;
                     if roots.len() <= feed {
                         shown.extend(roots.iter().map(|&k| (k, root_w[k] * recency(k))));
                         // The feed still has `feed` slots: the rest show other posts, whose
                         // appeal follows the same law (a random root's weight stands for one).
                         // Landing there, the user scrolls on to the event's root ranked first
                         // in their feed (its top post), so a small event's few roots compete as a large one's do.
-                        let mut outside = 0.0;
+                        let mut w = 0.0;
                         for _ in roots.len()..feed {
                             let k = roots[rng.below(roots.len() as u64) as usize];
-                            outside += root_w[k] * recency(k);
+                            w += root_w[k] * recency(k);
                         }
-                        let total: f64 = shown.iter().map(|s| s.1).sum();
-                        if rng.f64() * (total + outside) >= total {
-                            // (the largest weight; the first shown on a tie)
-                            return shown.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(roots[0], |s| s.0);
-                        }
+                        outside = Some(w);
                     } else {
                         // `feed` distinct roots (a root shown twice would weigh double, which
                         // only happens often when the event has few roots).
@@ -606,6 +604,12 @@ pub fn act(
                         }
                     }
                     let total: f64 = shown.iter().map(|s| s.1).sum();
+                    if let Some(w) = outside {
+                        if rng.f64() * (total + w) >= total {
+                            // (the largest weight; the first shown on a tie)
+                            return shown.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(roots[0], |s| s.0);
+                        }
+                    }
                     let mut x = rng.f64() * total;
                     for &(k, w) in shown.iter() {
                         if x < w {

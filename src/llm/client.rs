@@ -311,7 +311,7 @@ impl Replay {
             let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
             crate::Error::data(&file, line, "-", format!("invalid UTF-8 at byte {at}"))
         })?;
-        Replay::parse(&file, &text)
+        Replay::read(&file, &text)
     }
 
     /// Reads a record file's text; `file` names it in errors.
@@ -319,6 +319,11 @@ impl Replay {
         if let Some(why) = crate::filekind::wrong_kind(text.as_bytes(), "an LLM recording") {
             return Err(crate::Error::data(file, 1, "-", why));
         }
+        Replay::read(file, text)
+    }
+
+    /// [`Replay::parse`] once the kind is checked.
+    fn read(file: &str, text: &str) -> crate::Result<Replay> {
         let mut map = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {

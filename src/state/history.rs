@@ -240,8 +240,6 @@ impl History {
                         self.free.push(h);
                         self.head[i] = NONE;
                     }
-                    moved = true;
-                    break;
                 }
                 moved = true;
             }

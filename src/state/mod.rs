@@ -498,27 +498,24 @@ impl UserState {
     /// The retention sweep, once per game day (at the first call in a new day, as of that
     /// day's start): folds actions older than `history_days`, forgets relationships that faded
     /// below `relations.forget_below` and reflections older than `reflection_days`. What is
-    /// kept stops growing once a run is older than those spans. Returns what went:
-    /// (users whose history was folded, relationships, reflections).
-    pub fn retain(&mut self, minute: u32) -> (usize, usize, usize) {
+    /// kept stops growing once a run is older than those spans.
+    pub fn retain(&mut self, minute: u32) {
         let day = minute / 1440;
         if day <= self.swept_day {
-            return (0, 0, 0);
+            return;
         }
         self.swept_day = day;
         let at = day * 1440;
         let ago = |days: f32| (days > 0.0).then(|| at.saturating_sub((days * 1440.0) as u32)).filter(|&m| m > 0);
-        let mut folded = 0;
         if let Some(before) = ago(self.config.history_days) {
-            let changed = self.history.forget_before(before);
-            folded = changed.len();
-            for u in changed {
+            for u in self.history.forget_before(before) {
                 self.refresh_ceiling(u as usize);
             }
         }
-        let relations = self.relations.forget(at, &self.config.relations);
-        let reflections = ago(self.config.reflection_days).map_or(0, |before| self.reflections.forget_before(before));
-        (folded, relations, reflections)
+        self.relations.forget(at, &self.config.relations);
+        if let Some(before) = ago(self.config.reflection_days) {
+            self.reflections.forget_before(before);
+        }
     }
 
     /// Moves the mood of users an event touches whether or not they react (see

@@ -59,45 +59,16 @@ pub fn seeds(data: &[u8]) {
     let _ = chorus::seeds::SeedSet::parse("fuzz/profiles.jsonl", &text(data), &fixture().world);
 }
 
-/// A template folder whose first post file, phrase bank and kinds file are the input (the
-/// rest shipped), then one post rendered from it.
+/// A template folder whose first post file, phrase bank or kinds file is the input (the rest
+/// shipped), parsed as `Templates::load` parses a folder.
 pub fn templates(data: &[u8]) {
     let t = text(data);
-    let posts = shipped(
-        "templates/posts",
-        &[
-            "sports",
-            "politics",
-            "entertainment",
-            "tech",
-            "business",
-            "science",
-            "health",
-            "weather",
-            "disaster",
-            "crime",
-            "gaming",
-        ],
-    );
+    let categories: Vec<&str> = chorus::events::Category::ALL.iter().map(|c| c.name()).collect();
+    let posts = shipped("templates/posts", &categories);
     let phrases = shipped("templates/phrases", &["reaction", "comment", "agree", "aspect"]);
     let slang = read("templates/phrases/slang.tsv");
     let emoji = read("templates/phrases/emoji.tsv");
-    let kinds = shipped(
-        "templates/kinds",
-        &[
-            "sports",
-            "politics",
-            "entertainment",
-            "tech",
-            "business",
-            "science",
-            "health",
-            "weather",
-            "disaster",
-            "crime",
-            "gaming",
-        ],
-    );
+    let kinds = shipped("templates/kinds", &categories);
     // The input takes the place of one file, chosen by its first byte.
     let slot = data.first().copied().unwrap_or(0) as usize % 3;
     let mut p: Vec<(&str, &str)> = posts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
