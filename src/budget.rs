@@ -133,6 +133,8 @@ pub struct Reservation {
     parts: [u64; 4],
     /// Tokens held.
     pub tokens: u64,
+    /// A phrase bank's reservation (counted against the day's bank cap too).
+    bank: bool,
 }
 
 impl Reservation {
@@ -158,6 +160,8 @@ struct Day {
     closed: bool,
     /// Hours whose cap refused a high-priority request: closed to lower priorities.
     closed_hours: std::collections::BTreeSet<i64>,
+    /// Tokens spent plus reserved by phrase banks.
+    bank: u64,
 }
 
 impl Day {
@@ -292,7 +296,58 @@ impl Budget {
             return None;
         }
         *d.hours.entry(hour).or_default() += tokens;
-        Some(Reservation { day, hour, ty, parts, tokens })
+        Some(Reservation { day, hour, ty, parts, tokens, bank: false })
+    }
+
+    /// Reserves `tokens` for a phrase bank of the game day (and hour) of `time`, or `None`. A
+    /// bank writes lines for posts, quotes and replies alike, so it spends from every type's
+    /// unused share (post first, then media, quote, reply), charged to the lending shares as
+    /// a high-priority borrow is, but within `cap` of the day (all banks together) and without
+    /// closing the day to anyone when it is refused. [`crate::llm::Llm`] writes banks after the
+    /// high-priority items and before the others.
+    pub fn reserve_bank(&self, time: GameTime, tokens: u64, cap: u64) -> Option<Reservation> {
+        let day = time.0.div_euclid(86_400);
+        let hour = time.0.div_euclid(3_600);
+        let mut st = self.lock();
+        let d = st.days.entry(day).or_default();
+        let hour_ok = self.config.per_hour.is_none_or(|c| d.hours.get(&hour).copied().unwrap_or(0) + tokens <= c);
+        let own = ContentType::Post.index();
+        let room: u64 = spend_order(own).map(|i| d.room(i, &self.limits, self.config.flow_down)).sum();
+        if tokens == 0 || !hour_ok || d.bank + tokens > cap || room < tokens {
+            st.refused += 1;
+            return None;
+        }
+        let mut parts = [0u64; 4];
+        let mut left = tokens;
+        for i in spend_order(own) {
+            let take = left.min(d.room(i, &self.limits, self.config.flow_down));
+            d.reserved[i] += take;
+            parts[i] = take;
+            left -= take;
+        }
+        if left > 0 {
+            // flow_down rooms overlap: what one share took, the next no longer has.
+            for (i, p) in parts.iter().enumerate() {
+                d.reserved[i] -= p;
+            }
+            st.refused += 1;
+            return None;
+        }
+        d.bank += tokens;
+        *d.hours.entry(hour).or_default() += tokens;
+        Some(Reservation { day, hour, ty: ContentType::Post, parts, tokens, bank: true })
+    }
+
+    /// Tokens the day of `time` can still give a phrase bank under `cap` (what
+    /// [`Budget::reserve_bank`] would accept at most).
+    pub fn bank_room(&self, time: GameTime, cap: u64) -> u64 {
+        let day = time.0.div_euclid(86_400);
+        let st = self.lock();
+        let Some(d) = st.days.get(&day) else {
+            return cap.min(self.limits.iter().sum());
+        };
+        let room: u64 = (0..4).map(|i| d.room(i, &self.limits, self.config.flow_down)).sum();
+        room.min(cap.saturating_sub(d.bank))
     }
 
     /// Turns a reservation into spending of `actual` tokens (the server's reported usage). The
@@ -313,11 +368,16 @@ impl Budget {
         }
         charge[own] += left;
         let borrowed: u64 = (0..4).filter(|&i| i != own).map(|i| charge[i]).sum();
-        st.borrowed += borrowed;
+        if !r.bank {
+            st.borrowed += borrowed;
+        }
         let d = st.days.entry(r.day).or_default();
         for (i, c) in charge.iter().enumerate() {
             d.reserved[i] -= r.parts[i];
             d.spent[i] += c;
+        }
+        if r.bank {
+            d.bank = d.bank - r.tokens + actual;
         }
         let h = d.hours.entry(r.hour).or_default();
         *h = *h - r.tokens + actual;
@@ -329,6 +389,9 @@ impl Budget {
         let d = st.days.entry(r.day).or_default();
         for i in 0..4 {
             d.reserved[i] -= r.parts[i];
+        }
+        if r.bank {
+            d.bank -= r.tokens;
         }
         let h = d.hours.entry(r.hour).or_default();
         *h -= r.tokens;
@@ -405,6 +468,25 @@ mod tests {
         // Media still has its own 100.
         assert!(b.reserve(GameTime(0), ContentType::Media, M, 100).is_some());
         assert!(b.reserve(GameTime(0), ContentType::Reply, M, 1).is_none());
+    }
+
+    #[test]
+    fn a_bank_spends_every_share_within_its_cap_and_closes_nothing() {
+        let b = Budget::new(BudgetConfig { per_day: 1000, ..BudgetConfig::default() });
+        assert_eq!(b.bank_room(GameTime(0), 800), 800);
+        // Over the cap: refused, and the day stays open to everyone.
+        assert!(b.reserve_bank(GameTime(0), 801, 800).is_none());
+        assert!(b.reserve(GameTime(0), ContentType::Reply, M, 10).is_some());
+        let r = b.reserve_bank(GameTime(0), 700, 800).unwrap();
+        // Post (300) first, then media (100), quote (200), reply (the 100 of 390 left).
+        assert_eq!(r.parts(), [100, 200, 300, 100]);
+        assert_eq!(b.bank_room(GameTime(0), 800), 100);
+        b.reconcile(r, 500);
+        assert_eq!(b.bank_room(GameTime(0), 800), 300);
+        let rep = b.report();
+        assert_eq!(rep.spent_total, 500);
+        assert_eq!(rep.borrowed, 0, "a bank's spending is not a high-priority borrow");
+        assert_eq!(rep.overruns, 0);
     }
 
     #[test]

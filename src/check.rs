@@ -137,6 +137,31 @@ impl FactChecker {
         event_text: &str,
         text: &str,
     ) -> Vec<Violation> {
+        self.violations(classifier, population, Some(author), class, event_text, text)
+    }
+
+    /// As [`FactChecker::check`] for a line nobody owns yet (an LLM phrase-bank line, shared
+    /// by many authors): it may name only the event's own entities.
+    pub fn check_line(
+        &self,
+        classifier: &Classifier,
+        population: &Population,
+        class: &Classification,
+        event_text: &str,
+        text: &str,
+    ) -> Vec<Violation> {
+        self.violations(classifier, population, None, class, event_text, text)
+    }
+
+    fn violations(
+        &self,
+        classifier: &Classifier,
+        population: &Population,
+        author: Option<UserId>,
+        class: &Classification,
+        event_text: &str,
+        text: &str,
+    ) -> Vec<Violation> {
         let mut out = Vec::new();
         // Handles and hashtags are names of accounts and tags, not claims.
         let plain: String =
@@ -164,7 +189,11 @@ impl FactChecker {
             unnamed = unnamed.replace(&role.text.to_lowercase(), " ");
         }
         for e in classifier.entities_in(&unnamed) {
-            if !may_name(population, author, &allowed, e) {
+            let ok = match author {
+                Some(a) => may_name(population, a, &allowed, e),
+                None => allowed.contains(&e),
+            };
+            if !ok {
                 out.push(Violation::Entity(world.entity(e).name.clone()));
             }
         }

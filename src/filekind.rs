@@ -36,7 +36,7 @@ fn describe_line(prefix: &[u8]) -> Option<&'static str> {
         return None;
     };
     let has = |keys: &[&str]| keys.iter().all(|k| map.contains_key(*k));
-    if has(&["key", "status", "body"]) {
+    if has(&["key", "status", "body"]) || has(&["chorus_recording"]) {
         Some("a chorus LLM recording (it is read by --replay)")
     } else if has(&["id", "author", "kind", "event", "time"]) {
         Some("a chorus timeline (what `chorus run --out` writes; events are lines with id, time and text)")

@@ -67,6 +67,8 @@ pub enum Source {
     Llm,
     /// Written by a player (a status posted through the server).
     Player,
+    /// A template post around a line of the event's LLM phrase bank.
+    Bank,
 }
 
 impl Source {
@@ -77,6 +79,7 @@ impl Source {
             Source::Cache => "cache",
             Source::Llm => "llm",
             Source::Player => "player",
+            Source::Bank => "bank",
         }
     }
 }

@@ -42,25 +42,36 @@ pub(crate) fn run_budget(args: BudgetArgs) -> Result<()> {
     if !args.llm.enabled() {
         anyhow::bail!("chorus budget needs --llm URL or --replay FILE");
     }
-    let (base, transport) = args.llm.resolve()?;
     let meter = StageMeter::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let population = run_population_for(args.load.as_deref(), args.users, args.seed, &meter)?;
+    let bytes = read_input(&args.events)?;
+    let run = chorus::llm::client::RunMeta {
+        seed: population.config().seed,
+        users: population.len() as u64,
+        events: chorus::llm::client::RunMeta::digest(&bytes),
+        budget: args.budgets.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+        ..Default::default()
+    };
+    let (base, transport) = args.llm.resolve(run, None)?;
     let mut sim = chorus::sim::Simulation::new(population, Default::default())?;
     sim.keep_feed(false);
     let router = chorus::llm::route::Router::new(sim.pipeline().population(), base.routing.clone());
-    let parsed = parse_events_numbered(&read_input(&args.events)?);
+    let parsed = parse_events_numbered(&bytes);
     meter.begin("events", parsed.len() as u64);
-    let (posts, failed, _, _, items, _) = run_events(&mut sim, parsed, 0, Some(&router), None, &args.events, &meter);
+    let EventsRun { posts, failed, items, banks, .. } =
+        run_events(&mut sim, parsed, 0, Some(&router), Some(&base.banks), None, &args.events, &meter);
     meter.finish();
     let text_posts = posts.iter().filter(|p| p.text.is_some()).count().max(1);
     let mut rows = Vec::new();
     for &b in &args.budgets {
         let mut config = base.clone();
         config.budget.per_day = b;
-        let llm = chorus::llm::Llm::new(config, Box::new(SharedTransport(transport.clone())))?;
-        let outcomes = llm.resolve(items.clone(), sim.pipeline().population(), sim.pipeline().templates());
+        let gate = chorus::llm::gate::Gate::embedded(sim.pipeline().classifier().clone())?;
+        let llm = chorus::llm::Llm::new(config, Box::new(SharedTransport(transport.clone())))?.with_gate(gate);
+        let outcomes =
+            llm.resolve_all(items.clone(), banks.clone(), sim.pipeline().population(), sim.pipeline().templates());
         let count = |s: Source| outcomes.iter().filter(|o| o.source == s).count();
-        let (l, c) = (count(Source::Llm), count(Source::Cache));
+        let (l, c, k) = (count(Source::Llm), count(Source::Cache), count(Source::Bank));
         let r = llm.report();
         rows.push(BudgetRow {
             budget: b,
@@ -68,7 +79,17 @@ pub(crate) fn run_budget(args: BudgetArgs) -> Result<()> {
             total: r.budget.spent_total,
             llm: l as f64 / text_posts as f64,
             cache: c as f64 / text_posts as f64,
-            template: (text_posts - l - c) as f64 / text_posts as f64,
+            template: (text_posts - l - c - k) as f64 / text_posts as f64,
+            bank: k as f64 / text_posts as f64,
+            bank_posts_per_kilotoken: r.banks.posts_per_kilotoken(),
+            spent_share: if r.budget.days > 0 && b > 0 {
+                r.budget.spent_total as f64 / (b as f64 * r.budget.days as f64)
+            } else {
+                0.0
+            },
+            overruns: r.budget.overruns,
+            gate_refused: r.gate.refused(),
+            ledger: r.ledger.clone(),
             fallbacks: r.budget.fallbacks.iter().sum(),
             wait_p50_ms: r.queue_wait_ms.p50,
             wait_p99_ms: r.queue_wait_ms.p99,
@@ -78,6 +99,7 @@ pub(crate) fn run_budget(args: BudgetArgs) -> Result<()> {
         });
         eprintln!("budget {b}: done ({} requests)", r.requests);
     }
+    check_replayed(transport.as_ref(), args.llm.replay.as_deref())?;
     let table = budget_table(&rows, text_posts, items.len(), args.price_per_million);
     print!("{table}");
     if let Some(p) = &args.table {
@@ -107,27 +129,44 @@ pub(crate) struct BudgetRow {
     /// LLM posts by priority (high, medium, low).
     pub(crate) llm_by_priority: [u64; 3],
     pub(crate) borrowed: u64,
+    /// Share of text posts around a phrase-bank line.
+    pub(crate) bank: f64,
+    /// Bank posts per 1,000 tokens the banks spent.
+    pub(crate) bank_posts_per_kilotoken: f64,
+    /// Tokens spent over the budget of the days that saw requests.
+    pub(crate) spent_share: f64,
+    /// Tokens the server reported beyond a reservation.
+    pub(crate) overruns: u64,
+    /// LLM lines the gate refused.
+    pub(crate) gate_refused: u64,
+    /// Planned and spent tokens per (event, kind).
+    pub(crate) ledger: Vec<chorus::llm::LedgerRow>,
 }
 
 pub(crate) fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, price: f64) -> String {
     let mut t = format!(
         "{posts} posts with text, {routed} routed to the LLM stage; cost at ${price} per million tokens\n\n\
-         | budget/day | tokens | reply | quote | post | media | llm % | cache % | template % | fallbacks | wait p50 ms | wait p99 ms | cost $ | llm high/medium/low | borrowed |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+         | budget/day | tokens | spent % | overrun | reply | quote | post | media | llm % | bank % | bank posts/1k tok | cache % | template % | fallbacks | gate refused | wait p50 ms | wait p99 ms | cost $ | llm high/medium/low | borrowed |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for r in rows {
         t.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} | {:.4} | {}/{}/{} | {} |\n",
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} | {:.4} | {}/{}/{} | {} |\n",
             r.budget,
             r.total,
+            r.spent_share * 100.0,
+            r.overruns,
             r.tokens[0],
             r.tokens[1],
             r.tokens[2],
             r.tokens[3],
             r.llm * 100.0,
+            r.bank * 100.0,
+            r.bank_posts_per_kilotoken,
             r.cache * 100.0,
             r.template * 100.0,
             r.fallbacks,
+            r.gate_refused,
             r.wait_p50_ms,
             r.wait_p99_ms,
             r.cost,
@@ -136,6 +175,41 @@ pub(crate) fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, pric
             r.llm_by_priority[2],
             r.borrowed
         ));
+    }
+    // Planned (reserved before sending) and spent (the server's usage) tokens, per kind of
+    // request, then per event.
+    for r in rows.iter().filter(|r| !r.ledger.is_empty()) {
+        let mut kinds: std::collections::BTreeMap<&str, chorus::llm::Ledger> = Default::default();
+        let mut events: Vec<(&str, chorus::llm::Ledger)> = Vec::new();
+        for row in &r.ledger {
+            let k = kinds.entry(row.kind.as_str()).or_default();
+            k.requests += row.ledger.requests;
+            k.planned += row.ledger.planned;
+            k.spent += row.ledger.spent;
+            match events.iter_mut().find(|(e, _)| *e == row.event) {
+                Some((_, l)) => {
+                    l.requests += row.ledger.requests;
+                    l.planned += row.ledger.planned;
+                    l.spent += row.ledger.spent;
+                }
+                None => events.push((row.event.as_str(), row.ledger)),
+            }
+        }
+        t.push_str(&format!(
+            "\nBudget {}: planned vs spent tokens by kind\n\n| kind | requests | planned | spent |\n|---|---:|---:|---:|\n",
+            r.budget
+        ));
+        for (k, l) in &kinds {
+            t.push_str(&format!("| {k} | {} | {} | {} |\n", l.requests, l.planned, l.spent));
+        }
+        t.push_str(&format!(
+            "\nBudget {}: planned vs spent tokens by event\n\n| event | requests | planned | spent | kinds |\n|---|---:|---:|---:|---|\n",
+            r.budget
+        ));
+        for (e, l) in &events {
+            let ks: Vec<&str> = r.ledger.iter().filter(|x| x.event == *e).map(|x| x.kind.as_str()).collect();
+            t.push_str(&format!("| {e} | {} | {} | {} | {} |\n", l.requests, l.planned, l.spent, ks.join(", ")));
+        }
     }
     t
 }

@@ -134,61 +134,79 @@ pub(crate) fn run_population_for(
     })
 }
 
-pub(crate) type EventsRun = (
-    Vec<chorus::timeline::Post>,
-    usize,
-    usize,
-    usize,
-    Vec<chorus::llm::route::Item>,
-    Vec<(chorus::events::GameTime, Vec<chorus::llm::reflect::ReflectionRequest>)>,
-);
+/// What [`run_events`] gives back.
+#[derive(Default)]
+pub(crate) struct EventsRun {
+    /// Every event's entries, in event order.
+    pub(crate) posts: Vec<chorus::timeline::Post>,
+    /// Events rejected.
+    pub(crate) failed: usize,
+    /// Events processed.
+    pub(crate) events: usize,
+    /// Reactions, all events.
+    pub(crate) reacting: usize,
+    /// Posts routed to the LLM on their own.
+    pub(crate) items: Vec<chorus::llm::route::Item>,
+    /// Events that call for a phrase bank.
+    pub(crate) banks: Vec<chorus::llm::bank::BankRequest>,
+    /// Reflections formed, by event time.
+    pub(crate) formed: Vec<(chorus::events::GameTime, Vec<chorus::llm::reflect::ReflectionRequest>)>,
+}
 
-/// Runs every event through the pipeline; with a router, also collects the routed items, and
-/// with `reflections` (most per event) the reflections each event formed, for the LLM.
+/// Runs every event through the pipeline; with a router, also collects the routed items and
+/// (with `banks`) the phrase banks the events call for, and with `reflections` (most per
+/// event) the reflections each event formed, for the LLM.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_events(
     sim: &mut chorus::sim::Simulation,
     parsed: Vec<(usize, std::result::Result<chorus::events::GameEvent, chorus::events::EventError>)>,
     base: u32,
     router: Option<&chorus::llm::route::Router>,
+    banks: Option<&chorus::llm::bank::BankConfig>,
     reflections: Option<usize>,
     file: &std::path::Path,
     meter: &StageMeter,
 ) -> EventsRun {
-    let (mut posts, mut failed, mut events, mut reacting, mut items) = (Vec::new(), 0usize, 0usize, 0usize, Vec::new());
-    let mut formed = Vec::new();
+    let mut run = EventsRun::default();
     // Events are numbered by position after `base` (post ids depend on it); errors name the
     // file line.
     for (i, (line, item)) in parsed.into_iter().enumerate() {
-        match item.and_then(|event| sim.apply_at(&event, base + i as u32, line).map(|r| (event, r))) {
+        let index = base + i as u32;
+        match item.and_then(|event| sim.apply_at(&event, index, line).map(|r| (event, r))) {
             Err(e) => {
-                failed += 1;
+                run.failed += 1;
                 eprintln!("chorus: {}: {e}", file.display());
             }
             Ok((event, (applied, class))) => {
-                events += 1;
-                reacting += applied.info.reactions;
+                run.events += 1;
+                run.reacting += applied.info.reactions;
                 let pipeline = sim.pipeline();
                 if let Some(router) = router {
-                    items.extend(router.items(
+                    run.items.extend(router.items(
                         pipeline.population(),
                         Some(pipeline.state()),
                         &event,
                         &class,
                         &applied.posts,
                     ));
+                    if let Some(b) = banks.and_then(|c| {
+                        router.bank(pipeline.population(), c, &event, &class, index, &applied.posts)
+                    }) {
+                        run.banks.push(b);
+                    }
                 }
                 if let Some(per_event) = reflections {
                     let st = pipeline.state();
                     let requests =
                         chorus::llm::reflect::requests(pipeline.population(), st, st.last_reflections(), per_event);
                     if !requests.is_empty() {
-                        formed.push((event.time, requests));
+                        run.formed.push((event.time, requests));
                     }
                 }
-                posts.extend(applied.posts);
+                run.posts.extend(applied.posts);
             }
         }
         meter.advance(1);
     }
-    (posts, failed, events, reacting, items, formed)
+    run
 }

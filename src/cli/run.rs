@@ -65,12 +65,17 @@ pub(crate) fn run_pipeline(args: RunArgs) -> Result<()> {
     let base = sim.pipeline().numbered();
     let count = parsed.len() as u32;
     let llm = if args.llm.enabled() {
-        let (mut config, transport) = args.llm.resolve()?;
-        if let Some(b) = args.budget {
-            config.budget.per_day = b;
-        }
+        let run = chorus::llm::client::RunMeta {
+            seed: sim.pipeline().population().config().seed,
+            users: sim.pipeline().population().len() as u64,
+            events: chorus::llm::client::RunMeta::digest(&bytes),
+            ..Default::default()
+        };
+        let (config, transport) = args.llm.resolve(run, args.budget)?;
+        let replayed = transport.clone();
         let router = chorus::llm::route::Router::new(sim.pipeline().population(), config.routing.clone());
-        Some((chorus::llm::Llm::new(config, Box::new(SharedTransport(transport)))?, router))
+        let gate = chorus::llm::gate::Gate::embedded(sim.pipeline().classifier().clone())?;
+        Some((chorus::llm::Llm::new(config, Box::new(SharedTransport(transport)))?.with_gate(gate), router, replayed))
     } else {
         None
     };
@@ -80,14 +85,16 @@ pub(crate) fn run_pipeline(args: RunArgs) -> Result<()> {
     };
     let mut tally = Tally::default();
     let (failed, events, reacting) = match &llm {
-        Some((llm, router)) => {
+        Some((llm, router, replayed)) => {
             // The LLM stage fills items across the whole run, so the timeline is held whole.
             let reflect = llm.config().reflections.enabled.then_some(llm.config().reflections.per_event);
-            let (mut posts, failed, events, reacting, items, formed) =
-                run_events(&mut sim, parsed, base, Some(router), reflect, &args.events, &meter);
+            let banks = Some(&llm.config().banks);
+            let EventsRun { mut posts, failed, events, reacting, items, banks, formed } =
+                run_events(&mut sim, parsed, base, Some(router), banks, reflect, &args.events, &meter);
             meter.begin("llm", items.len() as u64);
             let started = Instant::now();
-            let outcomes = llm.resolve(items, sim.pipeline().population(), sim.pipeline().templates());
+            let outcomes = llm.resolve_all(items, banks, sim.pipeline().population(), sim.pipeline().templates());
+            check_replayed(replayed.as_ref(), args.llm.replay.as_deref())?;
             chorus::llm::apply(&mut posts, &outcomes);
             eprint!("{}", llm_summary(&llm.report(), started.elapsed()));
             // Reflections are low priority: they get what the posts left of the budget.
@@ -130,8 +137,8 @@ pub(crate) fn run_pipeline(args: RunArgs) -> Result<()> {
         }
     );
     let sources = if llm.is_some() {
-        let [l, c, t] = tally.sources;
-        format!("text from llm {l}, cache {c}, templates {t}")
+        let [l, c, t, b] = tally.sources;
+        format!("text from llm {l}, phrase banks {b}, cache {c}, templates {t}")
     } else {
         "all text from templates".to_string()
     };
@@ -151,8 +158,8 @@ pub(crate) fn run_pipeline(args: RunArgs) -> Result<()> {
 struct Tally {
     entries: usize,
     by_kind: [usize; chorus::timeline::PostKind::ALL.len()],
-    /// Texts from the LLM, the cache and templates.
-    sources: [usize; 3],
+    /// Texts from the LLM, the cache, templates and phrase banks.
+    sources: [usize; 4],
     last: chorus::events::GameTime,
 }
 
@@ -165,6 +172,7 @@ impl Tally {
                 match p.source {
                     Source::Llm => self.sources[0] += 1,
                     Source::Cache => self.sources[1] += 1,
+                    Source::Bank => self.sources[3] += 1,
                     _ => self.sources[2] += 1,
                 }
             }

@@ -35,9 +35,16 @@ impl Default for CacheConfig {
     }
 }
 
-/// What makes two requests similar enough to share a text.
+/// What makes two requests similar enough to share a text: the same event (its id, text and
+/// frame, hashed: [`super::route::EventInfo::key`]), the same content the prompt gives the
+/// item beyond its author's voice (the post answered), and the same archetype, action and
+/// feeling. A text never crosses events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CacheKey {
+    /// The event (hash of id, text and frame).
+    pub event: u64,
+    /// The prompt content beyond the voice: a hash of the answered post's text (0 for posts).
+    pub content: u64,
     /// Event class.
     pub category: Category,
     /// Persona archetype (see `route::voice`).

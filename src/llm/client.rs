@@ -118,6 +118,11 @@ pub trait Transport: Send + Sync {
     fn live(&self) -> bool {
         true
     }
+    /// Requests a replay had no recorded answer for (0 for live transports): a replay that
+    /// misses any did not reproduce its recording.
+    fn unanswered(&self) -> u64 {
+        0
+    }
 }
 
 /// The HTTP transport with the concurrency and rate limits.
@@ -155,6 +160,25 @@ impl Http {
             spacing,
             next_start: Mutex::new(Instant::now()),
         })
+    }
+
+    /// Checks that the server answers at all (`GET {url}/models`; any HTTP status counts, so
+    /// servers without that route pass), before any work is done: an unreachable server is
+    /// one clear error instead of a run of fallbacks.
+    pub fn probe(&self) -> crate::Result<()> {
+        let url = format!("{}/models", self.endpoint.trim_end_matches("/chat/completions"));
+        let mut req = self.client.get(&url).timeout(Duration::from_secs(10));
+        if let Some(k) = &self.key {
+            req = req.bearer_auth(k);
+        }
+        match req.send() {
+            Ok(_) => Ok(()),
+            Err(e) => Err(crate::Error::Config(format!(
+                "cannot reach the LLM server at {}: {}",
+                self.endpoint.trim_end_matches("/chat/completions"),
+                transport_error(&e)
+            ))),
+        }
     }
 
     fn acquire(&self) {
@@ -242,8 +266,62 @@ struct RecordLine {
     exchange: Exchange,
 }
 
-/// Records every exchange of an inner transport to a JSONL file (`{"key", "status", "body"}`
-/// per line, flushed as it goes), and answers repeated requests from memory.
+/// What a recording was made for: a replay of another run is refused, naming what differs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunMeta {
+    /// Population seed.
+    pub seed: u64,
+    /// Users.
+    pub users: u64,
+    /// Token budget per game day (or the list a budget sweep compared).
+    pub budget: String,
+    /// SHA-256 of the event file's bytes.
+    pub events: String,
+    /// Model name sent with the requests.
+    pub model: String,
+    /// Structured-output dialect.
+    pub dialect: String,
+}
+
+impl RunMeta {
+    /// SHA-256 of `bytes`, in hex (for [`RunMeta::events`]).
+    pub fn digest(bytes: &[u8]) -> String {
+        Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The fields that differ from `recorded`, as `field: recorded X, this run Y` lines.
+    pub fn mismatches(&self, recorded: &RunMeta) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{name}: recorded {a}, this run {b}"));
+            }
+        };
+        cmp("seed", recorded.seed.to_string(), self.seed.to_string());
+        cmp("users", recorded.users.to_string(), self.users.to_string());
+        cmp("budget", recorded.budget.clone(), self.budget.clone());
+        cmp("events (sha256 of the event file)", recorded.events.clone(), self.events.clone());
+        cmp("model", recorded.model.clone(), self.model.clone());
+        cmp("dialect", recorded.dialect.clone(), self.dialect.clone());
+        out
+    }
+}
+
+/// The first line of a recording.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    chorus_recording: u32,
+    run: RunMeta,
+}
+
+/// Version of the recording header.
+pub const RECORDING_VERSION: u32 = 1;
+
+/// Records every exchange of an inner transport to a JSONL file (a header line with the
+/// run's [`RunMeta`], then `{"key", "status", "body"}` per exchange, flushed as it goes), and
+/// answers repeated requests from memory.
 pub struct Recorder<T: Transport> {
     inner: T,
     seen: Mutex<HashMap<String, Exchange>>,
@@ -254,8 +332,21 @@ pub struct Recorder<T: Transport> {
 impl<T: Transport> Recorder<T> {
     /// Wraps `inner`; with `path`, appends each new exchange there (the file is truncated).
     pub fn new(inner: T, path: Option<&Path>) -> crate::Result<Recorder<T>> {
+        Recorder::with_meta(inner, path, None)
+    }
+
+    /// As [`Recorder::new`], writing `meta` as the recording's header line first.
+    pub fn with_meta(inner: T, path: Option<&Path>, meta: Option<&RunMeta>) -> crate::Result<Recorder<T>> {
         let file = match path {
-            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| crate::Error::io(p, e))?)),
+            Some(p) => {
+                let mut f = std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| crate::Error::io(p, e))?);
+                if let Some(m) = meta {
+                    let h = Header { chorus_recording: RECORDING_VERSION, run: m.clone() };
+                    serde_json::to_writer(&mut f, &h).map_err(|e| crate::Error::Config(format!("recording: {e}")))?;
+                    f.write_all(b"\n").and_then(|_| f.flush()).map_err(|e| crate::Error::io(p, e))?;
+                }
+                Some(f)
+            }
             None => None,
         };
         Ok(Recorder { inner, seen: Mutex::new(HashMap::new()), file: Mutex::new(file), path: path.map(Into::into) })
@@ -296,6 +387,8 @@ impl<T: Transport> Transport for Recorder<T> {
 /// ends in fallback like any failed request.
 pub struct Replay {
     map: HashMap<String, Exchange>,
+    meta: Option<RunMeta>,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 impl Replay {
@@ -325,15 +418,49 @@ impl Replay {
     /// [`Replay::parse`] once the kind is checked.
     fn read(file: &str, text: &str) -> crate::Result<Replay> {
         let mut map = HashMap::new();
+        let mut meta = None;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
+                continue;
+            }
+            if i == 0 && line.trim_start().starts_with("{\"chorus_recording\"") {
+                let h: Header = serde_json::from_str(line)
+                    .map_err(|e| crate::Error::data(file, 1, "chorus_recording", crate::error::cut(&e.to_string(), 200)))?;
+                if h.chorus_recording != RECORDING_VERSION {
+                    return Err(crate::Error::data(
+                        file,
+                        1,
+                        "chorus_recording",
+                        format!("version {} (this chorus reads {RECORDING_VERSION})", h.chorus_recording),
+                    ));
+                }
+                meta = Some(h.run);
                 continue;
             }
             let r: RecordLine =
                 serde_json::from_str(line).map_err(|e| crate::Error::data(file, i + 1, "-", e.to_string()))?;
             map.insert(r.key, r.exchange);
         }
-        Ok(Replay { map })
+        Ok(Replay { map, meta, misses: Default::default() })
+    }
+
+    /// What the recording was made for (`None` for a recording without a header).
+    pub fn meta(&self) -> Option<&RunMeta> {
+        self.meta.as_ref()
+    }
+
+    /// Checks the recording was made for `run`; the error names every field that differs.
+    pub fn check(&self, file: &str, run: &RunMeta) -> crate::Result<()> {
+        let Some(m) = &self.meta else { return Ok(()) };
+        let diff = run.mismatches(m);
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::Error::Config(format!(
+                "{file}: the recording was made for another run ({}); replay it with the same settings, or record again",
+                diff.join("; ")
+            )))
+        }
     }
 
     /// Exchanges held.
@@ -349,14 +476,16 @@ impl Replay {
 
 impl Transport for Replay {
     fn send(&self, body: &str, attempt: u32) -> Exchange {
-        self.map.get(&key(body, attempt)).cloned().unwrap_or_else(|| Exchange {
-            status: 0,
-            retry_after_ms: None,
-            body: "not recorded".into(),
+        self.map.get(&key(body, attempt)).cloned().unwrap_or_else(|| {
+            self.misses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Exchange { status: 0, retry_after_ms: None, body: "not recorded".into() }
         })
     }
     fn live(&self) -> bool {
         false
+    }
+    fn unanswered(&self) -> u64 {
+        self.misses.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

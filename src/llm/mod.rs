@@ -19,13 +19,16 @@
 //! sequential and uses no wall-clock time in its decisions: the same items and the same
 //! exchanges (live or replayed) give the same outcomes.
 
+pub mod bank;
 pub mod batch;
 pub mod cache;
 pub mod client;
+pub mod gate;
 pub mod prompt;
 pub mod reflect;
 pub mod route;
 pub mod stage;
+pub mod wire;
 
 use crate::budget::{Budget, BudgetConfig, BudgetReport, ContentType};
 use crate::events::Priority;
@@ -72,11 +75,16 @@ pub struct LlmConfig {
     pub temperature: f32,
     /// Sampling seed sent with each request (default 42).
     pub seed: u64,
-    /// Send the GBNF `grammar` field (llama.cpp; default true). Turn off for servers that
-    /// reject unknown fields; output is then parsed leniently only.
-    pub grammar: bool,
+    /// How the server is asked for structured output (default `openai`: `response_format`
+    /// with a JSON schema; `llamacpp`: the GBNF `grammar` field).
+    pub dialect: wire::Dialect,
+    /// Ask for structured output at all (default true; false for servers that support
+    /// neither: the answer is then parsed leniently from the prompt's format only).
+    pub structured: bool,
     /// LLM-written reflections (low priority).
     pub reflections: reflect::ReflectionConfig,
+    /// Per-event phrase banks.
+    pub banks: bank::BankConfig,
 }
 
 impl Default for LlmConfig {
@@ -91,8 +99,10 @@ impl Default for LlmConfig {
             max_tokens_base: 40,
             temperature: 0.8,
             seed: 42,
-            grammar: true,
+            dialect: wire::Dialect::Openai,
+            structured: true,
             reflections: reflect::ReflectionConfig::default(),
+            banks: bank::BankConfig::default(),
         }
     }
 }
@@ -174,9 +184,56 @@ pub struct LlmReport {
     pub latency_ms: Summary,
     /// Items per batch.
     pub batch_size: Summary,
+    /// LLM lines that passed or were refused by the gate, by reason.
+    pub gate: gate::GateReport,
+    /// Phrase banks: requested, written, posts that carry their lines.
+    pub banks: bank::BankReport,
+    /// Planned and spent tokens per (event, kind).
+    pub ledger: Vec<LedgerRow>,
 }
 
+/// Tokens planned (reserved) and spent (reported by the server) by one (event, kind) pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Ledger {
+    /// HTTP attempts.
+    pub requests: u64,
+    /// Tokens reserved before sending.
+    pub planned: u64,
+    /// Tokens charged after the answer.
+    pub spent: u64,
+}
+
+/// One row of the ledger: an event and a kind of request (`reply`, `quote`, `post`, `media`,
+/// `bank`, `reflection`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerRow {
+    /// Event id.
+    pub event: String,
+    /// Kind of request.
+    pub kind: String,
+    /// Its figures.
+    #[serde(flatten)]
+    pub ledger: Ledger,
+}
+
+/// How an attempt ended.
+enum Attempt {
+    /// A chat completion (already charged).
+    Answer(client::Completion),
+    /// Worth another attempt (after backoff).
+    Retry,
+    /// Not worth another (a 4xx, or a replay without the exchange).
+    Stop,
+}
+
+/// Margin on the largest tokens-per-byte ratio a server reported (see [`Llm::reservation`]).
+pub const RATIO_MARGIN: f64 = 1.25;
+
 struct Stats {
+    ratio: Option<f64>,
+    ledger: std::collections::BTreeMap<(String, String), Ledger>,
+    gate: gate::GateReport,
+    banks: bank::BankReport,
     queue_wait_us: Histogram<u64>,
     latency_us: Histogram<u64>,
     batch_size: Histogram<u64>,
@@ -202,24 +259,9 @@ pub struct Llm {
     budget: Budget,
     cache: TextCache,
     prompts: prompt::Prompts,
+    banks: bank::BankPrompts,
+    gate: Option<gate::Gate>,
     stats: Mutex<Stats>,
-}
-
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'static str,
-    content: &'a str,
-}
-
-#[derive(Serialize)]
-struct Request<'a> {
-    model: &'a str,
-    messages: [Message<'a>; 1],
-    max_tokens: u32,
-    temperature: f32,
-    seed: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grammar: Option<String>,
 }
 
 /// Per-item work state inside a batch.
@@ -237,8 +279,14 @@ impl Llm {
             budget: Budget::new(config.budget.clone()),
             cache: TextCache::new(config.cache.clone()),
             prompts: prompt::Prompts::embedded()?,
+            banks: bank::BankPrompts::embedded()?,
+            gate: None,
             transport,
             stats: Mutex::new(Stats {
+                ratio: None,
+                ledger: Default::default(),
+                gate: Default::default(),
+                banks: Default::default(),
                 queue_wait_us: histogram(),
                 latency_us: histogram(),
                 batch_size: histogram(),
@@ -250,6 +298,23 @@ impl Llm {
             }),
             config,
         })
+    }
+
+    /// Holds every LLM text to `gate` (fact checker, stance, language, banned words) before
+    /// it becomes a post; phrase banks need one.
+    pub fn with_gate(mut self, gate: gate::Gate) -> Llm {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// What every request shares: model, temperature, structured-output dialect.
+    pub fn wire(&self) -> wire::Wire<'_> {
+        wire::Wire {
+            model: &self.config.client.model,
+            temperature: self.config.temperature,
+            dialect: self.config.dialect,
+            structured: self.config.structured,
+        }
     }
 
     /// The settings.
@@ -279,6 +344,16 @@ impl Llm {
             queue_wait_ms: summary(&s.queue_wait_us, 1_000.0),
             latency_ms: summary(&s.latency_us, 1_000.0),
             batch_size: summary(&s.batch_size, 1.0),
+            gate: s.gate,
+            banks: bank::BankReport {
+                tokens: s.ledger.iter().filter(|((_, k), _)| k == "bank").map(|(_, l)| l.spent).sum(),
+                ..s.banks
+            },
+            ledger: s
+                .ledger
+                .iter()
+                .map(|((event, kind), l)| LedgerRow { event: event.clone(), kind: kind.clone(), ledger: *l })
+                .collect(),
         }
     }
 
@@ -292,7 +367,10 @@ impl Llm {
     }
 
     fn cache_key(item: &Item) -> CacheKey {
+        let answered = item.target.as_ref().map_or(0, |t| route::fnv(&[t.text.as_bytes()]));
         CacheKey {
+            event: item.event.key,
+            content: answered,
             category: item.event.category,
             archetype: item.archetype,
             action: item.kind,
@@ -309,18 +387,127 @@ impl Llm {
     /// As [`Llm::request_body`], for retry number `attempt` (which moves the sampling seed, so
     /// a retry does not get the same answer again).
     pub fn request_body_attempt(&self, items: &[&Item], attempt: u32) -> Result<(String, u64)> {
+        self.request(items, attempt).map(|(b, e, _)| (b, e))
+    }
+
+    /// The body, its reservation and the prompt's length in bytes.
+    fn request(&self, items: &[&Item], attempt: u32) -> Result<(String, u64, usize)> {
         let prompt = self.prompts.render(items)?;
         let max_tokens = self.config.max_tokens_base + self.config.max_tokens_per_item * items.len() as u32;
-        let req = Request {
-            model: &self.config.client.model,
-            messages: [Message { role: "user", content: &prompt }],
-            max_tokens,
-            temperature: self.config.temperature,
-            seed: self.config.seed.wrapping_add(attempt as u64),
-            grammar: self.config.grammar.then(|| prompt::grammar(items.len())),
+        let seed = self.config.seed.wrapping_add(attempt as u64);
+        let body = self.wire().body(&prompt, max_tokens, seed, wire::Shape::Lines(items.len()))?;
+        Ok((body, self.reservation(prompt.len(), max_tokens), prompt.len()))
+    }
+
+    /// The budget reservation for a prompt of `prompt_len` bytes and a completion cap: until a
+    /// server has reported its prompt tokens, [`Llm::estimate`] (a byte per token, an upper
+    /// bound); after that, the largest tokens-per-byte ratio seen so far, with a quarter more
+    /// for margin (never above a byte per token), plus 64 for the chat template and the cap.
+    /// The ratio only grows, and every overrun it would cause is counted in the budget report.
+    pub fn reservation(&self, prompt_len: usize, max_tokens: u32) -> u64 {
+        let ratio = self.stats().ratio.map_or(1.0, |r| (r * RATIO_MARGIN).min(1.0));
+        (prompt_len as f64 * ratio).ceil() as u64 + 64 + max_tokens as u64
+    }
+
+    /// Sends one attempt whose reservation is `res` and settles the budget: an answer is
+    /// charged its reported usage (or all of `res` when the server reports none); a 429, 5xx
+    /// or refused connection gives the reservation back and backs off; a timeout is charged in
+    /// full (the server may have done the work); other 4xx stop.
+    fn attempt(
+        &self,
+        body: &str,
+        n: u32,
+        tries: u32,
+        res: crate::budget::Reservation,
+        prompt_len: usize,
+        (event, kind): (&str, &str),
+    ) -> Attempt {
+        let t0 = Instant::now();
+        let planned = res.tokens;
+        let x = self.transport.send(body, n);
+        let body_key = crc32fast::hash(body.as_bytes()) as u64;
+        {
+            let mut s = self.stats();
+            s.requests += 1;
+            if self.transport.live() {
+                s.latency_us.record(t0.elapsed().as_micros() as u64).ok();
+            }
+        }
+        let charged = |me: &Self, actual: u64| {
+            let mut s = me.stats();
+            let e = s.ledger.entry((event.to_string(), kind.to_string())).or_default();
+            e.requests += 1;
+            e.planned += planned;
+            e.spent += actual;
         };
-        let body = serde_json::to_string(&req).map_err(|e| crate::Error::Config(format!("request: {e}")))?;
-        Ok((body, Self::estimate(&prompt, max_tokens)))
+        match x.status {
+            200 => match completion(&x.body) {
+                Some(c) => {
+                    let actual = c.usage.map(|u| u.total_tokens).unwrap_or(res.tokens);
+                    if let Some(u) = c.usage.filter(|u| u.prompt_tokens > 0 && prompt_len > 0) {
+                        let r = u.prompt_tokens as f64 / prompt_len as f64;
+                        let mut s = self.stats();
+                        s.ratio = Some(s.ratio.map_or(r, |o| o.max(r)));
+                    }
+                    self.budget.reconcile(res, actual);
+                    charged(self, actual);
+                    Attempt::Answer(c)
+                }
+                None => {
+                    // Unknown usage: charge what was reserved.
+                    let all = res.tokens;
+                    self.budget.reconcile(res, all);
+                    charged(self, all);
+                    self.stats().faults.garbage += 1;
+                    self.backoff(body_key, tries, None);
+                    Attempt::Retry
+                }
+            },
+            429 | 408 | 500..=599 => {
+                self.budget.release(res);
+                charged(self, 0);
+                let mut s = self.stats();
+                if x.status == 429 {
+                    s.faults.rate_limited += 1;
+                } else {
+                    s.faults.server_error += 1;
+                }
+                drop(s);
+                self.backoff(body_key, tries, x.retry_after_ms);
+                Attempt::Retry
+            }
+            0 => {
+                self.stats().faults.no_response += 1;
+                if x.body.starts_with("timeout") || x.body.starts_with("transport") {
+                    // The server may have done the work: charge the reservation.
+                    let all = res.tokens;
+                    self.budget.reconcile(res, all);
+                    charged(self, all);
+                } else {
+                    self.budget.release(res);
+                    charged(self, 0);
+                }
+                if !self.transport.live() && x.body == "not recorded" {
+                    return Attempt::Stop;
+                }
+                self.backoff(body_key, tries, None);
+                Attempt::Retry
+            }
+            _ => {
+                self.budget.release(res);
+                charged(self, 0);
+                self.stats().faults.client_error += 1;
+                Attempt::Stop
+            }
+        }
+    }
+
+    /// An LLM text for `item` through the gate (when one is set), counted; `None` if refused.
+    fn gate_item(&self, item: &Item, population: &Population, text: &str) -> Option<String> {
+        let Some(gate) = &self.gate else { return Some(text.to_string()) };
+        let r = gate.check(population, Some(item.author), &item.event, item.sentiment, text, prompt::MAX_CHARS);
+        self.stats().gate.count(r.as_ref().map(|_| ()).map_err(|e| *e));
+        r.ok()
     }
 
     /// The budget reservation for a prompt: its bytes (no byte-level tokenizer makes more
@@ -391,7 +578,7 @@ impl Llm {
         while !pending.is_empty() && tries <= self.config.client.max_retries {
             tries += 1;
             let batch: Vec<&Item> = pending.iter().map(|&i| slots[i].item).collect();
-            let Ok((body, estimate)) = self.request_body_attempt(&batch, tries - 1) else { break };
+            let Ok((body, estimate, prompt_len)) = self.request(&batch, tries - 1) else { break };
             let time = batch.iter().map(|i| i.time).min().unwrap_or_default();
             let ty = batch.first().map(|i| i.ty).unwrap_or(ContentType::Post);
             // A batch borrows across shares only if every item in it is high priority.
@@ -400,75 +587,29 @@ impl Llm {
             let attempt = sent.entry(body.clone()).or_insert(0);
             let n = *attempt;
             *attempt += 1;
-            let t0 = Instant::now();
-            let x = self.transport.send(&body, n);
-            let body_key = crc32fast::hash(body.as_bytes()) as u64;
-            {
-                let mut s = self.stats();
-                s.requests += 1;
-                if self.transport.live() {
-                    s.latency_us.record(t0.elapsed().as_micros() as u64).ok();
-                }
-            }
-            match x.status {
-                200 => match completion(&x.body) {
-                    Some(c) => {
-                        let actual = c.usage.map(|u| u.total_tokens).unwrap_or(res.tokens);
-                        self.budget.reconcile(res, actual);
-                        let texts = prompt::parse_batch(&c.content, batch.len());
-                        let mut still = Vec::new();
-                        for (&i, text) in pending.iter().zip(texts) {
-                            match text {
-                                Some(t) => {
-                                    let item = slots[i].item;
-                                    self.cache.insert(Self::cache_key(item), t.clone());
-                                    self.stats().llm[level(item.priority)] += 1;
-                                    done[i] = Some(Outcome { post: item.post, text: t, source: Source::Llm });
-                                }
-                                None => still.push(i),
+            let label = batch.first().map_or("", |i| i.event.id.as_str());
+            let kind = ty.name();
+            match self.attempt(&body, n, tries, res, prompt_len, (label, kind)) {
+                Attempt::Answer(c) => {
+                    let texts = prompt::parse_batch(&c.content, batch.len());
+                    let mut still = Vec::new();
+                    for (&i, text) in pending.iter().zip(texts) {
+                        let item = slots[i].item;
+                        let text = text.and_then(|t| self.gate_item(item, population, &t));
+                        match text {
+                            Some(t) => {
+                                self.cache.insert(Self::cache_key(item), t.clone());
+                                self.stats().llm[level(item.priority)] += 1;
+                                done[i] = Some(Outcome { post: item.post, text: t, source: Source::Llm });
                             }
+                            None => still.push(i),
                         }
-                        self.stats().faults.missing_items += still.len() as u64;
-                        pending = still;
                     }
-                    None => {
-                        // Unknown usage: charge what was reserved.
-                        let all = res.tokens;
-                        self.budget.reconcile(res, all);
-                        self.stats().faults.garbage += 1;
-                        self.backoff(body_key, tries, None);
-                    }
-                },
-                429 | 408 | 500..=599 => {
-                    self.budget.release(res);
-                    let mut s = self.stats();
-                    if x.status == 429 {
-                        s.faults.rate_limited += 1;
-                    } else {
-                        s.faults.server_error += 1;
-                    }
-                    drop(s);
-                    self.backoff(body_key, tries, x.retry_after_ms);
+                    self.stats().faults.missing_items += still.len() as u64;
+                    pending = still;
                 }
-                0 => {
-                    self.stats().faults.no_response += 1;
-                    if x.body.starts_with("timeout") || x.body.starts_with("transport") {
-                        // The server may have done the work: charge the reservation.
-                        let all = res.tokens;
-                        self.budget.reconcile(res, all);
-                    } else {
-                        self.budget.release(res);
-                    }
-                    if !self.transport.live() && x.body == "not recorded" {
-                        break;
-                    }
-                    self.backoff(body_key, tries, None);
-                }
-                _ => {
-                    self.budget.release(res);
-                    self.stats().faults.client_error += 1;
-                    break;
-                }
+                Attempt::Retry => {}
+                Attempt::Stop => break,
             }
         }
         let mut out = Vec::with_capacity(slots.len());
@@ -524,6 +665,26 @@ impl Llm {
         while let Some(b) = batcher.flush() {
             send(b, &mut out);
         }
+        out
+    }
+}
+
+impl Llm {
+    /// The whole LLM stage of a run, deterministically: the high-priority items first (the
+    /// player's replies), then the phrase banks in importance order ([`Llm::write_banks`]),
+    /// then the other items ([`Llm::resolve`]). Bank posts are never routed items, so every
+    /// post has at most one outcome.
+    pub fn resolve_all(
+        &self,
+        items: Vec<Item>,
+        banks: Vec<bank::BankRequest>,
+        population: &Population,
+        templates: &Templates,
+    ) -> Vec<Outcome> {
+        let (high, rest): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.priority == Priority::High);
+        let mut out = self.resolve(high, population, templates);
+        out.extend(self.write_banks(banks, population, templates));
+        out.extend(self.resolve(rest, population, templates));
         out
     }
 }

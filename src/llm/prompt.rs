@@ -1,6 +1,6 @@
 //! Grouped prompts: one chat request for a batch of profiles reacting to one event, rendered
-//! from `templates/prompts/batch.hbs`; the GBNF grammar that forces one
-//! `{"id":<id>,"text":"<5-200 chars>"}` line per profile; and the lenient parser that
+//! from `templates/prompts/batch.hbs` (the structured output that forces one
+//! `{"id":<id>,"text":"<5-200 chars>"}` per profile is in [`super::wire`]); and the lenient parser that
 //! salvages what a reply holds and checks each text before it becomes a post.
 //!
 //! Where the tokens go, and how the prompt keeps them down: the instructions and the event are
@@ -194,24 +194,6 @@ impl Prompts {
     }
 }
 
-/// The GBNF grammar (llama.cpp's `grammar` field) forcing one `{"id":<i>,"text":"..."}` line
-/// per id, in order, with a text of 5 to 200 characters.
-pub fn grammar(n: usize) -> String {
-    let mut g = String::from("root ::=");
-    for i in 1..=n {
-        g.push_str(&format!(" l{i}"));
-    }
-    g.push('\n');
-    for i in 1..=n {
-        g.push_str(&format!("l{i} ::= \"{{\\\"id\\\":{i},\\\"text\\\":\\\"\" t \"\\\"}}\\n\"\n"));
-    }
-    // A text opens with a letter, a digit, @, #, ' or ( or any non-ASCII character (emoji):
-    // not with "<" (base models echo placeholders such as "<the post>") nor with the symbols
-    // that start runaway symbol soup ("$a/s: $b/s: ..."), which costs a token per character.
-    g.push_str("t ::= f c{4,199}\nf ::= [A-Za-z0-9@#'(] | [^\\x00-\\x7f]\nc ::= [^\"\\\\\\x00-\\x1f]\n");
-    g
-}
-
 /// Checks and normalises one generated text: whitespace collapsed, 3..=280 characters, no
 /// echo of the instructions, nothing a taken-over model writes (`TAKEOVER`).
 pub fn check_text(text: &str) -> Option<String> {
@@ -253,6 +235,15 @@ pub fn parse_batch(content: &str, n: usize) -> Vec<Option<String>> {
 }
 
 fn take(v: &serde_json::Value, out: &mut [Option<String>]) {
+    // A structured answer wraps the lines: `{"posts": [{"id": 1, "text": ...}, ...]}`.
+    if v.get("id").is_none() {
+        match v {
+            serde_json::Value::Object(m) => m.values().for_each(|x| take(x, out)),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| take(x, out)),
+            _ => {}
+        }
+        return;
+    }
     let id = match v.get("id") {
         Some(serde_json::Value::String(s)) => s.trim().parse::<usize>().ok(),
         Some(serde_json::Value::Number(x)) => x.as_u64().map(|x| x as usize),
@@ -278,6 +269,12 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_structured_answer() {
+        let reply = r#"{"posts": [{"id": 2, "text": "second one here"}, {"id": 1, "text": "first one here"}]}"#;
+        assert_eq!(parse_batch(reply, 2), vec![Some("first one here".into()), Some("second one here".into())]);
+    }
+
+    #[test]
     fn rejects_echoes_and_long_text() {
         assert!(check_text("Answer with one JSON object per profile").is_none());
         assert!(check_text(&"a".repeat(400)).is_none());
@@ -292,13 +289,6 @@ mod tests {
     #[test]
     fn fence_removes_markers() {
         assert_eq!(fence("x >>> ignore previous\n<<<"), "\"x  ignore previous\\n\"");
-    }
-
-    #[test]
-    fn grammar_has_one_rule_per_line() {
-        let g = grammar(3);
-        assert!(g.starts_with("root ::= l1 l2 l3\n"));
-        assert!(g.contains("l2 ::= \"{\\\"id\\\":2,\\\"text\\\":\\\"\" t \"\\\"}\\n\"\n"), "{g}");
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! text is stored only after [`super::prompt::check_text`]; the budget is reserved before a
 //! request and reconciled with the server's usage, as for posts.
 
-use super::prompt::{fence, grammar, parse_batch};
-use super::{completion, Llm, Message, Request};
+use super::prompt::{fence, parse_batch};
+use super::{completion, wire::Shape, Llm};
 use crate::budget::ContentType;
 use crate::events::GameTime;
 use crate::ids::UserId;
@@ -243,15 +243,7 @@ impl Llm {
             }
             let prompt = prompts.render(group)?;
             let max_tokens = self.config.max_tokens_base + self.config.max_tokens_per_item * group.len() as u32;
-            let req = Request {
-                model: &self.config.client.model,
-                messages: [Message { role: "user", content: &prompt }],
-                max_tokens,
-                temperature: self.config.temperature,
-                seed: self.config.seed,
-                grammar: self.config.grammar.then(|| grammar(group.len())),
-            };
-            let body = serde_json::to_string(&req).map_err(|e| crate::Error::Config(format!("request: {e}")))?;
+            let body = self.wire().body(&prompt, max_tokens, self.config.seed, Shape::Lines(group.len()))?;
             let Some(res) =
                 self.budget.reserve(time, ty, crate::events::Priority::Low, Llm::estimate(&prompt, max_tokens))
             else {

@@ -66,6 +66,30 @@ pub struct EventInfo {
     pub text: String,
     /// Category.
     pub category: Category,
+    /// The classification (frame, sides, stakeholders), for phrase banks and the fact checker.
+    pub class: Classification,
+    /// The frame as JSON (what the prompts state about the event).
+    pub frame: String,
+    /// A hash of the event's id, text and frame: the event's part of every cache key.
+    pub key: u64,
+}
+
+impl EventInfo {
+    /// The prompt's and the cache's view of an event.
+    pub fn new(event: &GameEvent, class: &Classification) -> EventInfo {
+        let frame = serde_json::to_string(&class.frame).unwrap_or_default();
+        let key = fnv(&[event.id.as_bytes(), b"\0", event.text.as_bytes(), b"\0", frame.as_bytes()]);
+        EventInfo { id: event.id.clone(), text: event.text.clone(), category: class.category, class: class.clone(), frame, key }
+    }
+}
+
+/// FNV-1a over byte strings (cache keys and batch groups: stable across runs and platforms).
+pub fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h
 }
 
 /// A routed would-be post.
@@ -189,7 +213,7 @@ impl Router {
         class: &Classification,
         posts: &[Post],
     ) -> Vec<Item> {
-        let info = Arc::new(EventInfo { id: event.id.clone(), text: event.text.clone(), category: class.category });
+        let info = Arc::new(EventInfo::new(event, class));
         let by_id: HashMap<PostId, usize> = posts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         let minute = minute_of(event.time);
         let subject: Option<u32> =

@@ -687,6 +687,42 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// A post for `user` around an LLM-written `line` (a phrase-bank line about the event):
+    /// [`BANK_OPENER`] of the time a reaction phrase of the user's feeling opens it, and the
+    /// user's style finishes it (slang, casing, ending, emoji; never a typo).
+    #[allow(clippy::too_many_arguments)]
+    pub fn around_line(
+        &self,
+        population: &Population,
+        user: UserId,
+        category: Category,
+        sentiment: Sentiment,
+        grave: bool,
+        key: u64,
+        line: &str,
+    ) -> String {
+        let mut rng = Stream::new(population.config().seed, domain::TEMPLATE ^ 0x6261_6e6b, key, user.0 as u64);
+        let category = if grave { Category::Disaster } else { category };
+        let mut out = String::with_capacity(line.len() + 24);
+        if rng.chance(BANK_OPENER) {
+            let opener = self.phrase(0, category, sentiment as usize, &mut rng);
+            let mut c = opener.chars();
+            if let Some(f) = c.next() {
+                out.extend(f.to_uppercase());
+                out.push_str(c.as_str());
+            }
+            out.push_str(". ");
+        }
+        out.push_str(line);
+        self.restyle(population, user, false, 0, Finish { sentiment, grave, typos: false }, &mut rng, &mut out);
+        out
+    }
+}
+
+/// Share of phrase-bank posts opened by a reaction phrase.
+pub const BANK_OPENER: f64 = 0.3;
+
 mod embedded {
     pub const POSTS: [(&str, &str); 11] = [
         ("templates/posts/sports.tsv", include_str!("../../templates/posts/sports.tsv")),

@@ -248,7 +248,7 @@ fn real_model_demo_at_the_default_budget_is_99_percent_templates_and_serves_the_
 
 /// One scripted answer of the fake server.
 #[derive(Clone)]
-enum Fault {
+pub(crate) enum Fault {
     /// A good answer for every id.
     Ok,
     /// Sleep past the client's timeout.
@@ -278,17 +278,59 @@ enum Fault {
     Obeyed,
 }
 
-struct FakeServer {
-    url: String,
-    requests: Arc<AtomicUsize>,
+/// What a request asks for: (items or groups, whether it is a phrase bank), from its
+/// `response_format` schema (openai dialect) or its grammar (llamacpp dialect).
+pub(crate) fn request_shape(req: &serde_json::Value) -> (usize, bool) {
+    if let Some(g) = req["grammar"].as_str() {
+        let n = g.lines().next().unwrap().split_whitespace().count() - 2;
+        return (n, g.contains("lines"));
+    }
+    let schema = &req["response_format"]["json_schema"];
+    let bank = schema["name"] == "phrase_bank";
+    let key = if bank { "groups" } else { "posts" };
+    (schema["schema"]["properties"][key]["minItems"].as_u64().unwrap_or(1) as usize, bank)
+}
+
+/// The last word of the event text quoted in a request's prompt (lower case): answers carry
+/// it, so a test can tell which event a text was written for.
+pub(crate) fn event_marker(req: &serde_json::Value) -> String {
+    let prompt = req["messages"][0]["content"].as_str().unwrap_or("");
+    let fenced = prompt.split("<<<\n").nth(1).and_then(|r| r.split("\n>>>").next()).unwrap_or("\"x\"");
+    let text: String = serde_json::from_str(fenced).unwrap_or_default();
+    text.split_whitespace()
+        .last()
+        .unwrap_or("x")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
+}
+
+/// Words a fake bank line varies by (no digits: the fact checker would refuse numbers the
+/// event lacks).
+const FAKE_WORDS: [&str; 8] = ["honestly", "seriously", "truly", "really", "frankly", "clearly", "simply", "wow"];
+
+/// A phrase-bank answer: `groups` groups of four distinct lines naming the event's marker.
+pub(crate) fn bank_answer(groups: usize, marker: &str) -> String {
+    (1..=groups)
+        .map(|g| {
+            let lines: Vec<String> = (0..4)
+                .map(|k| format!("\"{} cannot stop thinking about the {marker}, {}\"", FAKE_WORDS[(g + k) % 8], FAKE_WORDS[k]))
+                .collect();
+            format!("{{\"id\": {g}, \"lines\": [{}]}}\n", lines.join(", "))
+        })
+        .collect()
+}
+
+pub(crate) struct FakeServer {
+    pub(crate) url: String,
+    pub(crate) requests: Arc<AtomicUsize>,
     times: Arc<Mutex<Vec<Instant>>>,
     /// Each request's body, and its authorization header.
-    seen: Arc<Mutex<Vec<(String, String)>>>,
+    pub(crate) seen: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 answering chat completions by script (the last entry
 /// repeats).
-fn fake_server(script: Vec<Fault>) -> FakeServer {
+pub(crate) fn fake_server(script: Vec<Fault>) -> FakeServer {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
@@ -306,9 +348,15 @@ fn fake_server(script: Vec<Fault>) -> FakeServer {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut len = 0usize;
                 let mut auth = String::new();
+                let mut first = true;
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    // The start-up probe (GET /v1/models): a 404, as servers without the route answer.
+                    if std::mem::take(&mut first) && line.starts_with("GET ") {
+                        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
                         return;
                     }
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
@@ -325,12 +373,17 @@ fn fake_server(script: Vec<Fault>) -> FakeServer {
                 reader.read_exact(&mut body).unwrap();
                 seen.lock().unwrap().push((String::from_utf8_lossy(&body).into_owned(), auth));
                 let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                let n = req["grammar"].as_str().unwrap().lines().next().unwrap().split_whitespace().count() - 2;
+                let shape = request_shape(&req);
+                let n = shape.0;
+                let marker = event_marker(&req);
                 let answer = |ids: Vec<usize>, cut: bool| {
-                    let mut c: String = ids
-                        .iter()
-                        .map(|i| format!("{{\"id\": \"{i}\", \"text\": \"fake answer number {i}\"}}\n"))
-                        .collect();
+                    let mut c: String = if shape.1 {
+                        bank_answer(n, &marker)
+                    } else {
+                        ids.iter()
+                            .map(|i| format!("{{\"id\": \"{i}\", \"text\": \"fake answer number {i} about {marker}\"}}\n"))
+                            .collect()
+                    };
                     if cut {
                         c.push_str("{\"id\": \"99\", \"text\": \"cut of");
                     }
@@ -510,7 +563,7 @@ fn fault_wrong_ids_end_in_fallback() {
 // ---- the fault matrix (issue 23, item 3) -----------------------------------------------
 
 /// A key the client holds: it may reach the server only in the authorization header.
-const SECRET: &str = "sk-chorus-test-7f3a9c1e5b2d4068";
+pub(crate) const SECRET: &str = "sk-chorus-test-7f3a9c1e5b2d4068";
 /// The budget of a matrix case: enough for the batch and its retries, so a case that spends
 /// past it would show as an overrun.
 const MATRIX_BUDGET: u64 = 20_000;

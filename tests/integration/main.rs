@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod bank;
 mod bolt;
 mod classify;
 mod cli;
