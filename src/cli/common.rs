@@ -189,9 +189,9 @@ pub(crate) fn run_events(
                         &class,
                         &applied.posts,
                     ));
-                    if let Some(b) = banks.and_then(|c| {
-                        router.bank(pipeline.population(), c, &event, &class, index, &applied.posts)
-                    }) {
+                    if let Some(b) =
+                        banks.and_then(|c| router.bank(pipeline.population(), c, &event, &class, index, &applied.posts))
+                    {
                         run.banks.push(b);
                     }
                 }

@@ -78,10 +78,8 @@ impl LlmArgs {
             run.budget = config.budget.per_day.to_string();
         }
         run.model = config.client.model.clone();
-        run.dialect = serde_json::to_value(config.dialect)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        run.dialect =
+            serde_json::to_value(config.dialect).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let transport: std::sync::Arc<dyn chorus::llm::client::Transport> = match (&self.replay, &self.record) {
             (Some(path), _) => {
                 let replay = Replay::load(path)?;
@@ -115,7 +113,10 @@ impl chorus::llm::client::Transport for SharedTransport {
 
 /// Fails a replay that did not reproduce its recording: some request had no recorded answer
 /// (the run differs from the recorded one in a way the header did not catch).
-pub(crate) fn check_replayed(transport: &dyn chorus::llm::client::Transport, file: Option<&std::path::Path>) -> Result<()> {
+pub(crate) fn check_replayed(
+    transport: &dyn chorus::llm::client::Transport,
+    file: Option<&std::path::Path>,
+) -> Result<()> {
     let missed = transport.unanswered();
     if let (Some(f), true) = (file, missed > 0) {
         anyhow::bail!(
@@ -135,7 +136,7 @@ pub(crate) fn llm_summary(r: &chorus::llm::LlmReport, wall: std::time::Duration)
         "llm      items: llm {} (high {}, medium {}, low {}), cache {}, template fallback {}; {} requests in {:.1} s\n\
          llm      tokens spent {} of {}/day over {} day(s), by share: reply {}, quote {}, post {}, media {} ({} borrowed by high priority); fallbacks {:?}; refused reservations {}\n\
          llm      phrase banks: {} events qualified, {} written, {} skipped for the budget, {} failed; {} lines kept ({} duplicates dropped); {} posts carry them, {} tokens: {:.1} posts per 1,000 tokens\n\
-         llm      gate: {} lines passed; refused: format {}, banned {}, language {}, facts {}, stance {}\n\
+         llm      gate: {} lines passed; refused: format {}, banned {}, language {}, facts {}, stance {}, off-topic {}\n\
          llm      faults: {:?}\n\
          llm      queue wait ms p50 {:.1} p99 {:.1}; latency ms p50 {:.0} p99 {:.0}; batch size mean {:.1} max {}\n",
         sum(r.llm),
@@ -171,6 +172,7 @@ pub(crate) fn llm_summary(r: &chorus::llm::LlmReport, wall: std::time::Duration)
         r.gate.language,
         r.gate.facts,
         r.gate.stance,
+        r.gate.topic,
         r.faults,
         r.queue_wait_ms.p50,
         r.queue_wait_ms.p99,

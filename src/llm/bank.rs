@@ -47,7 +47,6 @@ use crate::timeline::{Post, PostId, PostKind, Source};
 use crate::Result;
 use handlebars::Handlebars;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Domain tag of the draws that give posts their bank line.
@@ -57,7 +56,7 @@ const BANK: u64 = 0x6261_6e6b;
 pub const BANK_TEMPLATE: &str = include_str!("../../templates/prompts/bank.hbs");
 
 /// Longest bank line, in characters (the prompt asks for 140).
-pub const MAX_LINE: usize = 200;
+pub use super::gate::BANK_MAX_CHARS as MAX_LINE;
 
 /// Phrase-bank settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,8 +85,10 @@ pub struct BankConfig {
     /// Share of each game day's budget all banks may spend together (default 0.8: the rest is
     /// for posts the LLM writes one by one).
     pub day_share: f64,
-    /// Posts one line may serve at most (default 20), so a burst does not read as one voice.
+    /// Posts one line may serve at most (default 30), so a burst does not read as one voice.
     pub max_uses: usize,
+    /// Times a bank that kept fewer lines than it has groups is asked again (default 1).
+    pub retries: u32,
 }
 
 impl Default for BankConfig {
@@ -103,7 +104,8 @@ impl Default for BankConfig {
             tokens_base: 24,
             share: 0.6,
             day_share: 0.8,
-            max_uses: 20,
+            max_uses: 30,
+            retries: 1,
         }
     }
 }
@@ -434,54 +436,74 @@ impl Llm {
         let mut out = Vec::new();
         for req in &requests {
             self.stats().banks.requested += 1;
-            // The largest bank the day's room pays for: fewer lines first, then fewer groups.
-            let room = self.budget.bank_room(req.time, cap);
-            let mut chosen = None;
-            'fit: for groups in (1..=req.groups.len()).rev() {
-                for lines in (config.min_lines.max(1)..=config.lines.max(1)).rev() {
-                    let Ok(prompt) = self.banks.render(req, groups, lines) else { break 'fit };
-                    let max_tokens = config.tokens_base + config.tokens_per_line * (groups * lines) as u32;
-                    if self.reservation(prompt.len(), max_tokens) <= room {
-                        chosen = Some((groups, lines, prompt, max_tokens));
-                        break 'fit;
-                    }
-                }
-            }
-            let Some((groups, lines, prompt, max_tokens)) = chosen else {
-                self.stats().banks.skipped_for_budget += 1;
-                continue;
-            };
-            let answer = self.ask_bank(req, &prompt, max_tokens, groups, lines, cap);
-            let Some(raw) = answer else {
-                self.stats().banks.failed += 1;
-                continue;
-            };
-            // Gate and de-duplicate each group's lines.
-            let mut kept: Vec<Vec<String>> = Vec::with_capacity(groups);
-            let mut seen: HashSet<String> = HashSet::new();
-            let mut report = super::gate::GateReport::default();
-            let prompt_words = super::gate::Gate::prompt_words(&prompt, &req.event.text);
-            let mut duplicates = 0;
-            for (g, lines) in req.groups.iter().take(groups).zip(raw) {
-                let mut mine = Vec::new();
-                for line in lines {
-                    let r = gate.check_bank_line(population, &req.event, g.sentiment, &prompt_words, &strip_tags(&line));
-                    report.count(r.as_ref().map(|_| ()).map_err(|e| *e));
-                    if let Ok(t) = r {
-                        if seen.insert(t.to_lowercase()) {
-                            mine.push(t);
-                        } else {
-                            duplicates += 1;
+            // Gated, de-duplicated lines per group. A line is kept once per group; the same
+            // line in groups of different feelings is kept in the first only (a line that fits
+            // both fits neither). A bank that kept fewer lines than it has groups is asked
+            // again (another seed), `retries` times at most, while the budget pays.
+            let mut kept: Vec<Vec<String>> = vec![Vec::new(); req.groups.len()];
+            let mut seen: std::collections::HashMap<String, Sentiment> = Default::default();
+            let mut asked = false;
+            for round in 0..=config.retries {
+                // The largest bank the day's room pays for: fewer lines first, then fewer groups.
+                let room = self.budget.bank_room(req.time, cap);
+                let mut chosen = None;
+                'fit: for groups in (1..=req.groups.len()).rev() {
+                    for lines in (config.min_lines.max(1)..=config.lines.max(1)).rev() {
+                        let Ok(prompt) = self.banks.render(req, groups, lines) else { break 'fit };
+                        let max_tokens = config.tokens_base + config.tokens_per_line * (groups * lines) as u32;
+                        if self.reservation(&prompt, max_tokens) <= room {
+                            chosen = Some((groups, lines, prompt, max_tokens));
+                            break 'fit;
                         }
                     }
                 }
-                kept.push(mine);
+                let Some((groups, lines, prompt, max_tokens)) = chosen else {
+                    if round == 0 {
+                        self.stats().banks.skipped_for_budget += 1;
+                    }
+                    break;
+                };
+                asked = true;
+                let Some(raw) = self.ask_bank(req, &prompt, max_tokens, groups, lines, cap, round) else { continue };
+                let mut report = super::gate::GateReport::default();
+                let prompt_words = super::gate::Gate::prompt_words(&prompt, &req.event.text);
+                let mut duplicates = 0;
+                for ((g, lines), mine) in req.groups.iter().take(groups).zip(raw).zip(kept.iter_mut()) {
+                    for line in lines {
+                        let r = gate.check_bank_line(
+                            population,
+                            &req.event,
+                            g.sentiment,
+                            &prompt_words,
+                            &strip_tags(&line),
+                        );
+                        report.count(r.as_ref().map(|_| ()).map_err(|e| *e));
+                        if let Ok(t) = r {
+                            let low = t.to_lowercase();
+                            let first = *seen.entry(low.clone()).or_insert(g.sentiment);
+                            if first == g.sentiment && !mine.iter().any(|m| m.to_lowercase() == low) {
+                                mine.push(t);
+                            } else {
+                                duplicates += 1;
+                            }
+                        }
+                    }
+                }
+                {
+                    let mut s = self.stats();
+                    s.gate.add(&report);
+                    s.banks.duplicates += duplicates;
+                }
+                if kept.iter().map(Vec::len).sum::<usize>() >= groups {
+                    break;
+                }
+            }
+            if !asked {
+                continue;
             }
             let total: usize = kept.iter().map(Vec::len).sum();
             {
                 let mut s = self.stats();
-                s.gate.add(&report);
-                s.banks.duplicates += duplicates;
                 s.banks.lines += total as u64;
                 if total == 0 {
                     s.banks.failed += 1;
@@ -503,22 +525,16 @@ impl Llm {
                     }
                     // A line serves at most `max_uses` posts: the next one with room, from a drawn start.
                     let start = rng.below(lines.len() as u64) as usize;
-                    let Some(k) = (0..lines.len()).map(|d| (start + d) % lines.len()).find(|&k| uses[k] < config.max_uses)
+                    let Some(k) =
+                        (0..lines.len()).map(|d| (start + d) % lines.len()).find(|&k| uses[k] < config.max_uses)
                     else {
                         break;
                     };
                     uses[k] += 1;
                     let line = &lines[k];
                     let key = post.0 ^ fnv(&[line.as_bytes()]);
-                    let text = templates.around_line(
-                        population,
-                        author,
-                        req.event.category,
-                        g.sentiment,
-                        grave,
-                        key,
-                        line,
-                    );
+                    let text =
+                        templates.around_line(population, author, req.event.category, g.sentiment, grave, key, line);
                     out.push(Outcome { post, text, source: Source::Bank });
                     used += 1;
                 }
@@ -529,6 +545,7 @@ impl Llm {
     }
 
     /// Sends one bank request with retries; the answer's groups of raw lines, or `None`.
+    #[allow(clippy::too_many_arguments)]
     fn ask_bank(
         &self,
         req: &BankRequest,
@@ -537,14 +554,16 @@ impl Llm {
         groups: usize,
         lines: usize,
         cap: u64,
+        round: u32,
     ) -> Option<Vec<Vec<String>>> {
         let shape = Shape::Bank { groups, lines };
         let mut tries = 0u32;
         while tries <= self.config.client.max_retries {
             tries += 1;
-            let seed = self.config.seed.wrapping_add(tries as u64 - 1);
+            // Each round (a bank asked again) and each retry samples with its own seed.
+            let seed = self.config.seed.wrapping_add(tries as u64 - 1).wrapping_add(round as u64 * 1_000);
             let body = self.wire().body(prompt, max_tokens, seed, shape).ok()?;
-            let estimate = self.reservation(prompt.len(), max_tokens);
+            let estimate = self.reservation(prompt, max_tokens);
             let res = self.budget.reserve_bank(req.time, estimate, cap)?;
             match self.attempt(&body, 0, tries, res, prompt.len(), (&req.event.id, "bank")) {
                 Attempt::Answer(c) => {
@@ -562,7 +581,6 @@ impl Llm {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,7 +589,8 @@ mod tests {
     fn bank_answers_are_read_in_every_shape() {
         let lines = "{\"id\":1,\"lines\":[\"one here\",\"two here\"]}\nnoise {\"id\": \"2\", \"lines\": [\"three\"]}";
         assert_eq!(parse_bank(lines, 2), vec![vec!["one here".to_string(), "two here".into()], vec!["three".into()]]);
-        let wrapped = r#"{"groups": [{"id": 2, "lines": ["b"]}, {"id": 1, "lines": ["a"]}, {"id": 9, "lines": ["x"]}]}"#;
+        let wrapped =
+            r#"{"groups": [{"id": 2, "lines": ["b"]}, {"id": 1, "lines": ["a"]}, {"id": 9, "lines": ["x"]}]}"#;
         assert_eq!(parse_bank(wrapped, 2), vec![vec!["a".to_string()], vec!["b".to_string()]]);
         assert_eq!(parse_bank("{\"id\":1,\"lines\":[\"cut", 1), vec![Vec::<String>::new()]);
     }

@@ -300,7 +300,11 @@ impl RunMeta {
         };
         cmp("seed", recorded.seed.to_string(), self.seed.to_string());
         cmp("users", recorded.users.to_string(), self.users.to_string());
-        cmp("budget", recorded.budget.clone(), self.budget.clone());
+        // A budget sweep (`chorus budget`, a list) may replay a recording of one of its budgets.
+        let swept = self.budget.contains(',') && self.budget.split(',').any(|b| b == recorded.budget);
+        if !swept {
+            cmp("budget", recorded.budget.clone(), self.budget.clone());
+        }
         cmp("events (sha256 of the event file)", recorded.events.clone(), self.events.clone());
         cmp("model", recorded.model.clone(), self.model.clone());
         cmp("dialect", recorded.dialect.clone(), self.dialect.clone());
@@ -424,8 +428,9 @@ impl Replay {
                 continue;
             }
             if i == 0 && line.trim_start().starts_with("{\"chorus_recording\"") {
-                let h: Header = serde_json::from_str(line)
-                    .map_err(|e| crate::Error::data(file, 1, "chorus_recording", crate::error::cut(&e.to_string(), 200)))?;
+                let h: Header = serde_json::from_str(line).map_err(|e| {
+                    crate::Error::data(file, 1, "chorus_recording", crate::error::cut(&e.to_string(), 200))
+                })?;
                 if h.chorus_recording != RECORDING_VERSION {
                     return Err(crate::Error::data(
                         file,

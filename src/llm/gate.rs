@@ -34,6 +34,9 @@ use std::collections::HashSet;
 
 const BANNED: (&str, &str) = ("templates/lexicon/banned.tsv", include_str!("../../templates/lexicon/banned.tsv"));
 
+/// Longest phrase-bank line, in characters (the bank prompt asks for 140).
+pub const BANK_MAX_CHARS: usize = 200;
+
 /// Intensity from which a line's valence counts as opposing its feeling.
 const STANCE_MIN: f32 = 0.5;
 
@@ -95,6 +98,8 @@ pub enum Rejection {
     Facts,
     /// Its valence opposes the feeling it was written for.
     Stance,
+    /// A bank line sharing no word of substance with the event text.
+    Topic,
 }
 
 /// Lines refused, by reason.
@@ -112,6 +117,8 @@ pub struct GateReport {
     pub facts: u64,
     /// Refused for opposing their feeling.
     pub stance: u64,
+    /// Bank lines refused as not about the event.
+    pub topic: u64,
 }
 
 impl GateReport {
@@ -124,12 +131,13 @@ impl GateReport {
             Err(Rejection::Language) => self.language += 1,
             Err(Rejection::Facts) => self.facts += 1,
             Err(Rejection::Stance) => self.stance += 1,
+            Err(Rejection::Topic) => self.topic += 1,
         }
     }
 
     /// Lines refused, all reasons.
     pub fn refused(&self) -> u64 {
-        self.format + self.banned + self.language + self.facts + self.stance
+        self.format + self.banned + self.language + self.facts + self.stance + self.topic
     }
 
     /// Adds another report.
@@ -140,6 +148,7 @@ impl GateReport {
         self.language += o.language;
         self.facts += o.facts;
         self.stance += o.stance;
+        self.topic += o.topic;
     }
 }
 
@@ -183,9 +192,11 @@ impl Gate {
     }
 
     /// As [`Gate::check`] for a phrase-bank line, also refusing (as format) a line made of
-    /// its prompt's own words: at least 3 words that are not the event's, 80% of them found in
-    /// `prompt` outside the event text (the instructions, the example, the group
-    /// descriptions), which is what a small model does when it parrots its instructions.
+    /// its prompt's own words (at least 3 words that are not the event's, 70% of them found in
+    /// the prompt outside the event text: the instructions and the group descriptions, which
+    /// a small model parrots) and a line cut off by the token cap (ending on a word like
+    /// "the"), and (as topic) a line sharing no word of substance with the event text (three
+    /// letters or more, not a common word, a plural's `s` aside).
     pub fn check_bank_line(
         &self,
         population: &Population,
@@ -194,12 +205,26 @@ impl Gate {
         prompt_words: &HashSet<String>,
         text: &str,
     ) -> std::result::Result<String, Rejection> {
-        let t = self.check(population, None, event, sentiment, text, super::bank::MAX_LINE)?;
+        let t = self.check(population, None, event, sentiment, text, BANK_MAX_CHARS)?;
         let ev = words(&event.text);
-        let own: Vec<String> = words(&t).into_iter().filter(|w| !ev.contains(w)).collect();
-        let parroted = own.iter().filter(|w| prompt_words.contains(*w)).count();
-        if own.len() >= 3 && parroted * 10 >= own.len() * 8 {
+        let mine = words(&t);
+        let own: Vec<&String> = mine.iter().filter(|w| !ev.contains(w)).collect();
+        let parroted = own.iter().filter(|w| prompt_words.contains(**w)).count();
+        if own.len() >= 3 && parroted * 10 >= own.len() * 7 {
             return Err(Rejection::Format);
+        }
+        // A line cut off by the token cap ("... caused damage to the").
+        if mine.last().is_some_and(|w| {
+            ENGLISH.contains(&w.as_str()) && !matches!(w.as_str(), "it" | "us" | "me" | "again" | "still" | "more")
+        }) {
+            return Err(Rejection::Format);
+        }
+        // About this event: it shares a word of substance with the event text.
+        let stem = |w: &str| w.trim_end_matches("'s").trim_end_matches('s').to_string();
+        let content: Vec<String> =
+            ev.iter().filter(|w| w.len() >= 3 && !ENGLISH.contains(&w.as_str())).map(|w| stem(w)).collect();
+        if !content.is_empty() && !mine.iter().any(|w| content.contains(&stem(w))) {
+            return Err(Rejection::Topic);
         }
         Ok(t)
     }

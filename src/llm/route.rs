@@ -79,7 +79,14 @@ impl EventInfo {
     pub fn new(event: &GameEvent, class: &Classification) -> EventInfo {
         let frame = serde_json::to_string(&class.frame).unwrap_or_default();
         let key = fnv(&[event.id.as_bytes(), b"\0", event.text.as_bytes(), b"\0", frame.as_bytes()]);
-        EventInfo { id: event.id.clone(), text: event.text.clone(), category: class.category, class: class.clone(), frame, key }
+        EventInfo {
+            id: event.id.clone(),
+            text: event.text.clone(),
+            category: class.category,
+            class: class.clone(),
+            frame,
+            key,
+        }
     }
 }
 

@@ -155,7 +155,9 @@ pub fn grammar(shape: Shape) -> String {
     g.push('\n');
     for i in 1..=n {
         match shape {
-            Shape::Lines(_) => g.push_str(&format!("l{i} ::= \"{{\\\"id\\\":{i},\\\"text\\\":\\\"\" t \"\\\"}}\\n\"\n")),
+            Shape::Lines(_) => {
+                g.push_str(&format!("l{i} ::= \"{{\\\"id\\\":{i},\\\"text\\\":\\\"\" t \"\\\"}}\\n\"\n"))
+            }
             Shape::Bank { .. } => g.push_str(&format!("l{i} ::= \"{{\\\"id\\\":{i},\\\"lines\\\":[\" ls \"]}}\\n\"\n")),
         }
     }

@@ -18,9 +18,12 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
-const FINAL: &str = r#"{"id": "final", "time": 600, "text": "The Harbor City Redhawks beat the Ironclads 3-1 in the cup final"}"#;
-const QUAKE: &str = r#"{"id": "quake", "time": 4200, "text": "A strong earthquake shakes Northgate overnight, damaging bridges"}"#;
-const MINOR: &str = r#"{"id": "minor", "time": 7800, "text": "Northgate library extends its opening hours on weekends"}"#;
+const FINAL: &str =
+    r#"{"id": "final", "time": 600, "text": "The Harbor City Redhawks beat the Ironclads 3-1 in the cup final"}"#;
+const QUAKE: &str =
+    r#"{"id": "quake", "time": 4200, "text": "A strong earthquake shakes Northgate overnight, damaging bridges"}"#;
+const MINOR: &str =
+    r#"{"id": "minor", "time": 7800, "text": "Northgate library extends its opening hours on weekends"}"#;
 
 struct Run {
     pipeline: Pipeline,
@@ -112,12 +115,7 @@ fn banks_are_asked_once_per_event_and_fill_many_posts_in_the_openai_shape() {
     assert_eq!(report.banks.written as usize, requests.len());
     assert!(report.budget.spent_total <= 50_000 && report.budget.overruns == 0 && report.budget.reserved == 0);
     // Dozens of posts per request: far more than one post per call.
-    assert!(
-        outcomes.len() >= 10 * requests.len(),
-        "{} posts from {} requests",
-        outcomes.len(),
-        requests.len()
-    );
+    assert!(outcomes.len() >= 10 * requests.len(), "{} posts from {} requests", outcomes.len(), requests.len());
     // The ledger has a planned and a spent figure for each bank.
     let banked: Vec<_> = report.ledger.iter().filter(|r| r.kind == "bank").collect();
     assert_eq!(banked.len(), requests.len());
@@ -139,8 +137,9 @@ fn the_llamacpp_dialect_asks_for_a_grammar_instead() {
     }
 }
 
-/// A transport that answers banks with the fake's lines and charges every request its whole
-/// reservation (a byte a token, the completion cap used up): the budget binds as it would.
+/// A transport that answers banks with the fake's lines and charges every request about its
+/// whole reservation (half a token per prompt byte, the completion cap used up): the budget
+/// binds as it would.
 struct Costly {
     prompts: std::sync::Mutex<Vec<String>>,
 }
@@ -152,7 +151,8 @@ impl Transport for Costly {
         let (groups, bank) = crate::llm::request_shape(&req);
         assert!(bank);
         let content = crate::llm::bank_answer(groups, &crate::llm::event_marker(&req));
-        let (p, c) = (prompt.len() as u64, req["max_tokens"].as_u64().unwrap());
+        // Half a token per byte: what the stage reserves before it has seen any usage.
+        let (p, c) = (prompt.len() as u64 / 2, req["max_tokens"].as_u64().unwrap());
         self.prompts.lock().unwrap().push(prompt);
         let b = serde_json::json!({"choices": [{"message": {"content": content}}],
             "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}});
@@ -185,7 +185,8 @@ fn the_most_important_event_gets_its_bank_first_when_the_budget_is_short() {
         }
     }
     let gate = || Gate::embedded(run.pipeline.classifier().clone()).unwrap();
-    let config = |per_day| LlmConfig { budget: BudgetConfig { per_day, ..BudgetConfig::default() }, ..LlmConfig::default() };
+    let config =
+        |per_day| LlmConfig { budget: BudgetConfig { per_day, ..BudgetConfig::default() }, ..LlmConfig::default() };
     let llm = Llm::new(config(100_000), Box::new(Shared(costly.clone()))).unwrap().with_gate(gate());
     llm.write_banks(requests.clone(), run.pipeline.population(), run.pipeline.templates());
     let asked: Vec<String> = costly.prompts.lock().unwrap().clone();
@@ -220,12 +221,12 @@ fn gated_lines_are_refused_and_counted() {
             let req: serde_json::Value = serde_json::from_str(body).unwrap();
             let (groups, _) = crate::llm::request_shape(&req);
             let lines = [
-                "Check out http://spam.example for tickets",         // banned: link
-                "Los Redhawks ganaron la final esta noche",          // language
-                "Redhawks won 5-0 after a late comeback",            // facts: score and claim
-                "Even France would have loved this night",          // a name the event lacks
+                "Check out http://spam.example for tickets", // banned: link
+                "Los Redhawks ganaron la final esta noche",  // language
+                "Redhawks won 5-0 after a late comeback",    // facts: score and claim
+                "Even France would have loved this night",   // a name the event lacks
                 "The Harbor City Redhawks beat the Ironclads 3-1 in the cup final", // copy of the event
-                "what a night for the Redhawks, so proud of them",   // good
+                "what a night for the Redhawks, so proud of them", // good
             ];
             let content: String = (1..=groups)
                 .map(|g| format!("{{\"id\": {g}, \"lines\": {}}}\n", serde_json::to_string(&lines).unwrap()))
@@ -238,7 +239,8 @@ fn gated_lines_are_refused_and_counted() {
             false
         }
     }
-    let config = LlmConfig { budget: BudgetConfig { per_day: 50_000, ..BudgetConfig::default() }, ..LlmConfig::default() };
+    let config =
+        LlmConfig { budget: BudgetConfig { per_day: 50_000, ..BudgetConfig::default() }, ..LlmConfig::default() };
     let gate = Gate::embedded(run.pipeline.classifier().clone()).unwrap();
     let llm = Llm::new(config, Box::new(Bad)).unwrap().with_gate(gate);
     let outcomes = llm.write_banks(vec![final_bank.clone()], run.pipeline.population(), run.pipeline.templates());
@@ -249,11 +251,17 @@ fn gated_lines_are_refused_and_counted() {
     assert_eq!(r.gate.facts, 2 * groups, "{:?}", r.gate);
     assert_eq!(r.gate.format, groups, "{:?}", r.gate);
     assert_eq!(r.gate.passed, groups, "{:?}", r.gate);
-    // The same good line in every group: kept once.
-    assert_eq!(r.banks.lines, 1);
+    // The same good line in every group (all of one feeling, the winner's fans): once per group.
+    assert!(
+        final_bank.groups.iter().take(groups as usize).all(|g| g.sentiment == final_bank.groups[0].sentiment)
+            || r.banks.lines < groups
+    );
+    assert!(r.banks.lines >= 1 && r.banks.lines <= groups, "{:?}", r.banks);
     assert!(!outcomes.is_empty());
-    assert!(outcomes.iter().all(|o| o.text.to_lowercase().contains("redhawks") && o.text.to_lowercase().contains("proud")));
-    assert!(outcomes.len() <= BankConfig::default().max_uses);
+    assert!(outcomes
+        .iter()
+        .all(|o| o.text.to_lowercase().contains("redhawks") && o.text.to_lowercase().contains("proud")));
+    assert!(outcomes.len() as u64 <= r.banks.lines * BankConfig::default().max_uses as u64);
 }
 
 /// Items of two events with the same persona mix (the same users answer both).
@@ -359,7 +367,18 @@ fn chorus_run_replays_byte_for_byte_and_refuses_a_mismatched_replay() {
     let rec = dir.path().join("run.rec");
     let rec_s = rec.to_str().unwrap();
     let live = run(
-        &["--llm", &server.url, "--llm-model", "fake-model", "--llm-key-env", "CHORUS_TEST_KEY", "--budget", "6000", "--record", rec_s],
+        &[
+            "--llm",
+            &server.url,
+            "--llm-model",
+            "fake-model",
+            "--llm-key-env",
+            "CHORUS_TEST_KEY",
+            "--budget",
+            "6000",
+            "--record",
+            rec_s,
+        ],
         "live.jsonl",
     );
     let stderr = String::from_utf8_lossy(&live.stderr);
