@@ -203,9 +203,10 @@ fn the_most_important_event_gets_its_bank_first_when_the_budget_is_short() {
     assert!(report.banks.skipped_for_budget >= 1, "{:?}", report.banks);
     assert!(costly.prompts.lock().unwrap()[0].contains(order[0].as_str()));
     assert!(!outcomes.is_empty());
-    // The bank shrank to fit: the day's bank share is nearly all spent, never more.
+    // The bank shrank to fit: most of the day's bank share is spent (a bank grows a line per
+    // group at a time, 40 tokens each), never more.
     let cap = (2_400.0 * BankConfig::default().day_share) as u64;
-    assert!(report.budget.spent_total <= cap && report.budget.spent_total * 10 >= cap * 9, "{:?}", report.budget);
+    assert!(report.budget.spent_total <= cap && report.budget.spent_total * 10 >= cap * 8, "{:?}", report.budget);
     assert_eq!(report.budget.overruns, 0);
 }
 
@@ -239,8 +240,12 @@ fn gated_lines_are_refused_and_counted() {
             false
         }
     }
-    let config =
-        LlmConfig { budget: BudgetConfig { per_day: 50_000, ..BudgetConfig::default() }, ..LlmConfig::default() };
+    // No second round: each line is counted once.
+    let config = LlmConfig {
+        budget: BudgetConfig { per_day: 50_000, ..BudgetConfig::default() },
+        banks: BankConfig { retries: 0, ..BankConfig::default() },
+        ..LlmConfig::default()
+    };
     let gate = Gate::embedded(run.pipeline.classifier().clone()).unwrap();
     let llm = Llm::new(config, Box::new(Bad)).unwrap().with_gate(gate);
     let outcomes = llm.write_banks(vec![final_bank.clone()], run.pipeline.population(), run.pipeline.templates());
@@ -424,4 +429,39 @@ fn an_unreachable_server_is_one_error_before_any_work() {
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("cannot reach the LLM server"), "{e}");
     assert!(!e.contains("events processed"), "no work before the error: {e}");
+}
+
+#[test]
+fn real_model_writes_a_bank_in_the_llamacpp_shape_within_its_usage() {
+    let url = crate::llm::llm_url();
+    let _turn = crate::llm::model_turn();
+    let run = played();
+    let req = banks(run, &BankConfig::default()).into_iter().next().unwrap();
+    let client = ClientConfig { url, timeout_ms: 600_000, ..ClientConfig::default() }.with_env();
+    let config = LlmConfig {
+        client: client.clone(),
+        budget: BudgetConfig { per_day: 1_000_000, ..BudgetConfig::default() },
+        dialect: Dialect::Llamacpp,
+        ..LlmConfig::default()
+    };
+    let gate = Gate::embedded(run.pipeline.classifier().clone()).unwrap();
+    let llm = Llm::new(config, Box::new(Http::new(&client).unwrap())).unwrap().with_gate(gate);
+    let groups = req.groups.len() as u64;
+    let outcomes = llm.write_banks(vec![req], run.pipeline.population(), run.pipeline.templates());
+    let r = llm.report();
+    eprintln!(
+        "bank: {:?}\ngate: {:?}\nfirst posts: {:?}",
+        r.banks,
+        r.gate,
+        outcomes.iter().take(3).map(|o| &o.text).collect::<Vec<_>>()
+    );
+    assert_eq!(r.banks.requested, 1);
+    // The grammar gave lines for every group (whether the gate kept them is the model's doing).
+    assert!(r.gate.passed + r.gate.refused() >= groups, "{:?}", r.gate);
+    // Every token charged is the server's reported usage; nothing over the reservations.
+    let ledger: u64 = r.ledger.iter().map(|l| l.ledger.spent).sum();
+    assert_eq!(ledger, r.budget.spent_total);
+    assert_eq!(r.budget.overruns, 0);
+    assert_eq!(r.budget.reserved, 0);
+    assert!(outcomes.iter().all(|o| o.source == Source::Bank));
 }

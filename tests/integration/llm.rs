@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// The local model's base URL: `CHORUS_LLM_URL`, or a server started through the project's
 /// script. With `CHORUS_REQUIRE_LLM=1` (CI) a missing server is a failure, never a skip.
-fn llm_url() -> String {
+pub(crate) fn llm_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         if let Ok(u) = std::env::var("CHORUS_LLM_URL") {
@@ -44,7 +44,7 @@ fn llm_url() -> String {
 }
 
 /// The local server answers one request at a time: tests that use it take turns.
-fn model_turn() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn model_turn() -> std::sync::MutexGuard<'static, ()> {
     static M: Mutex<()> = Mutex::new(());
     M.lock().unwrap_or_else(|e| e.into_inner())
 }
