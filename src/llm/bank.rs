@@ -27,7 +27,8 @@
 //! **Use.** Every line passes the gate ([`super::gate`], with [`super::gate::Gate::check_bank_line`]:
 //! a line parroting the prompt is refused too); duplicates are dropped. A post of a group whose
 //! bank has lines takes one with probability `share` (a draw keyed by (seed, post, author)),
-//! each line serving at most `max_uses` posts; its source is `bank`. The others keep their
+//! each line serving at most `max_uses` posts (root posts are served before quotes); its
+//! source is `bank`. The others keep their
 //! template text.
 //!
 //! Invariant: the requests are a pure function of the run's posts; with the same exchanges
@@ -149,7 +150,7 @@ pub struct Group {
     pub sentiment: Sentiment,
     /// Their tone.
     pub tone: Tone,
-    /// Eligible posts (post id, author).
+    /// Eligible posts (post id, author): root posts first, then quotes, each in post order.
     pub posts: Vec<(PostId, UserId)>,
 }
 
@@ -245,6 +246,13 @@ impl Router {
         }
         if audience < config.min_posts.max(1) {
             return None;
+        }
+        // Root posts first: when a bank's lines run out of uses, the posts the feed leads with
+        // have them, and quotes take what is left.
+        let quotes: std::collections::HashSet<PostId> =
+            posts.iter().filter(|p| p.kind == PostKind::Quote).map(|p| p.id).collect();
+        for g in &mut groups {
+            g.posts.sort_by_key(|(id, _)| quotes.contains(id));
         }
         groups.retain(|g| g.posts.len() >= config.min_group_posts.max(1));
         // Largest first; ties in a fixed order.
