@@ -204,7 +204,7 @@ pub struct Ledger {
 }
 
 /// One row of the ledger: an event and a kind of request (`reply`, `quote`, `post`, `media`,
-/// `bank`, `reflection`).
+/// `bank`; reflections, which belong to no one event, under event `-` and kind `reflection`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LedgerRow {
     /// Event id.
@@ -440,13 +440,7 @@ impl Llm {
                 s.latency_us.record(t0.elapsed().as_micros() as u64).ok();
             }
         }
-        let charged = |me: &Self, actual: u64| {
-            let mut s = me.stats();
-            let e = s.ledger.entry((event.to_string(), kind.to_string())).or_default();
-            e.requests += 1;
-            e.planned += planned;
-            e.spent += actual;
-        };
+        let charged = |me: &Self, actual: u64| me.charge_ledger(event, kind, planned, actual);
         match x.status {
             200 => match completion(&x.body) {
                 Some(c) => {
@@ -507,6 +501,15 @@ impl Llm {
                 Attempt::Stop
             }
         }
+    }
+
+    /// Records one attempt in the ledger: `planned` reserved, `spent` charged.
+    fn charge_ledger(&self, event: &str, kind: &str, planned: u64, spent: u64) {
+        let mut s = self.stats();
+        let e = s.ledger.entry((event.to_string(), kind.to_string())).or_default();
+        e.requests += 1;
+        e.planned += planned;
+        e.spent += spent;
     }
 
     /// An LLM text for `item` through the gate (when one is set), counted; `None` if refused.

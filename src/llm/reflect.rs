@@ -245,7 +245,7 @@ impl Llm {
             let max_tokens = self.config.max_tokens_base + self.config.max_tokens_per_item * group.len() as u32;
             let body = self.wire().body(&prompt, max_tokens, self.config.seed, Shape::Lines(group.len()))?;
             let Some(res) =
-                self.budget.reserve(time, ty, crate::events::Priority::Low, Llm::estimate(&prompt, max_tokens))
+                self.budget.reserve(time, ty, crate::events::Priority::Low, self.reservation(&prompt, max_tokens))
             else {
                 report.skipped_for_budget += group.len();
                 continue;
@@ -258,13 +258,17 @@ impl Llm {
                 if x.status == 0 && (x.body.starts_with("timeout") || x.body.starts_with("transport")) {
                     let all = res.tokens;
                     self.budget.reconcile(res, all);
+                    self.charge_ledger("-", "reflection", all, all);
                 } else {
+                    let planned = res.tokens;
                     self.budget.release(res);
+                    self.charge_ledger("-", "reflection", planned, 0);
                 }
                 report.failed += group.len();
                 continue;
             };
             let actual = c.usage.map(|u| u.total_tokens).unwrap_or(res.tokens);
+            self.charge_ledger("-", "reflection", res.tokens, actual);
             self.budget.reconcile(res, actual);
             for (k, text) in parse_batch(&c.content, group.len()).into_iter().enumerate() {
                 match text {
