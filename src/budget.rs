@@ -5,10 +5,11 @@
 //! Invariant: for every game day, tokens spent plus tokens reserved never exceed the day's
 //! budget (nor a type's share, nor an hour's cap), whatever the number of concurrent callers
 //! and retries: a reservation is taken under one lock before anything is sent, and only a
-//! reconciliation with the server's reported usage turns it into spending. A reservation is an
-//! upper bound (prompt bytes plus `max_tokens`: no tokenizer makes more tokens than bytes), so
-//! reconciling never raises spending above what was reserved; a server reporting more than that
-//! is counted in [`BudgetReport::overruns`].
+//! reconciliation with the server's reported usage turns it into spending. A reservation is
+//! meant as an upper bound (the prompt at the tokens per byte the server has reported, with a
+//! margin, plus `max_tokens`: see [`crate::llm::Llm::reservation`]), so reconciling does not
+//! raise spending above what was reserved; a server reporting more than that is counted in
+//! [`BudgetReport::overruns`].
 //!
 //! **Who may spend which share.** Each content type has its share of the day (reply 40%, quote
 //! 20%, post 30%, media 10% by default). A medium- or low-priority request spends only its own
@@ -169,6 +170,33 @@ impl Day {
         self.spent[i] + self.reserved[i]
     }
 
+    /// Reserves `tokens` from the shares in `order`, each up to its room, or reserves nothing
+    /// and returns `None` when they cannot pay it all. Each part is added as it is taken, so
+    /// the next share's room sees it (with `flow_down` the rooms overlap).
+    fn take(
+        &mut self,
+        limits: &[u64; 4],
+        flow_down: bool,
+        order: impl Iterator<Item = usize>,
+        tokens: u64,
+    ) -> Option<[u64; 4]> {
+        let mut parts = [0u64; 4];
+        let mut left = tokens;
+        for i in order {
+            let take = left.min(self.room(i, limits, flow_down));
+            self.reserved[i] += take;
+            parts[i] = take;
+            left -= take;
+            if left == 0 {
+                return Some(parts);
+            }
+        }
+        for (i, p) in parts.iter().enumerate() {
+            self.reserved[i] -= p;
+        }
+        None
+    }
+
     /// Tokens share `i` can still take without breaking a limit.
     fn room(&self, i: usize, limits: &[u64; 4], flow_down: bool) -> u64 {
         if flow_down {
@@ -266,25 +294,13 @@ impl Budget {
         let hour_ok = self.config.per_hour.is_none_or(|cap| d.hours.get(&hour).copied().unwrap_or(0) + tokens <= cap);
         // Strict priority: what high priority was refused, lower priorities do not get.
         let open = high || !(d.closed || d.closed_hours.contains(&hour));
-        let mut parts = [0u64; 4];
-        let mut left = tokens;
-        if open && hour_ok && tokens > 0 {
-            // Own share first; then, for high priority only, the others.
-            for i in spend_order(own).take(if high { 4 } else { 1 }) {
-                let take = left.min(d.room(i, &self.limits, self.config.flow_down));
-                // Each part is added as it is taken, so the next share's room sees it.
-                d.reserved[i] += take;
-                parts[i] = take;
-                left -= take;
-                if left == 0 {
-                    break;
-                }
-            }
-        }
-        if !open || !hour_ok || tokens == 0 || left > 0 {
-            for (i, p) in parts.iter().enumerate() {
-                d.reserved[i] -= p;
-            }
+        // Own share first; then, for high priority only, the others.
+        let taken = (open && hour_ok && tokens > 0)
+            .then(|| {
+                d.take(&self.limits, self.config.flow_down, spend_order(own).take(if high { 4 } else { 1 }), tokens)
+            })
+            .flatten();
+        let Some(parts) = taken else {
             if high && tokens > 0 {
                 if !hour_ok {
                     d.closed_hours.insert(hour);
@@ -294,7 +310,7 @@ impl Budget {
             }
             st.refused += 1;
             return None;
-        }
+        };
         *d.hours.entry(hour).or_default() += tokens;
         Some(Reservation { day, hour, ty, parts, tokens, bank: false })
     }
@@ -311,28 +327,13 @@ impl Budget {
         let mut st = self.lock();
         let d = st.days.entry(day).or_default();
         let hour_ok = self.config.per_hour.is_none_or(|c| d.hours.get(&hour).copied().unwrap_or(0) + tokens <= c);
-        let own = ContentType::Post.index();
-        let room: u64 = spend_order(own).map(|i| d.room(i, &self.limits, self.config.flow_down)).sum();
-        if tokens == 0 || !hour_ok || d.bank + tokens > cap || room < tokens {
+        let taken = (tokens > 0 && hour_ok && d.bank + tokens <= cap)
+            .then(|| d.take(&self.limits, self.config.flow_down, spend_order(ContentType::Post.index()), tokens))
+            .flatten();
+        let Some(parts) = taken else {
             st.refused += 1;
             return None;
-        }
-        let mut parts = [0u64; 4];
-        let mut left = tokens;
-        for i in spend_order(own) {
-            let take = left.min(d.room(i, &self.limits, self.config.flow_down));
-            d.reserved[i] += take;
-            parts[i] = take;
-            left -= take;
-        }
-        if left > 0 {
-            // flow_down rooms overlap: what one share took, the next no longer has.
-            for (i, p) in parts.iter().enumerate() {
-                d.reserved[i] -= p;
-            }
-            st.refused += 1;
-            return None;
-        }
+        };
         d.bank += tokens;
         *d.hours.entry(hour).or_default() += tokens;
         Some(Reservation { day, hour, ty: ContentType::Post, parts, tokens, bank: true })

@@ -179,21 +179,14 @@ pub(crate) fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, pric
     // Planned (reserved before sending) and spent (the server's usage) tokens, per kind of
     // request, then per event.
     for r in rows.iter().filter(|r| !r.ledger.is_empty()) {
+        let add = |l: &mut chorus::llm::Ledger, x: &chorus::llm::Ledger| {
+            l.requests += x.requests;
+            l.planned += x.planned;
+            l.spent += x.spent;
+        };
         let mut kinds: std::collections::BTreeMap<&str, chorus::llm::Ledger> = Default::default();
-        let mut events: Vec<(&str, chorus::llm::Ledger)> = Vec::new();
         for row in &r.ledger {
-            let k = kinds.entry(row.kind.as_str()).or_default();
-            k.requests += row.ledger.requests;
-            k.planned += row.ledger.planned;
-            k.spent += row.ledger.spent;
-            match events.iter_mut().find(|(e, _)| *e == row.event) {
-                Some((_, l)) => {
-                    l.requests += row.ledger.requests;
-                    l.planned += row.ledger.planned;
-                    l.spent += row.ledger.spent;
-                }
-                None => events.push((row.event.as_str(), row.ledger)),
-            }
+            add(kinds.entry(row.kind.as_str()).or_default(), &row.ledger);
         }
         t.push_str(&format!(
             "\nBudget {}: planned vs spent tokens by kind\n\n| kind | requests | planned | spent |\n|---|---:|---:|---:|\n",
@@ -206,9 +199,19 @@ pub(crate) fn budget_table(rows: &[BudgetRow], posts: usize, routed: usize, pric
             "\nBudget {}: planned vs spent tokens by event\n\n| event | requests | planned | spent | kinds |\n|---|---:|---:|---:|---|\n",
             r.budget
         ));
-        for (e, l) in &events {
-            let ks: Vec<&str> = r.ledger.iter().filter(|x| x.event == *e).map(|x| x.kind.as_str()).collect();
-            t.push_str(&format!("| {e} | {} | {} | {} | {} |\n", l.requests, l.planned, l.spent, ks.join(", ")));
+        // The ledger is ordered by (event, kind): an event's rows are next to each other.
+        for rows in r.ledger.chunk_by(|a, b| a.event == b.event) {
+            let mut l = chorus::llm::Ledger::default();
+            rows.iter().for_each(|x| add(&mut l, &x.ledger));
+            let ks: Vec<&str> = rows.iter().map(|x| x.kind.as_str()).collect();
+            t.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                rows[0].event,
+                l.requests,
+                l.planned,
+                l.spent,
+                ks.join(", ")
+            ));
         }
     }
     t

@@ -34,6 +34,7 @@
 //! Invariant: the requests are a pure function of the run's posts; with the same exchanges
 //! (live or replayed) the same posts get the same texts.
 
+pub use super::route::Tone;
 use super::route::{fnv, EventInfo, Router};
 use super::wire::Shape;
 use super::{Attempt, Llm, Outcome};
@@ -107,38 +108,6 @@ impl Default for BankConfig {
             day_share: 0.8,
             max_uses: 30,
             retries: 1,
-        }
-    }
-}
-
-/// A persona's tone, as the groups use it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Tone {
-    /// Formal, complete sentences.
-    Formal,
-    /// Casual.
-    Casual,
-    /// Slangy, lower case.
-    Slangy,
-}
-
-impl Tone {
-    /// The author's tone (formality > 0.6: formal; else slang > 0.5: slangy; else casual), as
-    /// in [`super::route::voice`].
-    pub fn of(population: &Population, user: UserId) -> Tone {
-        let u = population.user(user);
-        match (u.formality > 0.6, u.slang > 0.5) {
-            (true, _) => Tone::Formal,
-            (false, true) => Tone::Slangy,
-            (false, false) => Tone::Casual,
-        }
-    }
-
-    fn words(self) -> &'static str {
-        match self {
-            Tone::Formal => "formal, complete sentences",
-            Tone::Casual => "casual",
-            Tone::Slangy => "slangy, lower case",
         }
     }
 }
@@ -343,12 +312,7 @@ impl BankPrompts {
 
     /// From a handlebars template source.
     pub fn new(template: &str) -> Result<BankPrompts> {
-        let mut hb = Handlebars::new();
-        hb.register_escape_fn(handlebars::no_escape);
-        hb.set_strict_mode(true);
-        hb.register_template_string("bank", template)
-            .map_err(|e| crate::Error::data("templates/prompts/bank.hbs", 1, "-", e.to_string()))?;
-        Ok(BankPrompts { hb })
+        Ok(BankPrompts { hb: super::prompt::registry("bank", "templates/prompts/bank.hbs", template)? })
     }
 
     /// The prompt for the first `groups` groups of `req`, `lines` lines each.
@@ -401,19 +365,7 @@ pub fn parse_bank(content: &str, groups: usize) -> Vec<Vec<String>> {
     }
     let mut out = vec![Vec::new(); groups];
     let mut seen = vec![false; groups];
-    let mut rest = content;
-    while let Some(start) = rest.find('{') {
-        let tail = &rest[start..];
-        let mut stream = serde_json::Deserializer::from_str(tail).into_iter::<serde_json::Value>();
-        match stream.next() {
-            Some(Ok(v)) => {
-                let used = stream.byte_offset();
-                take(&v, &mut out, &mut seen);
-                rest = &tail[used.max(1)..];
-            }
-            _ => rest = &tail[1..],
-        }
-    }
+    super::prompt::json_objects(content, |v| take(v, &mut out, &mut seen));
     out
 }
 
@@ -485,7 +437,7 @@ impl Llm {
                             &prompt_words,
                             &strip_tags(&line),
                         );
-                        report.count(r.as_ref().map(|_| ()).map_err(|e| *e));
+                        report.count(&r);
                         if let Ok(t) = r {
                             let low = t.to_lowercase();
                             let first = *seen.entry(low.clone()).or_insert(g.sentiment);

@@ -123,9 +123,9 @@ pub struct GateReport {
 
 impl GateReport {
     /// Counts one outcome.
-    pub fn count(&mut self, r: std::result::Result<(), Rejection>) {
+    pub fn count<T>(&mut self, r: &std::result::Result<T, Rejection>) {
         match r {
-            Ok(()) => self.passed += 1,
+            Ok(_) => self.passed += 1,
             Err(Rejection::Format) => self.format += 1,
             Err(Rejection::Banned) => self.banned += 1,
             Err(Rejection::Language) => self.language += 1,

@@ -365,11 +365,7 @@ impl Llm {
 
     /// The batch group of an item: same event, same action, same mood.
     pub fn group(item: &Item) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in item.event.id.bytes().chain([item.kind as u8, item.sentiment as u8]) {
-            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        h
+        route::fnv(&[item.event.id.as_bytes(), &[item.kind as u8, item.sentiment as u8]])
     }
 
     fn cache_key(item: &Item) -> CacheKey {
@@ -385,7 +381,7 @@ impl Llm {
     }
 
     /// The request body for `items` (ids "1".."n") and its budget reservation
-    /// ([`Llm::estimate`] of the prompt and the completion cap).
+    /// ([`Llm::reservation`] of the prompt and the completion cap).
     pub fn request_body(&self, items: &[&Item]) -> Result<(String, u64)> {
         self.request_body_attempt(items, 0)
     }
@@ -516,14 +512,8 @@ impl Llm {
     fn gate_item(&self, item: &Item, population: &Population, text: &str) -> Option<String> {
         let Some(gate) = &self.gate else { return Some(text.to_string()) };
         let r = gate.check(population, Some(item.author), &item.event, item.sentiment, text, prompt::MAX_CHARS);
-        self.stats().gate.count(r.as_ref().map(|_| ()).map_err(|e| *e));
+        self.stats().gate.count(&r);
         r.ok()
-    }
-
-    /// The budget reservation for a prompt: its bytes (no byte-level tokenizer makes more
-    /// tokens than bytes) plus 64 for the chat template, plus the completion cap.
-    pub fn estimate(prompt: &str, max_tokens: u32) -> u64 {
-        prompt.len() as u64 + 64 + max_tokens as u64
     }
 
     /// A cached text for a similar request, re-styled for the item's author, if any.

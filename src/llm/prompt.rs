@@ -113,6 +113,37 @@ fn letter(k: usize) -> String {
     }
 }
 
+/// A handlebars registry holding one prompt template as `name`, the way every LLM prompt is
+/// rendered: no HTML escaping (values are fenced and cleaned by [`fence`] and [`field`]
+/// instead), strict mode (a missing variable is an error, not an empty string). `file` names
+/// the template in load errors.
+pub fn registry(name: &str, file: &str, template: &str) -> Result<Handlebars<'static>> {
+    let mut hb = Handlebars::new();
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.set_strict_mode(true);
+    hb.register_template_string(name, template).map_err(|e| crate::Error::data(file, 1, "-", e.to_string()))?;
+    Ok(hb)
+}
+
+/// Calls `f` on every JSON value that starts at a `{` of `content`, left to right, skipping
+/// text that is not JSON (prose around the answer, a truncated last object): the lenient
+/// reading every LLM answer gets.
+pub fn json_objects(content: &str, mut f: impl FnMut(&serde_json::Value)) {
+    let mut rest = content;
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let mut stream = serde_json::Deserializer::from_str(tail).into_iter::<serde_json::Value>();
+        match stream.next() {
+            Some(Ok(v)) => {
+                let used = stream.byte_offset();
+                f(&v);
+                rest = &tail[used.max(1)..];
+            }
+            _ => rest = &tail[1..],
+        }
+    }
+}
+
 impl Prompts {
     /// The shipped template.
     pub fn embedded() -> Result<Prompts> {
@@ -121,12 +152,7 @@ impl Prompts {
 
     /// From a handlebars template source.
     pub fn new(template: &str) -> Result<Prompts> {
-        let mut hb = Handlebars::new();
-        hb.register_escape_fn(handlebars::no_escape);
-        hb.set_strict_mode(true);
-        hb.register_template_string("batch", template)
-            .map_err(|e| crate::Error::data("templates/prompts/batch.hbs", 1, "-", e.to_string()))?;
-        Ok(Prompts { hb })
+        Ok(Prompts { hb: registry("batch", "templates/prompts/batch.hbs", template)? })
     }
 
     /// The prompt for `items` (all about one event), with ids 1..=n in order.
@@ -218,19 +244,7 @@ pub fn check_text(text: &str) -> Option<String> {
 /// answer for an id wins. Returns the texts by position (`None`: missing or rejected).
 pub fn parse_batch(content: &str, n: usize) -> Vec<Option<String>> {
     let mut out = vec![None; n];
-    let mut rest = content;
-    while let Some(start) = rest.find('{') {
-        let tail = &rest[start..];
-        let mut stream = serde_json::Deserializer::from_str(tail).into_iter::<serde_json::Value>();
-        match stream.next() {
-            Some(Ok(v)) => {
-                let used = stream.byte_offset();
-                take(&v, &mut out);
-                rest = &tail[used.max(1)..];
-            }
-            _ => rest = &tail[1..],
-        }
-    }
+    json_objects(content, |v| take(v, &mut out));
     out
 }
 

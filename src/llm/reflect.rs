@@ -169,12 +169,9 @@ pub struct ReflectionPrompts {
 impl ReflectionPrompts {
     /// The shipped template.
     pub fn embedded() -> Result<ReflectionPrompts> {
-        let mut hb = Handlebars::new();
-        hb.register_escape_fn(handlebars::no_escape);
-        hb.set_strict_mode(true);
-        hb.register_template_string("reflection", REFLECTION_TEMPLATE)
-            .map_err(|e| crate::Error::data("templates/prompts/reflection.hbs", 1, "-", e.to_string()))?;
-        Ok(ReflectionPrompts { hb })
+        Ok(ReflectionPrompts {
+            hb: super::prompt::registry("reflection", "templates/prompts/reflection.hbs", REFLECTION_TEMPLATE)?,
+        })
     }
 
     /// The prompt for `requests`, with ids "1".."n" in order.

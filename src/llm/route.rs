@@ -267,6 +267,47 @@ impl Router {
     }
 }
 
+/// A persona's tone, as the groups use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tone {
+    /// Formal, complete sentences.
+    Formal,
+    /// Casual.
+    Casual,
+    /// Slangy, lower case.
+    Slangy,
+}
+
+impl Tone {
+    /// The author's tone: formality > 0.6 formal; else slang > 0.5 slangy; else casual.
+    pub fn of(population: &Population, user: UserId) -> Tone {
+        let u = population.user(user);
+        match (u.formality > 0.6, u.slang > 0.5) {
+            (true, _) => Tone::Formal,
+            (false, true) => Tone::Slangy,
+            (false, false) => Tone::Casual,
+        }
+    }
+
+    /// The voice summary's word for it ([`voice`]).
+    fn name(self) -> &'static str {
+        match self {
+            Tone::Formal => "formal",
+            Tone::Casual => "plain",
+            Tone::Slangy => "slangy",
+        }
+    }
+
+    /// How a phrase-bank prompt asks for it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Tone::Formal => "formal, complete sentences",
+            Tone::Casual => "casual",
+            Tone::Slangy => "slangy, lower case",
+        }
+    }
+}
+
 /// A one-line voice summary of a user ("58, mechanic, Northgate; sports, weather; plain, warm":
 /// age, job, town; two interests; register and temper) and their coarse archetype (age band x
 /// formality x slang: 12 archetypes).
@@ -277,11 +318,7 @@ pub fn voice(population: &Population, user: UserId) -> (String, u8) {
     if interests.is_empty() {
         interests.push("news");
     }
-    let tone = match (u.formality > 0.6, u.slang > 0.5) {
-        (true, _) => "formal",
-        (false, true) => "slangy",
-        (false, false) => "plain",
-    };
+    let tone = Tone::of(population, user).name();
     let temper = if u.big5[4] > 0.6 {
         "easily riled"
     } else if u.big5[3] > 0.6 {

@@ -685,9 +685,7 @@ impl Templates {
         out.push_str(self.phrase(0, category, sentiment as usize, &mut rng));
         self.restyle(population, user, false, 0, Finish { sentiment, grave, typos: true }, &mut rng, out);
     }
-}
 
-impl Templates {
     /// A post for `user` around an LLM-written `line` (a phrase-bank line about the event):
     /// [`BANK_OPENER`] of the time a reaction phrase of the user's feeling opens it, and the
     /// user's style finishes it (slang, casing, ending, emoji; never a typo).
